@@ -1,0 +1,68 @@
+"""Contracts shared by every package: data keys and array specs.
+
+These names are the stable interface between the simulator, the episode store, the reward
+models and the ROS 2 nodes. Change them only with a format version bump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Data keys, defined once (diffusion_policy-style layout: data/<key>, meta/episode_ends).
+OBS_STATE = "obs/state"
+OBS_OBJECT = "obs/object"
+OBS_IMAGES_PREFIX = "obs/images/"
+ACTION = "action"
+REWARD = "reward"
+INFO_SUCCESS = "info/success"
+INFO_PROGRESS = "info/progress"
+DATA_GROUP = "data"
+EPISODE_ENDS = "meta/episode_ends"
+EPISODE_INFO = "meta/episode_info"
+INFO_PREFIX = "info/"
+
+# Episode store format: refuse to open anything else, bump the version on layout changes.
+EPISODE_STORE_FORMAT = "robot_rl.episodes"
+EPISODE_STORE_VERSION = 1
+
+CAMERAS = ("front", "wrist")
+EPISODE_SOURCES = ("scripted", "teleop", "policy", "real", "random")
+
+
+def image_key(camera: str) -> str:
+    """The data key of one camera's uint8 HWC frames, e.g. ``obs/images/front``."""
+    return f"{OBS_IMAGES_PREFIX}{camera}"
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """Shape, dtype and optional bounds of one array in an observation or action."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, name: str, value: np.ndarray) -> None:
+        """Raise ValueError naming ``name`` when ``value`` does not fit this spec."""
+        if tuple(value.shape) != tuple(self.shape):
+            raise ValueError(f"{name} has shape {tuple(value.shape)}, expected {self.shape}.")
+        if np.dtype(value.dtype) != np.dtype(self.dtype):
+            raise ValueError(f"{name} has dtype {value.dtype}, expected {self.dtype}.")
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What an environment produces and accepts: the contract between sim, data and models."""
+
+    observations: dict[str, ArraySpec]
+    action: ArraySpec
+    control_rate_hz: float
+    action_space: str
+    robot: str
+    task: str
+    joint_names: tuple[str, ...] = ()
+    cameras: tuple[str, ...] = ()
+    state_layout: dict[str, tuple[int, int]] = field(default_factory=dict)

@@ -1,0 +1,16 @@
+"""MuJoCo robot models, tasks, controllers, randomisation, experts and rendering.
+
+``sim.load(task, robot, randomize, **env)`` is the one entry point; imports stay lazy so that
+``import sim`` costs nothing until an environment is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def load(task: str = "lift", robot: str = "panda", randomize: str = "none", **env: Any):
+    """A ready ``RobotEnv``; see ``sim.loading.load``."""
+    from sim.loading import load as _load
+
+    return _load(task, robot, randomize, **env)

@@ -1,0 +1,211 @@
+"""The gymnasium environment: one robot, one language-conditioned task, optional cameras.
+
+``load(task, robot)`` is the one entry point. Observations are a dict keyed by the data keys
+of ``robot_rl.contracts`` so an episode goes into the Zarr store unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from robot_rl import contracts
+from sim.arena import make_arena
+from sim.controllers import Controller, ControllerConfig
+from sim.randomize import RandomizeConfig, Randomizer
+from sim.render import FrameRenderer, RenderConfig
+from sim.robots.base import GripperConfig, RobotConfig, RobotHandles, attach_robot
+from sim.scene import Scene
+from sim.tasks.base import Task
+
+REWARD_SCALES = {"dense": {"progress": 1.0, "success": 0.0}, "sparse": {"progress": 0.0, "success": 1.0}}
+SETTLE_STEPS = 100
+
+
+@dataclass
+class EnvConfig:
+    """How to run a task: rates, action space, cameras, randomisation and reward."""
+
+    control_rate_hz: float = 20.0
+    sim_dt_s: float = 0.002
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    cameras: tuple[str, ...] = ("front", "wrist")
+    image_size: int = 84
+    render_profile: str = "fast"
+    privileged: bool = True
+    reward: str = "dense"
+    terminate_on_success: bool = False
+    episode_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.reward not in REWARD_SCALES:
+            raise ValueError(f"reward {self.reward!r} is unknown; expected one of {sorted(REWARD_SCALES)}.")
+        unknown = set(self.cameras) - set(contracts.CAMERAS)
+        if unknown:
+            raise ValueError(f"cameras {sorted(unknown)} are unknown; expected some of {contracts.CAMERAS}.")
+        if not 1.0 <= self.control_rate_hz <= 0.5 / self.sim_dt_s:
+            raise ValueError(f"control_rate_hz {self.control_rate_hz} must be between 1 and {0.5 / self.sim_dt_s}.")
+
+
+class RobotEnv(gym.Env):
+    """A MuJoCo tabletop task behind the gymnasium API."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, task: Task, robot: RobotConfig, config: EnvConfig | None = None,
+                 randomize: RandomizeConfig | None = None) -> None:
+        self.task, self.robot_config = task, robot
+        self.config = config or EnvConfig()
+        self.randomize_config = randomize or RandomizeConfig()
+        self.model, robot_handles = self._compile()
+        self.data = mujoco.MjData(self.model)
+        self.scene = Scene(self.model, self.data, robot_handles)
+        self.controller = Controller(self.scene, self.config.controller)
+        self.randomizer = Randomizer(self.scene, self.randomize_config, self._object_geoms())
+        self.n_substeps = max(1, round(1.0 / (self.config.control_rate_hz * self.config.sim_dt_s)))
+        self.episode_steps = self.config.episode_steps or task.config.episode_steps
+        self._renderer: FrameRenderer | None = None
+        self._camera_ids = {c: self._camera_id(c) for c in self.config.cameras}
+        self.spec_ = self._make_spec()
+        self.observation_space = gym.spaces.Dict({k: _box(s) for k, s in self.spec_.observations.items()})
+        self.action_space = _box(self.spec_.action)
+        self._step = 0
+        self.instruction = ""
+
+    # --- construction ----------------------------------------------------------------------
+    def _compile(self) -> tuple[mujoco.MjModel, RobotHandles]:
+        arena = make_arena(self.config.sim_dt_s)
+        attach_robot(arena, self.robot_config)
+        self.task.build(arena)
+        model = mujoco.MjModel.from_xml_string(arena.to_xml_string(), arena.get_assets())
+        return model, RobotHandles(model, self.robot_config)
+
+    def _object_geoms(self) -> np.ndarray:
+        robot_bodies = set(self.scene.robot.bodies.tolist())
+        return np.array([g for g in range(self.model.ngeom)
+                         if self.model.geom_bodyid[g] not in robot_bodies and self.model.geom_bodyid[g] != 0])
+
+    def _camera_id(self, camera: str) -> int:
+        prefix = "" if camera == "front" else f"{self.robot_config.name}/"
+        camera_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, prefix + camera)
+        if camera_id < 0:
+            raise ValueError(f"robot {self.robot_config.name!r} has no {camera!r} camera (set wrist_camera_body).")
+        return camera_id
+
+    def _make_spec(self) -> contracts.EnvSpec:
+        n = len(self.robot_config.joints)
+        layout = {"joint_pos": (0, n), "joint_vel": (n, 2 * n), "ee_pos": (2 * n, 2 * n + 3),
+                  "ee_quat": (2 * n + 3, 2 * n + 7), "gripper": (2 * n + 7, 2 * n + 8)}
+        obs = {contracts.OBS_STATE: contracts.ArraySpec((2 * n + 8,), "float32")}
+        if self.config.privileged:
+            obs[contracts.OBS_OBJECT] = contracts.ArraySpec((self.task.object_feature_dim(),), "float32")
+        size = self.config.image_size
+        for camera in self.config.cameras:
+            obs[contracts.image_key(camera)] = contracts.ArraySpec((size, size, 3), "uint8", 0, 255)
+        action = contracts.ArraySpec((self.controller.action_dim,), "float32", -1.0, 1.0)
+        return contracts.EnvSpec(obs, action, self.config.control_rate_hz, self.config.controller.action_space,
+                                 self.robot_config.name, self.task.name, self.robot_config.driver_joint_names,
+                                 tuple(self.config.cameras), layout)
+
+    # --- gymnasium API ---------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        mujoco.mj_resetData(self.model, self.data)
+        self.randomizer.reset(rng)
+        if self._renderer is not None and self.randomizer.textures_changed:
+            self._renderer.upload_textures(self.model)
+        self._go_home()
+        self.instruction = self.task.reset(self.scene, rng)
+        mujoco.mj_step(self.model, self.data, nstep=SETTLE_STEPS)
+        self.task.after_reset(self.scene)
+        self._step = 0
+        success, progress = self.task.evaluate(self.scene)
+        return self._observe(), self._info(success, progress, {})
+
+    def _go_home(self) -> None:
+        robot = self.scene.robot
+        home = np.array(self.robot_config.home_qpos)
+        self.data.qpos[robot.qpos_adr] = home
+        self.data.ctrl[robot.arm_actuators] = home
+        self.data.qpos[robot.gripper_qpos_adr] = self._open_qpos()
+        self.data.ctrl[robot.gripper_actuators] = self.robot_config.gripper.open_ctrl
+        mujoco.mj_forward(self.model, self.data)
+        self.scene.home_rot = self.scene.ee_rot()
+
+    def _open_qpos(self) -> np.ndarray:
+        grip = self.robot_config.gripper
+        lo, hi = self.scene.robot.gripper_range.T
+        return hi if grip.open_ctrl > grip.closed_ctrl else lo
+
+    def step(self, action: np.ndarray):
+        executed = self.randomizer.perturb_action(np.asarray(action, dtype=np.float64), self.np_random)
+        self.controller.apply(executed)
+        mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
+        self._step += 1
+        success, progress = self.task.evaluate(self.scene)
+        terms = {"progress": progress, "success": float(success)}
+        scales = REWARD_SCALES[self.config.reward]
+        reward = float(sum(scales[k] * v for k, v in terms.items()))
+        terminated = bool(success and self.config.terminate_on_success)
+        truncated = self._step >= self.episode_steps
+        return self._observe(), reward, terminated, truncated, self._info(success, progress, terms)
+
+    def _info(self, success: bool, progress: float, terms: dict[str, float]) -> dict[str, Any]:
+        info = {"success": bool(success), "progress": float(progress), "instruction": self.instruction}
+        info.update({f"reward/{k}": v for k, v in terms.items()})
+        return info
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        scene = self.scene
+        state = np.concatenate([scene.joint_pos(), scene.joint_vel(), scene.ee_pos(), scene.ee_quat(),
+                                [scene.gripper_opening()]]).astype(np.float32)
+        obs = {contracts.OBS_STATE: self.randomizer.perturb_state(state, self.np_random)}
+        if self.config.privileged:
+            obs[contracts.OBS_OBJECT] = self.task.object_features(scene)
+        for camera, camera_id in self._camera_ids.items():
+            obs[contracts.image_key(camera)] = self.renderer.render(self.data, camera_id)
+        return obs
+
+    @property
+    def renderer(self) -> FrameRenderer:
+        if self._renderer is None:
+            size = self.config.image_size
+            self._renderer = FrameRenderer(self.model, RenderConfig(size, size, self.config.render_profile))
+        return self._renderer
+
+    def render_camera(self, camera: str, renderer: FrameRenderer | None = None) -> np.ndarray:
+        """A frame from any camera, through ``renderer`` (e.g. a larger pretty one) or the env's."""
+        camera_id = self._camera_ids.get(camera, None)
+        camera_id = self._camera_id(camera) if camera_id is None else camera_id
+        return (renderer or self.renderer).render(self.data, camera_id)
+
+    def render(self) -> np.ndarray:
+        return self.render_camera("front")
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    @property
+    def env_spec(self) -> contracts.EnvSpec:
+        """The data contract of this env (observation and action specs, rates, joint names)."""
+        return self.spec_
+
+
+def _box(spec: contracts.ArraySpec) -> gym.spaces.Box:
+    low = -np.inf if spec.low is None else spec.low
+    high = np.inf if spec.high is None else spec.high
+    return gym.spaces.Box(low=low, high=high, shape=spec.shape, dtype=np.dtype(spec.dtype))
+
+
+def robot_config_from_dict(values: dict) -> RobotConfig:
+    """A RobotConfig from its YAML dict, lists turned into tuples."""
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    grip = {k: tuple(v) if isinstance(v, list) else v for k, v in values.pop("gripper").items()}
+    return RobotConfig(gripper=GripperConfig(**grip), **values)

@@ -1,0 +1,133 @@
+"""Seeded domain randomisation for sim-to-real: appearance, physics, and action/obs noise.
+
+Every reset restores the nominal model values first, then draws a fresh perturbation from the
+episode's generator, so episodes are independent and the same seed gives the same world.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, fields
+
+import mujoco
+import numpy as np
+
+from sim.scene import Scene
+
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class RandomizeConfig:
+    """Ranges for one named preset (``conf/randomize/<name>.yaml``); unset fields stay nominal."""
+
+    name: str = "none"
+    light_diffuse_scale: Range = (1.0, 1.0)
+    light_pos_jitter_m: float = 0.0
+    color_jitter: float = 0.0
+    scene_color_jitter: float = 0.0
+    texture_brightness: Range = (1.0, 1.0)
+    camera_pos_jitter_m: float = 0.0
+    camera_rot_jitter_rad: float = 0.0
+    mass_scale: Range = (1.0, 1.0)
+    friction_scale: Range = (1.0, 1.0)
+    damping_scale: Range = (1.0, 1.0)
+    gain_scale: Range = (1.0, 1.0)
+    action_latency_steps: tuple[int, int] = (0, 0)
+    action_noise: float = 0.0
+    obs_noise: float = 0.0
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RandomizeConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"randomize preset has unknown fields {unknown}; valid fields: {sorted(known)}.")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+_NOMINAL_FIELDS = ("light_diffuse", "light_pos", "geom_rgba", "cam_pos", "cam_quat", "body_mass",
+                   "body_inertia", "geom_friction", "dof_damping", "actuator_gainprm", "actuator_biasprm",
+                   "tex_data")
+
+
+class Randomizer:
+    """Applies a preset to one model; owns the action-latency queue of its env."""
+
+    def __init__(self, scene: Scene, config: RandomizeConfig, object_geoms: np.ndarray) -> None:
+        self.scene = scene
+        self.config = config
+        self.object_geoms = object_geoms
+        model = scene.model
+        self.nominal = {name: getattr(model, name).copy() for name in _NOMINAL_FIELDS}
+        self.scene_geoms = np.setdiff1d(np.arange(model.ngeom), object_geoms)
+        self._latency = 0
+        self._actions: deque[np.ndarray] = deque()
+        self.textures_changed = False
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Restore nominal values and draw this episode's world."""
+        model, cfg = self.scene.model, self.config
+        for name, value in self.nominal.items():
+            getattr(model, name)[:] = value
+        self.textures_changed = cfg.texture_brightness != (1.0, 1.0)
+        if cfg.name == "none":
+            self._latency = 0
+            self._actions.clear()
+            return
+        self._appearance(model, rng)
+        self._physics(model, rng)
+        lo, hi = cfg.action_latency_steps
+        self._latency = int(rng.integers(lo, hi + 1))
+        self._actions.clear()
+
+    def _appearance(self, model: mujoco.MjModel, rng: np.random.Generator) -> None:
+        cfg = self.config
+        model.light_diffuse[:] *= rng.uniform(*cfg.light_diffuse_scale, size=(model.nlight, 1))
+        model.light_pos[:] += rng.uniform(-1, 1, size=model.light_pos.shape) * cfg.light_pos_jitter_m
+        rgb = model.geom_rgba[:, :3]
+        rgb[self.object_geoms] += rng.uniform(-1, 1, size=(len(self.object_geoms), 3)) * cfg.color_jitter
+        rgb[self.scene_geoms] += rng.uniform(-1, 1, size=(len(self.scene_geoms), 3)) * cfg.scene_color_jitter
+        np.clip(rgb, 0.0, 1.0, out=rgb)
+        brightness = rng.uniform(*cfg.texture_brightness)
+        model.tex_data[:] = np.clip(self.nominal["tex_data"] * brightness, 0, 255).astype(np.uint8)
+        model.cam_pos[:] += rng.uniform(-1, 1, size=model.cam_pos.shape) * cfg.camera_pos_jitter_m
+        for cam in range(model.ncam):
+            model.cam_quat[cam] = _jitter_quat(model.cam_quat[cam], rng, cfg.camera_rot_jitter_rad)
+
+    def _physics(self, model: mujoco.MjModel, rng: np.random.Generator) -> None:
+        cfg = self.config
+        scale = rng.uniform(*cfg.mass_scale, size=model.nbody)
+        model.body_mass[:] *= scale
+        model.body_inertia[:] *= scale[:, None]
+        model.geom_friction[:, 0] *= rng.uniform(*cfg.friction_scale, size=model.ngeom)
+        model.dof_damping[:] *= rng.uniform(*cfg.damping_scale, size=model.nv)
+        gains = rng.uniform(*cfg.gain_scale, size=model.nu)
+        model.actuator_gainprm[:, 0] *= gains
+        model.actuator_biasprm[:, 1:3] *= gains[:, None]
+
+    def perturb_action(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The action the robot actually executes this step: delayed and noisy per the preset."""
+        if self.config.action_noise:
+            action = action + rng.normal(0, self.config.action_noise, size=action.shape)
+        self._actions.append(np.asarray(action, dtype=np.float64))
+        while len(self._actions) > self._latency + 1:
+            self._actions.popleft()
+        return self._actions[0]
+
+    def perturb_state(self, state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if not self.config.obs_noise:
+            return state
+        return (state + rng.normal(0, self.config.obs_noise, size=state.shape)).astype(state.dtype)
+
+
+def _jitter_quat(quat: np.ndarray, rng: np.random.Generator, angle_rad: float) -> np.ndarray:
+    if angle_rad == 0:
+        return quat
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    angle = rng.uniform(-angle_rad, angle_rad)
+    delta = np.array([np.cos(angle / 2), *(np.sin(angle / 2) * axis)])
+    out = np.empty(4)
+    mujoco.mju_mulQuat(out, delta, quat)
+    return out

@@ -1,0 +1,105 @@
+"""Headless rendering with a fast profile for learning and a pretty one for videos.
+
+One renderer kind per process: everything here goes through ``mujoco.Renderer`` (never
+dm_control's ``physics.render``), because mixing the two on one thread silently returned
+wrong images on this machine.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import weakref
+from dataclasses import dataclass
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+PROFILES = ("fast", "pretty")
+
+_live_renderers: "weakref.WeakSet[FrameRenderer]" = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Image size and visual profile. ``fast`` turns off shadows, reflections, skybox and MSAA."""
+
+    height: int = 84
+    width: int = 84
+    profile: str = "fast"
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"render profile {self.profile!r} is unknown; expected one of {PROFILES}.")
+        if self.height <= 0 or self.width <= 0:
+            raise ValueError(f"render size {self.height}x{self.width} must be positive.")
+
+
+def prepare_model(model: mujoco.MjModel, config: RenderConfig) -> None:
+    """Size the offscreen buffer for ``config`` and set multisampling for its profile."""
+    model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), config.width)
+    model.vis.global_.offheight = max(int(model.vis.global_.offheight), config.height)
+    model.vis.quality.offsamples = 0 if config.profile == "fast" else 4
+
+
+class FrameRenderer:
+    """Renders named cameras of one model to uint8 HWC arrays."""
+
+    def __init__(self, model: mujoco.MjModel, config: RenderConfig) -> None:
+        prepare_model(model, config)
+        self.config = config
+        self._renderer = mujoco.Renderer(model, config.height, config.width)
+        _register_exit_hook()
+        fast = config.profile == "fast"
+        flags = self._renderer.scene.flags
+        flags[mujoco.mjtRndFlag.mjRND_SHADOW] = not fast
+        flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = not fast
+        flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = not fast
+        _live_renderers.add(self)
+
+    def render(self, data: mujoco.MjData, camera: str | int) -> np.ndarray:
+        """One frame from ``camera`` (name or id) as a fresh uint8 array of shape (H, W, 3)."""
+        self._renderer.update_scene(data, camera=camera)
+        return self._renderer.render().copy()
+
+    def close(self) -> None:
+        """Free the GL context now rather than at interpreter exit (EGL dislikes late frees)."""
+        if self._renderer is not None:
+            renderer, self._renderer = self._renderer, None
+            renderer.close()
+
+    def upload_textures(self, model: mujoco.MjModel) -> None:
+        """Send changed texture data (domain randomisation) to the GL context."""
+        if self._renderer is None:
+            return
+        self._renderer._gl_context.make_current()  # noqa: SLF001 - mujoco exposes no public hook
+        for texture_id in range(model.ntex):
+            mujoco.mjr_uploadTexture(model, self._renderer._mjr_context, texture_id)  # noqa: SLF001
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - GL teardown during interpreter exit
+            pass
+
+
+_exit_hook_registered = False
+
+
+def _register_exit_hook() -> None:
+    """Close live renderers at exit *before* mujoco's EGL hook terminates the display.
+
+    atexit runs hooks last-in first-out and mujoco registers its hook when the first context
+    is made, so ours must be registered after that, not at import time.
+    """
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        atexit.register(_close_all)
+        _exit_hook_registered = True
+
+
+def _close_all() -> None:
+    for renderer in list(_live_renderers):
+        renderer.close()

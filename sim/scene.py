@@ -1,0 +1,107 @@
+"""A physics wrapper with named accessors, so task and reward code never indexes raw arrays."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from sim.robots.base import RobotHandles
+
+
+def yaw_of_quat(quat: np.ndarray) -> float:
+    """Rotation about world z of a (w, x, y, z) quaternion, in radians."""
+    w, x, y, z = quat
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+class Scene:
+    """One compiled world: model, data, the robot's handles and the named objects in it."""
+
+    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, robot: RobotHandles) -> None:
+        self.model = model
+        self.data = data
+        self.robot = robot
+        self.home_rot = np.eye(3)  # set by the env after placing the arm at home
+
+    # --- the robot -------------------------------------------------------------------------
+    def joint_pos(self) -> np.ndarray:
+        return self.data.qpos[self.robot.qpos_adr].copy()
+
+    def joint_vel(self) -> np.ndarray:
+        return self.data.qvel[self.robot.dof_adr].copy()
+
+    def ee_pos(self) -> np.ndarray:
+        return self.data.site_xpos[self.robot.ee_site].copy()
+
+    def ee_rot(self) -> np.ndarray:
+        return self.data.site_xmat[self.robot.ee_site].reshape(3, 3).copy()
+
+    def ee_quat(self) -> np.ndarray:
+        quat = np.empty(4)
+        mujoco.mju_mat2Quat(quat, self.data.site_xmat[self.robot.ee_site])
+        return quat
+
+    def ee_yaw(self) -> float:
+        """Yaw of the end effector relative to its home orientation."""
+        rel = self.ee_rot() @ self.home_rot.T
+        return float(np.arctan2(rel[1, 0], rel[0, 0]))
+
+    def gripper_opening(self) -> float:
+        """0 when closed, 1 when fully open, from the finger joints."""
+        lo, hi = self.robot.gripper_range[:, 0], self.robot.gripper_range[:, 1]
+        q = self.data.qpos[self.robot.gripper_qpos_adr]
+        frac = (q - lo) / np.maximum(hi - lo, 1e-9)
+        open_is_high = self.robot.config.gripper.open_ctrl > self.robot.config.gripper.closed_ctrl
+        return float(np.clip(np.mean(frac if open_is_high else 1 - frac), 0, 1))
+
+    # --- objects ---------------------------------------------------------------------------
+    def _free_adr(self, name: str) -> int:
+        return int(self.model.jnt_qposadr[self.model.joint(f"{name}_joint").id])
+
+    def object_pos(self, name: str) -> np.ndarray:
+        return self.data.xpos[self.model.body(name).id].copy()
+
+    def object_quat(self, name: str) -> np.ndarray:
+        return self.data.xquat[self.model.body(name).id].copy()
+
+    def object_yaw(self, name: str) -> float:
+        return yaw_of_quat(self.object_quat(name))
+
+    def set_object_pose(self, name: str, pos: np.ndarray, yaw_rad: float = 0.0) -> None:
+        adr = self._free_adr(name)
+        self.data.qpos[adr:adr + 3] = pos
+        self.data.qpos[adr + 3:adr + 7] = [np.cos(yaw_rad / 2), 0, 0, np.sin(yaw_rad / 2)]
+        dof = int(self.model.jnt_dofadr[self.model.joint(f"{name}_joint").id])
+        self.data.qvel[dof:dof + 6] = 0
+
+    def mocap_pos(self, name: str) -> np.ndarray:
+        return self.data.mocap_pos[self.model.body_mocapid[self.model.body(name).id]].copy()
+
+    def set_mocap_pos(self, name: str, pos: np.ndarray) -> None:
+        self.data.mocap_pos[self.model.body_mocapid[self.model.body(name).id]] = pos
+
+    # --- relations -------------------------------------------------------------------------
+    def gripper_to_object_distance(self, name: str) -> float:
+        return float(np.linalg.norm(self.ee_pos() - self.object_pos(name)))
+
+    def _body_geoms(self, name: str) -> np.ndarray:
+        return np.flatnonzero(self.model.geom_bodyid == self.model.body(name).id)
+
+    def is_grasped(self, name: str) -> bool:
+        """True when fingers of at least two finger bodies touch the object."""
+        geoms = set(self._body_geoms(name).tolist())
+        fingers = set(self.robot.finger_geoms.tolist())
+        touching = set()
+        for contact in self.data.contact[: self.data.ncon]:
+            pair = {int(contact.geom1), int(contact.geom2)}
+            if pair & geoms and pair & fingers:
+                touching.add(int(self.model.geom_bodyid[(pair & fingers).pop()]))
+        return len(touching) >= 2
+
+    def touching(self, name_a: str, name_b: str) -> bool:
+        geoms_a, geoms_b = set(self._body_geoms(name_a).tolist()), set(self._body_geoms(name_b).tolist())
+        for contact in self.data.contact[: self.data.ncon]:
+            g1, g2 = int(contact.geom1), int(contact.geom2)
+            if (g1 in geoms_a and g2 in geoms_b) or (g1 in geoms_b and g2 in geoms_a):
+                return True
+        return False

@@ -1,0 +1,1 @@
+"""Language-conditioned tabletop tasks. Each is code plus one YAML file in ``conf/task``."""

@@ -1,0 +1,33 @@
+"""Lift: grasp the named cube and raise it off the table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.arena import CUBE_HALF_M
+from sim.scene import Scene
+from sim.tasks.base import Task, TaskConfig, closeness
+
+
+@dataclass
+class LiftConfig(TaskConfig):
+    lift_height_m: float = 0.08
+
+
+class Lift(Task):
+    name = "lift"
+    config_class = LiftConfig
+
+    def __init__(self, config: LiftConfig) -> None:
+        super().__init__(config)
+        self.config: LiftConfig = config
+
+    def evaluate(self, scene: Scene) -> tuple[bool, float]:
+        cube = scene.object_pos(self.target_cube)
+        height = cube[2] - CUBE_HALF_M
+        grasped = scene.is_grasped(self.target_cube)
+        if height >= self.config.lift_height_m and grasped:
+            return True, 1.0
+        lifted = 1.0 - closeness(max(height, 0.0), self.config.lift_height_m)
+        progress = 0.35 * self.reach_term(scene, cube) + 0.15 * grasped + 0.5 * lifted * grasped
+        return False, min(progress, 0.99)

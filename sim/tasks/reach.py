@@ -1,0 +1,34 @@
+"""Reach: bring the gripper just above the named cube."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.arena import CUBE_HALF_M
+from sim.scene import Scene
+from sim.tasks.base import Task, TaskConfig
+
+
+@dataclass
+class ReachConfig(TaskConfig):
+    hover_m: float = 0.04
+    tolerance_m: float = 0.03
+
+
+class Reach(Task):
+    name = "reach"
+    config_class = ReachConfig
+
+    def __init__(self, config: ReachConfig) -> None:
+        super().__init__(config)
+        self.config: ReachConfig = config
+
+    def goal_pos(self, scene: Scene) -> np.ndarray:
+        return scene.object_pos(self.target_cube) + [0, 0, CUBE_HALF_M + self.config.hover_m]
+
+    def evaluate(self, scene: Scene) -> tuple[bool, float]:
+        distance = float(np.linalg.norm(scene.ee_pos() - self.goal_pos(scene)))
+        success = distance < self.config.tolerance_m
+        return success, 1.0 if success else self.reach_term(scene, self.goal_pos(scene))

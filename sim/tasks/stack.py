@@ -1,0 +1,50 @@
+"""Stack: put the named cube on top of another named cube."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.arena import CUBE_HALF_M
+from sim.scene import Scene
+from sim.tasks.base import TaskConfig
+from sim.tasks.place import PlaceTask
+
+
+@dataclass
+class StackConfig(TaskConfig):
+    xy_tolerance_m: float = 0.02
+
+
+class Stack(PlaceTask):
+    name = "stack"
+    config_class = StackConfig
+
+    def __init__(self, config: StackConfig) -> None:
+        super().__init__(config)
+        self.config: StackConfig = config
+        self.base = config.colors[1]
+
+    @property
+    def base_cube(self) -> str:
+        return self.cube(self.base)
+
+    def choose_targets(self, rng: np.random.Generator) -> None:
+        super().choose_targets(rng)
+        self.base = str(rng.choice([c for c in self.config.colors if c != self.target]))
+
+    def format_instruction(self, template: str) -> str:
+        return template.format(color=self.target, base=self.base)
+
+    def place_xy(self, scene: Scene) -> np.ndarray:
+        return scene.object_pos(self.base_cube)[:2]
+
+    def goal_pos(self, scene: Scene) -> np.ndarray:
+        return scene.object_pos(self.base_cube) + [0, 0, 2 * CUBE_HALF_M]
+
+    def placed(self, scene: Scene) -> bool:
+        top, base = scene.object_pos(self.target_cube), scene.object_pos(self.base_cube)
+        aligned = np.linalg.norm(top[:2] - base[:2]) < self.config.xy_tolerance_m
+        on_top = abs(top[2] - base[2] - 2 * CUBE_HALF_M) < 0.01
+        return bool(aligned and on_top and base[2] < CUBE_HALF_M + 0.005)
