@@ -14,3 +14,10 @@ def load(task: str = "lift", robot: str = "panda", randomize: str = "none", **en
     from sim.loading import load as _load
 
     return _load(task, robot, randomize, **env)
+
+
+def make_vec(task: str = "lift", robot: str = "panda", num_envs: int = 2, **kwargs: Any):
+    """A gymnasium vector env of one task; see ``sim.registration.make_vec``."""
+    from sim.registration import make_vec as _make_vec
+
+    return _make_vec(task, robot, num_envs, **kwargs)

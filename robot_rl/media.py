@@ -1,0 +1,51 @@
+"""Writing what a person looks at: annotated frames, image grids and mp4 videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def annotate(frame: np.ndarray, lines: Sequence[str], color=(255, 255, 255)) -> np.ndarray:
+    """A copy of ``frame`` with text lines drawn top-left on a dark band, sized to the frame."""
+    import cv2
+
+    out = np.ascontiguousarray(frame.copy())
+    scale = max(out.shape[1] / 640.0, 0.3)
+    height = int(22 * scale) + 4
+    out[: height * len(lines) + 4] = (out[: height * len(lines) + 4] * 0.45).astype(out.dtype)
+    for i, line in enumerate(lines):
+        cv2.putText(out, line, (4, height * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, color,
+                    1, cv2.LINE_AA)
+    return out
+
+
+def grid(images: Sequence[Sequence[np.ndarray]], pad: int = 2) -> np.ndarray:
+    """Rows of equally sized HWC uint8 images tiled into one image with a thin border."""
+    rows = []
+    for row in images:
+        padded = [np.pad(im, ((pad, pad), (pad, pad), (0, 0)), constant_values=255) for im in row]
+        rows.append(np.concatenate(padded, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> Path:
+    """An H.264 mp4 of uint8 HWC frames (sizes padded to even numbers for the codec)."""
+    import imageio.v2 as imageio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=2, quality=7) as writer:
+        for frame in frames:
+            h, w = frame.shape[:2]
+            writer.append_data(np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0))))
+    return path
+
+
+def write_png(path: Path, image: np.ndarray) -> Path:
+    import imageio.v2 as imageio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.imwrite(path, image)
+    return path
