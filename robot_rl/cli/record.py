@@ -1,0 +1,99 @@
+"""``robot-rl record``: teleoperate (or script) the simulated arm and keep episodes in Zarr.
+
+  robot-rl record task=lift device=spacemouse episodes=50 out=data/lift_demos.zarr
+  robot-rl record task=stack device=scripted episodes=20         # automatic demonstrations
+
+Controls (keyboard): Enter start/keep, x discard, y/n mark success/failure, Esc quit; the
+device's `help` is printed at start. Options: device, episodes, out, display=auto|on|off,
+realtime, robot, randomize, seed, env.image_size, env.cameras, teleop.deadzone, ...
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from robot_rl.config import ConfigError, compose
+
+
+def run(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    try:
+        cfg = compose(argv, config_name="record")
+        summary, out = record(cfg, _task_from(argv))
+    except (ConfigError, ValueError, RuntimeError) as error:
+        print(f"robot-rl record: {error}", file=sys.stderr)
+        return 2
+    print(f"{summary.status()} -> {out}")
+    return 0
+
+
+def _task_from(argv: list[str]) -> str:
+    tasks = [a.split("=", 1)[1] for a in argv if a.startswith("task=")]
+    return tasks[-1] if tasks else "lift"
+
+
+class ScriptedDevice:
+    """The scripted expert behind the teleop device interface (device=scripted)."""
+
+    def __init__(self, env) -> None:
+        from sim.experts import make_expert
+
+        self.expert = make_expert(env)
+
+    def on_episode_start(self) -> None:
+        self.expert.reset()
+
+    def read(self):
+        from hardware.teleop.base import TeleopCommand
+
+        return TeleopCommand(action=self.expert.act().astype("float32"))
+
+    def close(self) -> None:
+        pass
+
+
+def record(cfg, task: str):
+    """Build env, device and writer from ``cfg`` and run one recording session."""
+    from omegaconf import OmegaConf
+
+    import sim
+    from robot_rl.data.writer import EpisodeWriter
+    from robot_rl.recording import RecordingSession, make_viewer
+
+    env = sim.load(task, cfg.robot.name, cfg.randomize.name, **OmegaConf.to_container(cfg.env, resolve=True))
+    scripted = cfg.device == "scripted"
+    device = ScriptedDevice(env) if scripted else _teleop(cfg)
+    out = Path(cfg.out or f"data/{task}_demos.zarr")
+    schema = {**{k: (s.shape, s.dtype) for k, s in env.env_spec.observations.items()},
+              "action": (env.env_spec.action.shape, "float32"), "reward": ((), "float32"),
+              "info/success": ((), "bool"), "info/progress": ((), "float32")}
+    attrs = {"control_rate_hz": env.env_spec.control_rate_hz, "robot": env.env_spec.robot,
+             "action_space": env.env_spec.action_space, "task": task,
+             "joint_names": list(env.env_spec.joint_names), "cameras": list(env.env_spec.cameras)}
+    realtime = (not scripted) if cfg.realtime is None else bool(cfg.realtime)
+    viewer = None if scripted and cfg.display == "auto" else make_viewer(cfg.display)
+    if not scripted:
+        print(getattr(device, "help", ""))
+    try:
+        with EpisodeWriter(out, schema, attrs) as writer:
+            session = RecordingSession(env, device, writer, episodes=int(cfg.episodes),
+                                       source="scripted" if scripted else "teleop", task=task,
+                                       seed=int(cfg.seed), realtime=realtime, autostart=scripted,
+                                       viewer=viewer, on_status=lambda s: print(f"\r{s}", end="", flush=True))
+            summary = session.run()
+        print()
+        return summary, out
+    finally:
+        device.close()
+        env.close()
+
+
+def _teleop(cfg):
+    from hardware.teleop import TeleopConfig, make_device
+
+    config = TeleopConfig(translation_scale=cfg.teleop.translation_scale,
+                          rotation_scale=cfg.teleop.rotation_scale, deadzone=cfg.teleop.deadzone)
+    return make_device(str(cfg.device), config)
