@@ -6,7 +6,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# Headless EGL unless the user chose otherwise; must be set before mujoco is first imported.
+os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 def load(task: str = "lift", robot: str = "panda", randomize: str = "none", **env: Any):
