@@ -56,13 +56,14 @@ class RecordingSession:
 
     def __init__(self, env, device, writer, *, episodes: int, source: str, task: str, seed: int = 0,
                  realtime: bool = True, autostart: bool = False, viewer: Viewer | None = None,
-                 on_status: Callable[[str], None] | None = None) -> None:
+                 on_status: Callable[[str], None] | None = None, extra: dict | None = None) -> None:
         self.env, self.device, self.writer = env, device, writer
         self.episodes, self.source, self.task = episodes, source, task
         self.seed, self.realtime, self.autostart = seed, realtime, autostart
         self.viewer, self.on_status = viewer, on_status or (lambda text: log.info(text))
         self.period_s = 1.0 / env.unwrapped.config.control_rate_hz
         self.summary = SessionSummary()
+        self.extra = extra or {}
 
     def run(self) -> SessionSummary:
         """Record until ``episodes`` are kept or the person quits."""
@@ -91,7 +92,8 @@ class RecordingSession:
         obs, info = self.env.reset(seed=seed)
         if hasattr(self.device, "on_episode_start"):  # a scripted device plans from the new scene
             self.device.on_episode_start()
-        self.writer.start_episode(source=self.source, instruction=info["instruction"], task=self.task, seed=seed)
+        self.writer.start_episode(source=self.source, instruction=info["instruction"], task=self.task, seed=seed,
+                                  extra=self.extra)
         marked: bool | None = None
         next_tick = time.monotonic()
         while True:

@@ -2,6 +2,7 @@
 
   robot-rl record task=lift device=spacemouse episodes=50 out=data/lift_demos.zarr
   robot-rl record task=stack device=scripted episodes=20         # automatic demonstrations
+  robot-rl record task=lift device=scripted noise=0.6 episodes=20 # perturbed: failures too
 
 Controls (keyboard): Enter start/keep, x discard, y/n mark success/failure, Esc quit; the
 device's `help` is printed at start. Options: device, episodes, out, display=auto|on|off,
@@ -36,12 +37,19 @@ def _task_from(argv: list[str]) -> str:
 
 
 class ScriptedDevice:
-    """The scripted expert behind the teleop device interface (device=scripted)."""
+    """The scripted expert behind the teleop device interface (device=scripted).
 
-    def __init__(self, env) -> None:
+    ``noise`` adds Gaussian action noise (std, in normalised action units) so the same expert
+    also yields imperfect and failed episodes, e.g. negatives for reward models.
+    """
+
+    def __init__(self, env, noise: float = 0.0, seed: int = 0) -> None:
+        import numpy as np
+
         from sim.experts import make_expert
 
         self.expert = make_expert(env)
+        self.noise, self._rng = noise, np.random.default_rng(seed)
 
     def on_episode_start(self) -> None:
         self.expert.reset()
@@ -49,7 +57,10 @@ class ScriptedDevice:
     def read(self):
         from hardware.teleop.base import TeleopCommand
 
-        return TeleopCommand(action=self.expert.act().astype("float32"))
+        action = self.expert.act()
+        if self.noise:
+            action = (action + self._rng.normal(0, self.noise, action.shape)).clip(-1, 1)
+        return TeleopCommand(action=action.astype("float32"))
 
     def close(self) -> None:
         pass
@@ -65,7 +76,7 @@ def record(cfg, task: str):
 
     env = sim.load(task, cfg.robot.name, cfg.randomize.name, **OmegaConf.to_container(cfg.env, resolve=True))
     scripted = cfg.device == "scripted"
-    device = ScriptedDevice(env) if scripted else _teleop(cfg)
+    device = ScriptedDevice(env, float(cfg.noise), int(cfg.seed)) if scripted else _teleop(cfg)
     out = Path(cfg.out or f"data/{task}_demos.zarr")
     schema = {**{k: (s.shape, s.dtype) for k, s in env.env_spec.observations.items()},
               "action": (env.env_spec.action.shape, "float32"), "reward": ((), "float32"),
@@ -81,6 +92,7 @@ def record(cfg, task: str):
         with EpisodeWriter(out, schema, attrs) as writer:
             session = RecordingSession(env, device, writer, episodes=int(cfg.episodes),
                                        source="scripted" if scripted else "teleop", task=task,
+                                       extra={"noise": float(cfg.noise)} if scripted else None,
                                        seed=int(cfg.seed), realtime=realtime, autostart=scripted,
                                        viewer=viewer, on_status=lambda s: print(f"\r{s}", end="", flush=True))
             summary = session.run()
