@@ -129,7 +129,7 @@ class PushExpert(WaypointExpert):
     pusher lifts over it and approaches again from behind along the new line.
     """
 
-    push_z_m = 0.022
+    push_z_m = 0.012  # below the cube's centre: a fingertip pushing higher tips the cube over
     clear_z_m = 0.075
     realign_angle_rad = 0.4
 
@@ -139,7 +139,19 @@ class PushExpert(WaypointExpert):
 
     def act(self) -> np.ndarray:
         self.phases[0].max_speed = 1.0 if self._approach is not None else 0.35
-        return super().act()
+        action = super().act()
+        action[3] = self._yaw_action()
+        return action
+
+    def _yaw_action(self) -> float:
+        """Turn the closing axis across the push line, so the fingers' sides, not their slanted
+        backs (a three-finger hand closes to a wedge), meet the cube; a half turn looks the same."""
+        if len(self.scene.robot.finger_bodies) < 2:
+            return 0.0
+        push_yaw = np.arctan2(*self._direction()[::-1])
+        error = push_yaw + np.pi / 2 - self.scene.closing_axis_yaw()
+        error = (error + np.pi / 2) % np.pi - np.pi / 2
+        return float(np.clip(error / self.env.config.controller.max_yaw_step_rad, -1, 1))
 
     def _direction(self) -> np.ndarray:
         delta = self.task.goal_pos(self.scene)[:2] - self.scene.object_pos(self.task.target_cube)[:2]

@@ -54,6 +54,12 @@ class Scene:
         open_is_high = self.robot.config.gripper.open_ctrl > self.robot.config.gripper.closed_ctrl
         return float(np.clip(np.mean(frac if open_is_high else 1 - frac), 0, 1))
 
+    def closing_axis_yaw(self) -> float:
+        """World yaw of the line the fingers close along: first finger to the others' centre."""
+        fingers = self.data.xpos[self.robot.finger_bodies]
+        axis = fingers[1:].mean(axis=0) - fingers[0]
+        return float(np.arctan2(axis[1], axis[0]))
+
     # --- objects ---------------------------------------------------------------------------
     def _free_adr(self, name: str) -> int:
         return int(self.model.jnt_qposadr[self.model.joint(f"{name}_joint").id])
@@ -88,15 +94,24 @@ class Scene:
         return np.flatnonzero(self.model.geom_bodyid == self.model.body(name).id)
 
     def is_grasped(self, name: str) -> bool:
-        """True when fingers of at least two finger bodies touch the object."""
+        """True when two different fingers touch the object from opposing sides.
+
+        A finger is a finger body with its links (e.g. a fingertip), so one finger touching with
+        two links is not a grasp; opposing contact normals rule out two fingers on the same side
+        (as a three-finger hand has) pushing the object.
+        """
         geoms = set(self._body_geoms(name).tolist())
-        fingers = set(self.robot.finger_geoms.tolist())
-        touching = set()
+        normals: dict[int, list[np.ndarray]] = {}
         for contact in self.data.contact[: self.data.ncon]:
-            pair = {int(contact.geom1), int(contact.geom2)}
-            if pair & geoms and pair & fingers:
-                touching.add(int(self.model.geom_bodyid[(pair & fingers).pop()]))
-        return len(touching) >= 2
+            g1, g2 = int(contact.geom1), int(contact.geom2)
+            if g1 in geoms and g2 in self.robot.finger_of_geom:
+                normals.setdefault(self.robot.finger_of_geom[g2], []).append(-contact.frame[:3])
+            elif g2 in geoms and g1 in self.robot.finger_of_geom:
+                normals.setdefault(self.robot.finger_of_geom[g1], []).append(contact.frame[:3])
+        fingers = list(normals)
+        return any(n_a @ n_b < 0.0
+                   for i, a in enumerate(fingers) for b in fingers[i + 1:]
+                   for n_a in normals[a] for n_b in normals[b])
 
     def touching(self, name_a: str, name_b: str) -> bool:
         geoms_a, geoms_b = set(self._body_geoms(name_a).tolist()), set(self._body_geoms(name_b).tolist())

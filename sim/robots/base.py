@@ -27,6 +27,8 @@ class GripperConfig:
     closed_ctrl: float
     actuator: str | None = None  # existing actuator; None adds one position actuator per joint
     kp: float = 10.0
+    kv: float = 0.0  # damping of the added servos, on top of the joints' own
+    # One body per finger (its child links count as that finger); the first opposes the rest.
     finger_bodies: tuple[str, ...] = ()
 
 
@@ -53,6 +55,7 @@ class RobotConfig:
     wrist_camera_xyaxes: tuple[float, ...] = (0.0, -1.0, 0.0, -1.0, 0.0, 0.0)
     wrist_camera_fovy_deg: float = 75.0
     tcp_offset_m: tuple[float, float, float] | None = None  # adds ee_site on this body's frame
+    tcp_quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # of that site, (w, x, y, z)
     tcp_body: str = ""
     gravity_compensation: bool = True
     extra: dict = field(default_factory=dict)
@@ -100,30 +103,54 @@ def attach_robot(arena: mjcf.RootElement, config: RobotConfig) -> mjcf.RootEleme
         _add_gripper_servos(robot, config.gripper)
     if config.tcp_offset_m is not None:
         _find(robot, "body", config.tcp_body).add(
-            "site", name=config.ee_site, pos=list(config.tcp_offset_m), size=[0.005], group=4
+            "site", name=config.ee_site, pos=list(config.tcp_offset_m), quat=list(config.tcp_quat),
+            size=[0.005], group=4,
         )
     _add_wrist_camera(robot, config)
     if config.gravity_compensation:
         for body in robot.find_all("body"):
-            body.gravcomp = 1
+            if "gravcomp" in body.spec.attributes:  # not on the frames that hold attached hands
+                body.gravcomp = 1
     site = arena.worldbody.add("site", name=f"{config.name}_mount", pos=list(config.base_pos_m))
     site.attach(robot)
     return robot
 
 
 def _find(robot: mjcf.RootElement, kind: str, name: str):
+    """The element ``name`` of the arm, or of an attached hand when only one has that name."""
     element = robot.find(kind, name)
-    if element is None:
-        raise ValueError(f"robot MJCF {robot.model!r} has no {kind} named {name!r}.")
-    return element
+    if element is not None:
+        return element
+    matches = [e for e in robot.find_all(kind) if getattr(e, "name", None) == name]
+    if len(matches) == 1:
+        return matches[0]
+    where = "" if not matches else f" (ambiguous: {', '.join(e.full_identifier for e in matches)})"
+    raise ValueError(f"robot MJCF {robot.model!r} has no single {kind} named {name!r}{where}.")
 
 
 def _add_position_servos(robot: mjcf.RootElement, config: RobotConfig) -> None:
-    """Joint position servos; kv from a damping ratio against the armature-dominated inertia."""
-    for name, kp in zip(config.joints, config.kp, strict=True):
-        joint = _find(robot, "joint", name)
-        kv = 2.0 * config.damping_ratio * np.sqrt(kp * 0.5)
-        robot.actuator.add("position", name=f"{name}_servo", joint=joint, kp=kp, kv=kv)
+    """Joint position servos; kv from a damping ratio against each joint's inertia at home."""
+    joints = [_find(robot, "joint", name) for name in config.joints]
+    inertia = _joint_inertia_at_home(robot, joints, config.home_qpos)
+    for joint, kp, inertia_kg_m2 in zip(joints, config.kp, inertia, strict=True):
+        kv = 2.0 * config.damping_ratio * np.sqrt(kp * inertia_kg_m2)
+        robot.actuator.add("position", name=f"{joint.name}_servo", joint=joint, kp=kp, kv=kv)
+
+
+def _joint_inertia_at_home(robot: mjcf.RootElement, joints: list, home_qpos: tuple[float, ...]) -> np.ndarray:
+    """Diagonal of the joint-space inertia (armature included) with the arm at its home pose."""
+    model = mujoco.MjModel.from_xml_string(robot.to_xml_string(), robot.get_assets())
+    data = mujoco.MjData(model)
+    ids = [model.joint(joint.full_identifier).id for joint in joints]
+    data.qpos[model.jnt_qposadr[ids]] = home_qpos
+    mujoco.mj_forward(model, data)
+    unit, column, diagonal = np.zeros(model.nv), np.zeros(model.nv), []
+    for dof in model.jnt_dofadr[ids]:
+        unit[:] = 0.0
+        unit[dof] = 1.0
+        mujoco.mj_mulM(model, data, column, unit)
+        diagonal.append(column[dof])
+    return np.array(diagonal)
 
 
 def _add_gripper_servos(robot: mjcf.RootElement, gripper: GripperConfig) -> None:
@@ -131,14 +158,21 @@ def _add_gripper_servos(robot: mjcf.RootElement, gripper: GripperConfig) -> None
         joint = _find(robot, "joint", name)
         lo, hi = sorted((gripper.open_ctrl, gripper.closed_ctrl))
         robot.actuator.add(
-            "position", name=f"{name}_servo", joint=joint, kp=gripper.kp, ctrlrange=[lo, hi]
+            "position", name=f"{name}_servo", joint=joint, kp=gripper.kp, kv=gripper.kv, ctrlrange=[lo, hi]
         )
 
 
 def _add_wrist_camera(robot: mjcf.RootElement, config: RobotConfig) -> None:
     if not config.wrist_camera_body:
         return
-    _find(robot, "body", config.wrist_camera_body).add(
+    body = _find(robot, "body", config.wrist_camera_body)
+    if body.root is not robot:
+        # A camera inside an attached hand would be named <robot>/<hand>/wrist, not <robot>/wrist.
+        raise ValueError(
+            f"robot {config.name!r}: wrist_camera_body {config.wrist_camera_body!r} is in the attached "
+            "hand; name the arm body the hand is attached to and give the camera pose in its frame."
+        )
+    body.add(
         "camera",
         name="wrist",
         pos=list(config.wrist_camera_pos_m),
@@ -182,6 +216,19 @@ class RobotHandles:
         self.gripper_range = model.jnt_range[grip_joints].copy()
         grip_actuators = (grip.actuator,) if grip.actuator else tuple(f"{j}_servo" for j in grip.joints)
         self.gripper_actuators = np.array([resolve_name(model, obj.mjOBJ_ACTUATOR, prefix, a) for a in grip_actuators])
-        finger_bodies = {resolve_name(model, obj.mjOBJ_BODY, prefix, b) for b in grip.finger_bodies}
-        self.finger_geoms = np.array([g for g in range(model.ngeom) if model.geom_bodyid[g] in finger_bodies], dtype=int)
+        finger_roots = [resolve_name(model, obj.mjOBJ_BODY, prefix, b) for b in grip.finger_bodies]
+        self.finger_bodies = np.array(finger_roots, dtype=int)
+        finger_of_body = {b: i for i, root in enumerate(finger_roots) for b in _subtree(model, root)}
+        self.finger_geoms = np.array([g for g in range(model.ngeom) if model.geom_bodyid[g] in finger_of_body], dtype=int)
+        # Which finger each finger geom belongs to: a finger body and all its links (e.g. a fingertip).
+        self.finger_of_geom = {int(g): finger_of_body[model.geom_bodyid[g]] for g in self.finger_geoms}
         self.bodies = np.array([b for b in range(model.nbody) if model.body(b).name.startswith(prefix)])
+
+
+def _subtree(model: mujoco.MjModel, root: int) -> list[int]:
+    """``root`` and every body below it."""
+    bodies = [root]
+    for b in range(root + 1, model.nbody):  # children always come after their parent
+        if model.body_parentid[b] in bodies:
+            bodies.append(b)
+    return bodies
