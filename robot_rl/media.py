@@ -13,7 +13,7 @@ def annotate(frame: np.ndarray, lines: Sequence[str], color=(255, 255, 255)) -> 
     import cv2
 
     out = np.ascontiguousarray(frame.copy())
-    scale = max(out.shape[1] / 640.0, 0.3)
+    scale = max(out.shape[1] / 480.0, 0.38)
     height = int(22 * scale) + 4
     out[: height * len(lines) + 4] = (out[: height * len(lines) + 4] * 0.45).astype(out.dtype)
     for i, line in enumerate(lines):
