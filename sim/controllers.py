@@ -79,21 +79,26 @@ class Controller:
 
     def solve_ik(self, pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
         """Damped least-squares IK for the site pose, with a pull toward home in the nullspace."""
-        robot, scratch = self.scene.robot, self._scratch
+        robot, scratch, model = self.scene.robot, self._scratch, self.scene.model
         scratch.qpos[:] = self.scene.data.qpos
         q = scratch.qpos[robot.qpos_adr].copy()
-        jacp, jacr = np.zeros((3, self.scene.model.nv)), np.zeros((3, self.scene.model.nv))
+        jac = np.zeros((6, model.nv))
+        damping = self.config.ik_damping**2 * np.eye(6)
         for _ in range(self.config.ik_iterations):
             scratch.qpos[robot.qpos_adr] = q
-            mujoco.mj_kinematics(self.scene.model, scratch)
-            mujoco.mj_comPos(self.scene.model, scratch)
-            mujoco.mj_jacSite(self.scene.model, scratch, jacp, jacr, robot.ee_site)
+            mujoco.mj_kinematics(model, scratch)
+            mujoco.mj_comPos(model, scratch)
+            mujoco.mj_jacSite(model, scratch, jac[:3], jac[3:], robot.ee_site)
             cur_rot = scratch.site_xmat[robot.ee_site].reshape(3, 3)
-            err = np.concatenate([pos - scratch.site_xpos[robot.ee_site],
-                                  0.5 * np.cross(cur_rot, rot, axis=0).sum(axis=1)])
-            jac = np.vstack([jacp, jacr])[:, robot.dof_adr]
-            jjt = jac @ jac.T + self.config.ik_damping**2 * np.eye(6)
-            pinv = jac.T @ np.linalg.solve(jjt, np.eye(6))
-            null = (np.eye(self.n_joints) - pinv @ jac) @ (self._home_q - q) * self.config.nullspace_gain
-            q = np.clip(q + pinv @ err + null, self._q_lo, self._q_hi)
+            err = np.concatenate([pos - scratch.site_xpos[robot.ee_site], _rotation_error(cur_rot, rot)])
+            arm_jac = jac[:, robot.dof_adr]
+            pinv = np.linalg.solve(arm_jac @ arm_jac.T + damping, arm_jac).T
+            null = (self._home_q - q) - pinv @ (arm_jac @ (self._home_q - q))
+            q = np.clip(q + pinv @ err + self.config.nullspace_gain * null, self._q_lo, self._q_hi)
         return q
+
+
+def _rotation_error(current: np.ndarray, desired: np.ndarray) -> np.ndarray:
+    """Half the sum of column-wise cross products: the small-angle axis taking current to desired."""
+    a, b = current.T, desired.T
+    return 0.5 * (a[:, [1, 2, 0]] * b[:, [2, 0, 1]] - a[:, [2, 0, 1]] * b[:, [1, 2, 0]]).sum(axis=0)

@@ -22,6 +22,12 @@ class Scene:
         self.data = data
         self.robot = robot
         self.home_rot = np.eye(3)  # set by the env after placing the arm at home
+        # Name lookups build accessor objects; the step loop asks for the same few many times.
+        self._body_ids: dict[str, int] = {}
+        self._object_geom_masks: dict[str, np.ndarray] = {}
+        self._finger_index = np.full(model.ngeom, -1)
+        for geom, finger in robot.finger_of_geom.items():
+            self._finger_index[geom] = finger
 
     # --- the robot -------------------------------------------------------------------------
     def joint_pos(self) -> np.ndarray:
@@ -48,11 +54,13 @@ class Scene:
 
     def gripper_opening(self) -> float:
         """0 when closed, 1 when fully open, from the finger joints."""
-        lo, hi = self.robot.gripper_range[:, 0], self.robot.gripper_range[:, 1]
-        q = self.data.qpos[self.robot.gripper_qpos_adr]
-        frac = (q - lo) / np.maximum(hi - lo, 1e-9)
-        open_is_high = self.robot.config.gripper.open_ctrl > self.robot.config.gripper.closed_ctrl
-        return float(np.clip(np.mean(frac if open_is_high else 1 - frac), 0, 1))
+        if not hasattr(self, "_grip_lo"):
+            lo, hi = self.robot.gripper_range.T
+            self._grip_lo, self._grip_span = lo, np.maximum(hi - lo, 1e-9)
+            grip = self.robot.config.gripper
+            self._grip_open_high = grip.open_ctrl > grip.closed_ctrl
+        frac = float(np.mean((self.data.qpos[self.robot.gripper_qpos_adr] - self._grip_lo) / self._grip_span))
+        return min(max(frac if self._grip_open_high else 1.0 - frac, 0.0), 1.0)
 
     def closing_axis_yaw(self) -> float:
         """World yaw of the line the fingers close along: first finger to the others' centre."""
@@ -64,11 +72,16 @@ class Scene:
     def _free_adr(self, name: str) -> int:
         return int(self.model.jnt_qposadr[self.model.joint(f"{name}_joint").id])
 
+    def body_id(self, name: str) -> int:
+        if name not in self._body_ids:
+            self._body_ids[name] = self.model.body(name).id
+        return self._body_ids[name]
+
     def object_pos(self, name: str) -> np.ndarray:
-        return self.data.xpos[self.model.body(name).id].copy()
+        return self.data.xpos[self.body_id(name)].copy()
 
     def object_quat(self, name: str) -> np.ndarray:
-        return self.data.xquat[self.model.body(name).id].copy()
+        return self.data.xquat[self.body_id(name)].copy()
 
     def object_yaw(self, name: str) -> float:
         return yaw_of_quat(self.object_quat(name))
@@ -81,17 +94,22 @@ class Scene:
         self.data.qvel[dof:dof + 6] = 0
 
     def mocap_pos(self, name: str) -> np.ndarray:
-        return self.data.mocap_pos[self.model.body_mocapid[self.model.body(name).id]].copy()
+        return self.data.mocap_pos[self.model.body_mocapid[self.body_id(name)]].copy()
 
     def set_mocap_pos(self, name: str, pos: np.ndarray) -> None:
-        self.data.mocap_pos[self.model.body_mocapid[self.model.body(name).id]] = pos
+        self.data.mocap_pos[self.model.body_mocapid[self.body_id(name)]] = pos
 
     # --- relations -------------------------------------------------------------------------
     def gripper_to_object_distance(self, name: str) -> float:
         return float(np.linalg.norm(self.ee_pos() - self.object_pos(name)))
 
     def _body_geoms(self, name: str) -> np.ndarray:
-        return np.flatnonzero(self.model.geom_bodyid == self.model.body(name).id)
+        return np.flatnonzero(self._geom_mask(name))
+
+    def _geom_mask(self, name: str) -> np.ndarray:
+        if name not in self._object_geom_masks:
+            self._object_geom_masks[name] = self.model.geom_bodyid == self.body_id(name)
+        return self._object_geom_masks[name]
 
     def is_grasped(self, name: str) -> bool:
         """True when two different fingers touch the object from opposing sides.
@@ -100,18 +118,20 @@ class Scene:
         two links is not a grasp; opposing contact normals rule out two fingers on the same side
         (as a three-finger hand has) pushing the object.
         """
-        geoms = set(self._body_geoms(name).tolist())
-        normals: dict[int, list[np.ndarray]] = {}
-        for contact in self.data.contact[: self.data.ncon]:
-            g1, g2 = int(contact.geom1), int(contact.geom2)
-            if g1 in geoms and g2 in self.robot.finger_of_geom:
-                normals.setdefault(self.robot.finger_of_geom[g2], []).append(-contact.frame[:3])
-            elif g2 in geoms and g1 in self.robot.finger_of_geom:
-                normals.setdefault(self.robot.finger_of_geom[g1], []).append(contact.frame[:3])
-        fingers = list(normals)
-        return any(n_a @ n_b < 0.0
-                   for i, a in enumerate(fingers) for b in fingers[i + 1:]
-                   for n_a in normals[a] for n_b in normals[b])
+        contact = self.data.contact
+        g1, g2 = contact.geom1, contact.geom2
+        if len(g1) == 0:
+            return False
+        obj, finger_of = self._geom_mask(name), self._finger_index
+        first = obj[g1] & (finger_of[g2] >= 0)   # object is geom1: normal points object -> finger
+        second = obj[g2] & (finger_of[g1] >= 0)
+        fingers = np.concatenate([finger_of[g2[first]], finger_of[g1[second]]])
+        if len(np.unique(fingers)) < 2:
+            return False
+        frames = contact.frame
+        normals = np.concatenate([-frames[first, :3], frames[second, :3]])
+        opposing = (normals @ normals.T) < 0.0
+        return bool(np.any(opposing & (fingers[:, None] != fingers[None, :])))
 
     def touching(self, name_a: str, name_b: str) -> bool:
         geoms_a, geoms_b = set(self._body_geoms(name_a).tolist()), set(self._body_geoms(name_b).tolist())
