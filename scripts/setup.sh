@@ -48,7 +48,11 @@ make_venv() {
 install_python_deps() {
   local stamp="$VENV/.robot_rl_installed"
   local digest; digest=$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
-  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ] && return
+  # The stamp alone is not trusted: the packages must also import from outside the checkout.
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ] &&
+     (cd / && "$VENV/bin/python" -c 'import robot_rl, sim, hardware, reward_models' >/dev/null 2>&1); then
+    return
+  fi
   if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
     log "installing torch==2.13.0"
     "$VENV/bin/python" -m pip install -q "torch==2.13.0"

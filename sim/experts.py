@@ -36,7 +36,9 @@ class Phase:
 class WaypointExpert:
     """Follows phases in order; the last one holds until the episode ends."""
 
-    def __init__(self, env: RobotEnv, gain: float = 1.2) -> None:
+    # Below 1 on purpose: with the train preset's one-step action latency a gain of 1.2 made the
+    # loop e[k+1] = e[k] - g*e[k-1] oscillate (train-preset success 61-85%); 0.8 stays stable.
+    def __init__(self, env: RobotEnv, gain: float = 0.8) -> None:
         if env.config.controller.action_space != "ee_delta":
             raise ValueError("scripted experts act in the ee_delta action space; set action_space=ee_delta.")
         self.env, self.scene, self.task = env, env.scene, env.task

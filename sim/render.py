@@ -42,6 +42,11 @@ def prepare_model(model: mujoco.MjModel, config: RenderConfig) -> None:
     model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), config.width)
     model.vis.global_.offheight = max(int(model.vis.global_.offheight), config.height)
     model.vis.quality.offsamples = 0 if config.profile == "fast" else 4
+    if config.profile == "fast":
+        # On a software rasteriser small frames cost per triangle, not per pixel: coarser
+        # capsules and cylinders made 84 px front frames 1.4-3.4x faster for ~0.6% changed pixels.
+        model.vis.quality.numslices = 12
+        model.vis.quality.numstacks = 8
 
 
 class FrameRenderer:
