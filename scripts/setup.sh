@@ -22,13 +22,13 @@ install_system_libs() {
 }
 
 pick_python() {
-  for candidate in python3.12 python3.11 python3.10 python3; do
+  for candidate in python3.12 python3.11 python3; do
     if command -v "$candidate" >/dev/null 2>&1 &&
-       "$candidate" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] <= (3, 12)))' 2>/dev/null; then
+       "$candidate" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] <= (3, 12)))' 2>/dev/null; then
       echo "$candidate"; return
     fi
   done
-  echo "robot_rl needs Python 3.10-3.12; none was found on PATH." >&2
+  echo "robot_rl needs Python 3.11 or 3.12 (zarr v3 needs 3.11+); none was found on PATH." >&2
   exit 1
 }
 

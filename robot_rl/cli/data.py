@@ -1,0 +1,170 @@
+"""``robot-rl data``: inspect, check, fix and combine Zarr episode stores.
+
+Every user mistake prints one sentence to stderr and returns 2; ``validate`` returns 1 when
+it finds problems. Heavy imports happen inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would print usage and exit
+        raise _UsageError(f"{self.prog}: {message}.")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="robot-rl data", description="Inspect, check, fix and combine Zarr episode stores.")
+    verbs = p.add_subparsers(dest="verb", required=True, parser_class=_Parser, metavar="VERB")
+    sub = verbs.add_parser("info", help="format, robot, episodes, keys, layout and size")
+    sub.add_argument("store")
+    sub = verbs.add_parser("validate", help="list problems; exit 1 when there are any")
+    sub.add_argument("store")
+    sub.add_argument("--deep", action="store_true", help="also decode every chunk")
+    sub = verbs.add_parser("repair", help="truncate uncommitted tails and fix what can be fixed")
+    sub.add_argument("store")
+    sub = verbs.add_parser("merge", help="concatenate stores into a new one")
+    sub.add_argument("out")
+    sub.add_argument("inputs", nargs="+")
+    sub = verbs.add_parser("split", help="seeded train/validation split by episode")
+    sub.add_argument("store")
+    sub.add_argument("--val-fraction", type=float, required=True)
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--train-out")
+    sub.add_argument("--val-out")
+    sub = verbs.add_parser("drop", help="remove episodes (in place unless --out)")
+    sub.add_argument("store")
+    sub.add_argument("--episodes", type=int, nargs="+", required=True)
+    sub.add_argument("--out")
+    sub = verbs.add_parser("stats", help="lengths, success, sources, returns, per-key moments")
+    sub.add_argument("store")
+    sub.add_argument("--json", action="store_true", help="print JSON")
+    sub = verbs.add_parser("export-video", help="an .mp4 of episodes (grid for several) or a .png of final frames")
+    sub.add_argument("store")
+    sub.add_argument("--episodes", type=int, nargs="+", default=[0])
+    sub.add_argument("--out", required=True)
+    sub.add_argument("--camera")
+    sub.add_argument("--fps", type=float)
+    return p
+
+
+def run(argv: list[str]) -> int:
+    """Run one ``robot-rl data`` verb; returns the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    from robot_rl.data.format import StoreError
+
+    try:
+        return _VERBS[args.verb](args)
+    except StoreError as exc:
+        print(f"robot-rl data {args.verb}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"robot-rl data {args.verb}: {exc.strerror or exc} ({exc.filename}).", file=sys.stderr)
+        return 2
+
+
+def _info(args: argparse.Namespace) -> int:
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.data.report import describe
+
+    with EpisodeStore.open(args.store) as store:
+        print(describe(store))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from robot_rl.data.store import EpisodeStore
+
+    with EpisodeStore.open(args.store) as store:
+        problems = store.validate(deep=args.deep)
+        for problem in problems:
+            print(f"problem: {problem}")
+        if not problems:
+            print(f"ok: {store.path} has {store.num_episodes} episodes, {store.num_steps} steps.")
+    return 1 if problems else 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from robot_rl.data.store import EpisodeStore
+
+    with EpisodeStore.open(args.store, mode="a", truncate_tail=False) as store:
+        actions = store.repair()
+        for action in actions:
+            print(f"repaired: {action}")
+        left = store.validate()
+        for problem in left:
+            print(f"not repairable: {problem}")
+        print(f"{store.path}: {store.num_episodes} episodes, {store.num_steps} steps"
+              f"{'' if actions else '; nothing needed repair'}.")
+    return 1 if left else 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.data.tools import merge
+
+    out = merge(args.out, args.inputs)
+    with EpisodeStore.open(out) as store:
+        print(f"merged {len(args.inputs)} stores into {out}: {store.num_episodes} episodes, {store.num_steps} steps.")
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.data.tools import split
+
+    for path in split(args.store, args.val_fraction, args.seed, args.train_out, args.val_out):
+        with EpisodeStore.open(path) as store:
+            print(f"{path}: {store.num_episodes} episodes, {store.num_steps} steps.")
+    return 0
+
+
+def _drop(args: argparse.Namespace) -> int:
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.data.tools import drop
+
+    out = drop(args.store, args.episodes, args.out)
+    with EpisodeStore.open(out) as store:
+        print(f"dropped {len(set(args.episodes))} episodes; {out} has {store.num_episodes} episodes.")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.data.report import format_stats
+    from robot_rl.data.tools import stats
+
+    with EpisodeStore.open(args.store) as store:
+        result = stats(store)
+    print(json.dumps(result, indent=2) if args.json else format_stats(result))
+    return 0
+
+
+def _export_video(args: argparse.Namespace) -> int:
+    from robot_rl.data.store import EpisodeStore
+    from robot_rl.data.video import export_video
+
+    with EpisodeStore.open(args.store) as store:
+        frames = export_video(store, args.episodes, args.out, camera=args.camera, fps=args.fps)
+    print(f"wrote {args.out}: {frames} frames of {len(args.episodes)} episodes.")
+    return 0
+
+
+_VERBS: dict[str, Any] = {
+    "info": _info, "validate": _validate, "repair": _repair, "merge": _merge, "split": _split,
+    "drop": _drop, "stats": _stats, "export-video": _export_video,
+}

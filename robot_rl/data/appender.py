@@ -1,0 +1,79 @@
+"""Synchronous, commit-ordered appends to a store open in ``"a"`` mode.
+
+Order is the whole point: data rows first (anywhere past the commit marker, so they are an
+invisible tail until committed), then the episode's metadata record, then its end in
+``meta/episode_ends``. A kill between any two writes leaves at most an uncommitted tail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from robot_rl.contracts import EPISODE_ENDS, EPISODE_INFO
+from robot_rl.data.episodes import EpisodeInfo, append_rows, utc_now
+from robot_rl.data.format import StoreError, is_image_key
+from robot_rl.data.store import EpisodeStore
+
+
+class StoreAppender:
+    """Appends blocks of steps to the open episode and commits or discards it."""
+
+    def __init__(self, store: EpisodeStore) -> None:
+        if store.mode != "a":
+            raise StoreError(f"{store.path} is open read-only; open it with mode 'a' to append.")
+        self.store = store
+        self.committed_end = store.num_steps
+        self.written_end = store.num_steps
+
+    @property
+    def block_steps(self) -> int:
+        """Rows per write: one image shard (so shards are written whole, once), else one chunk.
+
+        Read from the arrays, so appending to a store made with other settings still writes
+        along its real shard boundaries.
+        """
+        arrays = [self.store.array(k) for k in self.store.schema]
+        shards = [a.shards[0] for k, a in zip(self.store.schema, arrays) if is_image_key(k) and a.shards]
+        return min(shards or [a.chunks[0] for a in arrays])
+
+    @property
+    def pending_steps(self) -> int:
+        """Steps of the open episode already written to the data arrays."""
+        return self.written_end - self.committed_end
+
+    def write(self, block: Mapping[str, np.ndarray]) -> None:
+        """Append rows (same count for every schema key) to the open episode."""
+        if set(block) != set(self.store.schema):
+            raise StoreError(f"a block must have exactly the keys {sorted(self.store.schema)}; got {sorted(block)}.")
+        counts = {len(rows) for rows in block.values()}
+        if len(counts) != 1:
+            raise StoreError(f"every key of a block needs the same number of rows; got {sorted(counts)}.")
+        new_end = self.written_end + counts.pop()
+        for key, rows in block.items():
+            array = self.store.array(key)
+            array.resize((new_end, *array.shape[1:]))
+            array[self.written_end:new_end] = rows
+        self.written_end = new_end
+
+    def commit(self, info: EpisodeInfo) -> int:
+        """Commit the open episode with ``info``; returns its episode index."""
+        if self.written_end == self.committed_end:
+            raise StoreError("an episode needs at least one step before it can be committed.")
+        info.start, info.end = self.committed_end, self.written_end
+        info.recorded_at = info.recorded_at or utc_now()
+        root = self.store.root
+        append_rows(root[EPISODE_INFO], np.array([info.to_json()], dtype=object))
+        append_rows(root[EPISODE_ENDS], np.array([self.written_end], dtype=np.int64))
+        self.store.episode_ends = np.append(self.store.episode_ends, np.int64(self.written_end))
+        self.committed_end = self.written_end
+        return self.store.num_episodes - 1
+
+    def discard(self) -> None:
+        """Drop the open episode's rows from the data arrays."""
+        for key in self.store.schema:
+            array = self.store.array(key)
+            if array.shape[0] > self.committed_end:
+                array.resize((self.committed_end, *array.shape[1:]))
+        self.written_end = self.committed_end

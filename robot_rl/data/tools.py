@@ -1,0 +1,159 @@
+"""Whole-store tools: merge, split, drop and statistics.
+
+Every tool writes a new store through :class:`StoreAppender` (so the same commit order holds)
+into a hidden sibling directory and renames it into place only when it is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_rl.contracts import REWARD
+from robot_rl.data.appender import StoreAppender
+from robot_rl.data.format import StoreError, is_image_key, time_block
+from robot_rl.data.sampler import split_episodes
+from robot_rl.data.store import EpisodeStore
+
+log = logging.getLogger(__name__)
+
+
+def copy_episodes(src: EpisodeStore, appender: StoreAppender, episodes: Sequence[int]) -> None:
+    """Append ``episodes`` of ``src`` to ``appender``'s store, recording where each came from."""
+    block = appender.block_steps
+    for index in episodes:
+        sl = src.episode_slice(int(index))
+        lo = sl.start
+        while lo < sl.stop:
+            # Align to the destination's blocks so each shard is written whole, once.
+            hi = min(sl.stop, lo + block - appender.written_end % block)
+            appender.write({key: src.read_slice(key, lo, hi) for key in src.schema})
+            lo = hi
+        info = src.episode_info(int(index))
+        info.extra = {**info.extra, "origin": {"store": src.path, "episode": int(index)}}
+        appender.commit(info)
+
+
+def write_store(out: str | os.PathLike, template: EpisodeStore,
+                parts: Sequence[tuple[EpisodeStore, Sequence[int]]]) -> Path:
+    """Create ``out`` with ``template``'s schema and attributes holding the given episodes."""
+    target = Path(out)
+    if target.exists():
+        raise StoreError(f"{target} already exists; choose a new output path.")
+    tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    schema = {k: (s.shape, s.dtype) for k, s in template.schema.items()}
+    with EpisodeStore.create(tmp, schema, template.store_attrs) as dst:
+        appender = StoreAppender(dst)
+        for src, episodes in parts:
+            copy_episodes(src, appender, episodes)
+    os.rename(tmp, target)
+    return target
+
+
+def check_compatible(stores: Sequence[EpisodeStore]) -> None:
+    """Refuse stores whose schema or shared attributes differ from the first one."""
+    first = stores[0]
+    for other in stores[1:]:
+        if other.schema != first.schema:
+            raise StoreError(f"{other.path} has a different key schema from {first.path}.")
+        for name in ("control_rate_hz", "robot", "action_space"):
+            a, b = getattr(first.store_attrs, name), getattr(other.store_attrs, name)
+            if a != b:
+                raise StoreError(f"{other.path} has {name}={b!r} but {first.path} has {a!r}.")
+
+
+def merge(out: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> Path:
+    """Concatenate the episodes of ``inputs`` (in order) into a new store ``out``."""
+    if not inputs:
+        raise StoreError("merge needs at least one input store.")
+    stores = [EpisodeStore.open(path) for path in inputs]
+    check_compatible(stores)
+    return write_store(out, stores[0], [(s, range(s.num_episodes)) for s in stores])
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    stem = path.name[: -len(".zarr")] if path.name.endswith(".zarr") else path.name
+    return path.with_name(f"{stem}_{suffix}.zarr")
+
+
+def split(path: str | os.PathLike, val_fraction: float, seed: int = 0, out_train: str | None = None,
+          out_val: str | None = None) -> tuple[Path, Path]:
+    """Split by episode (seeded) into ``<name>_train.zarr`` and ``<name>_val.zarr``."""
+    src = EpisodeStore.open(path)
+    train, val = split_episodes(src.num_episodes, val_fraction, seed)
+    train_path = Path(out_train) if out_train else _sibling(Path(src.path), "train")
+    val_path = Path(out_val) if out_val else _sibling(Path(src.path), "val")
+    for target in (train_path, val_path):
+        if target.exists():
+            raise StoreError(f"{target} already exists; remove it or pass another output path.")
+    return write_store(train_path, src, [(src, train)]), write_store(val_path, src, [(src, val)])
+
+
+def drop(path: str | os.PathLike, episodes: Sequence[int], out: str | os.PathLike | None = None) -> Path:
+    """Remove ``episodes``; in place (via a rebuilt copy swapped in) unless ``out`` is given."""
+    with EpisodeStore.open(path, mode="a") as src:  # the lock keeps writers out until the swap
+        bad = [e for e in episodes if not 0 <= e < src.num_episodes]
+        if bad:
+            raise StoreError(f"episode {bad[0]} does not exist; {src.path} has {src.num_episodes} episodes.")
+        dropped = set(episodes)
+        keep = [i for i in range(src.num_episodes) if i not in dropped]
+        if out is not None:
+            return write_store(out, src, [(src, keep)])
+        here = Path(src.path)
+        rebuilt, old = here.with_name(f".{here.name}.rebuilt"), here.with_name(f".{here.name}.old")
+        shutil.rmtree(rebuilt, ignore_errors=True)
+        write_store(rebuilt, src, [(src, keep)])
+        os.rename(here, old)  # a crash between these renames leaves both copies, named, on disk
+        os.rename(rebuilt, here)
+    shutil.rmtree(old)
+    return here
+
+
+def stats(store: EpisodeStore) -> dict[str, Any]:
+    """Episode counts, lengths, success rate, sources, returns and per-key moments."""
+    infos = store.episode_infos()
+    lengths = np.diff(np.concatenate([[0], store.episode_ends]))
+    result: dict[str, Any] = {
+        "episodes": store.num_episodes,
+        "steps": store.num_steps,
+        "length": _summary(lengths),
+        "success_rate": float(np.mean([i.success for i in infos])) if infos else None,
+        "sources": dict(Counter(i.source for i in infos)),
+        "tasks": dict(Counter(i.task for i in infos)),
+        "keys": {k: _moments(store, k) for k in store.schema if not is_image_key(k)},
+    }
+    if REWARD in store.schema and store.schema[REWARD].shape == () and store.num_episodes:
+        rewards = store.read_slice(REWARD, 0, store.num_steps).astype(np.float64)
+        result["return"] = _summary(np.add.reduceat(rewards, store.episode_starts))
+    return result
+
+
+def _summary(values: np.ndarray) -> dict[str, float] | None:
+    if not len(values):
+        return None
+    return {"min": float(np.min(values)), "mean": float(np.mean(values)), "max": float(np.max(values))}
+
+
+def _moments(store: EpisodeStore, key: str) -> dict[str, list[float]] | None:
+    """Mean, std, min, max per element, computed blockwise in float64."""
+    if not store.num_steps:
+        return None
+    total = sq = lo = hi = None
+    step = time_block(key, store.schema[key])
+    for start in range(0, store.num_steps, step):
+        rows = store.read_slice(key, start, start + step).astype(np.float64)
+        s, q, mn, mx = rows.sum(0), (rows ** 2).sum(0), rows.min(0), rows.max(0)
+        total, sq = (s, q) if total is None else (total + s, sq + q)
+        lo, hi = (mn, mx) if lo is None else (np.minimum(lo, mn), np.maximum(hi, mx))
+    mean = total / store.num_steps
+    std = np.sqrt(np.maximum(sq / store.num_steps - mean ** 2, 0.0))
+    return {name: np.atleast_1d(v).round(6).tolist() for name, v in
+            (("mean", mean), ("std", std), ("min", lo), ("max", hi))}
