@@ -1,0 +1,144 @@
+"""Reward-model benchmark: record train/held-out stores for every built-in task, train, grade,
+and measure scoring speed. Prints the figures that bench/RESULTS.md quotes.
+
+  .venv/bin/python bench/reward_models.py --root runs/bench/reward             # all stages
+  .venv/bin/python bench/reward_models.py --root runs/bench/reward --speed-only # frames/s only
+  .venv/bin/python bench/reward_models.py --root runs/bench/reward --compare-fusion 600
+
+Each stage is skipped when its output exists, and every command it runs is printed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# This file shares its name with the package it measures: keep bench/ off the import path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+TASKS = ("reach", "push", "lift", "pick_place", "stack")
+# (split, kind, episodes, noise, seed) per task: scripted demos, a mix, and perturbed failures
+# (two batches of training seeds: 40 demos, 20 mixed, 20 perturbed per task; 14 held out).
+PLAN = (("train", "clean", 16, 0.0, 1000), ("train", "mix", 8, 0.3, 2000), ("train", "fail", 8, 0.8, 3000),
+        ("train", "clean2", 24, 0.0, 4000), ("train", "mix2", 12, 0.3, 5000), ("train", "fail2", 12, 0.8, 6000),
+        ("test", "clean", 6, 0.0, 50000), ("test", "mix", 4, 0.3, 51000), ("test", "fail", 4, 0.8, 52000))
+TRAIN = ["reward.train.steps=2500", "reward.train.frame_stride=2"]
+CLI = [sys.executable, "-m", "robot_rl.cli.main"]
+
+
+def sh(args: list[str]) -> None:
+    print("$", " ".join(a if " " not in a else repr(a) for a in args), flush=True)
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL if "record" in args else None)
+
+
+def record(root: Path, image_px: int) -> dict[str, list[str]]:
+    stores: dict[str, list[str]] = {"train": [], "test": []}
+    for task in TASKS:
+        for split, kind, episodes, noise, seed in PLAN:
+            out = root / "data" / f"{split}_{task}_{kind}.zarr"
+            if not out.exists():
+                sh([*CLI, "record", f"task={task}", "device=scripted", f"episodes={episodes}", f"noise={noise}",
+                    f"seed={seed}", f"env.image_size={image_px}", f"out={out}"])
+            stores[split].append(str(out))
+    return stores
+
+
+def train(root: Path, stores: dict[str, list[str]], name: str, overrides: list[str]) -> Path:
+    out = root / name
+    if not (out / "report.json").exists():
+        started = time.monotonic()
+        sh([*CLI, "reward", "train", f"data=[{','.join(stores['train'])}]",
+            f"held_out=[{','.join(stores['test'])}]", f"out={out}", *overrides])
+        print(f"train + eval wall time: {time.monotonic() - started:.0f} s")
+    return out
+
+
+def card(model_dir: Path) -> dict:
+    report = json.loads((model_dir / "report.json").read_text())
+    cols = ("success_auroc", "episode_success_auroc", "value_order", "counterfactual_accuracy",
+            "calibration_error", "progress_mae")
+    print(f"\n{model_dir}\n| task | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 1))
+    rows = [("overall", report["overall"]), *report["per_task"].items(),
+            ("paraphrase (overall)", report["paraphrase"]["overall"])]
+    rows += [(f"paraphrase {t}", m) for t, m in report["paraphrase"]["per_task"].items()]
+    for name, m in rows:
+        print(f"| {name} | " + " | ".join("-" if m.get(c) is None else f"{m[c]:.3f}" for c in cols) + " |")
+    print("paraphrase drop:", report["paraphrase_drop"])
+    print("counterfactual by kind:", report["overall"]["counterfactual_by_kind"],
+          "paraphrased:", report["paraphrase"]["overall"]["counterfactual_by_kind"])
+    return report
+
+
+def _rate(fn, count: int, repeats: int = 3) -> tuple[float, float]:
+    """Best-of-``repeats`` (wall frames/s, frames per CPU-second of this process)."""
+    wall = cpu = 0.0
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall = max(wall, count / (time.perf_counter() - w0))
+        cpu = max(cpu, count / max(time.process_time() - c0, 1e-9))
+    return wall, cpu
+
+
+def speed(model_dir: Path, stores: dict[str, list[str]]) -> None:
+    import numpy as np
+    import torch
+
+    import reward_models
+    from reward_models.dataset import load_dataset
+
+    model = reward_models.load(model_dir, device="cpu")
+    data = load_dataset(stores["test"][:1], model.cameras, model.config.image_size)
+    frames, text, n = data.frames, data.episodes[0].instruction, len(data)
+    print(f"\nscoring speed: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}, cameras "
+          f"{', '.join(model.cameras)} at {model.config.image_size} px, "
+          f"{sum(p.numel() for p in model.net.parameters()) / 1e6:.2f} M parameters; best of 3")
+    print("| torch threads | batch | frames/s (wall) | frames per CPU-second |\n|---|---|---|---|")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for batch in (1, 8, 64, 256):
+            count = 64 if batch == 1 else 512
+            rows = np.arange(count) % n
+            views = {c: f[rows] for c, f in frames.items()}
+            model.batch_size = batch
+            model.score({c: v[:batch] for c, v in views.items()}, [text] * batch)  # warm up
+            wall, cpu = _rate(lambda: model.score(views, [text] * count), count)
+            print(f"| {threads} | {batch} | {wall:.0f} | {cpu:.0f} |")
+    torch.set_num_threads(1)
+    model.batch_size = 64
+    episode = {c: f[:n] for c, f in frames.items()}
+    for stride in (1, 4):
+        wall, cpu = _rate(lambda: model.score_episode(episode, text, stride=stride), n)
+        print(f"score_episode stride={stride} (1 thread): {wall:.0f} env frames/s wall, {cpu:.0f} per CPU-second")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", default="runs/bench/reward")
+    p.add_argument("--image-px", type=int, default=64)
+    p.add_argument("--speed-only", action="store_true")
+    p.add_argument("--compare-fusion", type=int, default=0, metavar="STEPS",
+                   help="also train film, xattn and concat for STEPS steps each and compare their cards")
+    args = p.parse_args()
+    root = Path(args.root)
+    stores = record(root, args.image_px)
+    main_model = train(root, stores, "vlm", TRAIN)
+    if not args.speed_only:
+        card(main_model)
+    speed(main_model, stores)
+    if args.compare_fusion:
+        for fusion in ("film", "xattn", "concat"):
+            card(train(root, stores, f"fusion_{fusion}_{args.compare_fusion}",
+                       [*TRAIN, f"reward.train.steps={args.compare_fusion}", f"reward.model.fusion={fusion}"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Typed configs of a reward model and its training, and the one error type users see.
+
+Each dataclass mirrors one block of ``robot_rl/conf/reward/vlm.yaml``; the CLI turns the
+composed YAML into these with :func:`from_dict`, so library code never sees the config tree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+FORMAT_NAME = "robot_rl.reward_model"
+FORMAT_VERSION = 1
+FUSIONS = ("film", "xattn", "concat")
+BACKBONES = ("cnn", "resnet18")
+LABEL_MODES = ("auto", "sim", "data")
+
+
+class RewardModelError(ValueError):
+    """A user-facing problem with a reward model, its inputs or its data: one clear sentence."""
+
+
+@dataclass
+class ModelConfig:
+    """What the network looks at and how it is built; saved with the weights.
+
+    ``cameras`` and ``image_size`` are a contract: :meth:`RewardModel.score` refuses frames
+    from other cameras or of another size. ``text_queries`` learned queries attend over the
+    instruction's token embeddings, which keep word order that the pooled sentence embedding
+    nearly loses ("stack red on blue" vs "stack blue on red" have cosine 0.997).
+    """
+
+    cameras: tuple[str, ...] = ("front", "wrist")
+    image_size: int = 64
+    backbone: str = "cnn"
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    pretrained_path: str | None = None
+    freeze_backbone: bool = False
+    fusion: str = "film"
+    hidden: int = 256
+    text_dim: int = 384
+    text_queries: int = 4
+    max_tokens: int = 24
+    text_model_path: str | None = None
+
+    def __post_init__(self) -> None:
+        self.cameras = tuple(self.cameras)
+        self.channels = tuple(int(c) for c in self.channels)
+        if not self.cameras:
+            raise RewardModelError("model.cameras is empty; name at least one camera, e.g. [front].")
+        if self.fusion not in FUSIONS:
+            raise RewardModelError(f"model.fusion {self.fusion!r} is unknown; choose one of {', '.join(FUSIONS)}.")
+        if self.backbone not in BACKBONES:
+            raise RewardModelError(f"model.backbone {self.backbone!r} is unknown; "
+                                   f"choose one of {', '.join(BACKBONES)}.")
+        if self.image_size < 16:
+            raise RewardModelError(f"model.image_size must be at least 16 pixels, got {self.image_size}.")
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentation. Images: random shift and colour jitter (no hue jitter:
+    instructions name colours). Text: ``rephrase`` is the chance that a frame is read with
+    another training template of its task (same colours), so no phrasing is tied to scenes."""
+
+    shift_px: int = 4
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.15
+    rephrase: float = 0.5
+
+
+@dataclass
+class NegativesConfig:
+    """RoboReward-style negatives mixed into every batch (fractions of the batch).
+
+    ``counterfactual``: frames paired with an instruction their state does not satisfy
+    (``kinds`` among colour, object, task); ``clipped``: frames of successful episodes cut
+    before success, labelled as partial progress. Real failures come from the data itself.
+    """
+
+    counterfactual: float = 0.3
+    clipped: float = 0.2
+    kinds: tuple[str, ...] = ("colour", "object", "task")
+    counterfactual_progress: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.kinds = tuple(self.kinds)
+        if self.counterfactual + self.clipped >= 1.0:
+            raise RewardModelError("negatives.counterfactual + negatives.clipped must leave room for real "
+                                   "frames (their sum must be < 1).")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and labels. ``labels=auto`` uses sim ground truth when the store has it."""
+
+    steps: int = 2500
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    labels: str = "auto"
+    success_tail: float = 0.1
+    frame_stride: int = 1
+    val_fraction: float = 0.1
+    eval_every: int = 250
+    threads: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.labels not in LABEL_MODES:
+            raise RewardModelError(f"train.labels {self.labels!r} is unknown; choose one of {', '.join(LABEL_MODES)}.")
+        if self.steps < 1 or self.batch_size < 2:
+            raise RewardModelError("train.steps must be >= 1 and train.batch_size >= 2.")
+
+
+@dataclass
+class ShapingConfig:
+    """How progress and success become an RL reward (see :class:`reward_models.RewardShaper`)."""
+
+    gamma: float = 0.99
+    shaping_scale: float = 1.0
+    success_weight: float = 0.0
+    sparse_weight: float = 1.0
+    sparse_threshold: float = 0.5
+
+
+@dataclass
+class RewardConfig:
+    """The whole ``reward/vlm.yaml`` group, as typed parts."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    negatives: NegativesConfig = field(default_factory=NegativesConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    shaping: ShapingConfig = field(default_factory=ShapingConfig)
+
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
+    """Build dataclass ``cls`` from a plain dict, refusing unknown keys with one sentence."""
+    data = dict(data or {})
+    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise RewardModelError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; "
+                               f"expected some of {', '.join(names)}.")
+    kwargs = {}
+    for name, value in data.items():
+        sub = names[name].default_factory if names[name].default_factory is not dataclasses.MISSING else None
+        if sub is not None and dataclasses.is_dataclass(sub) and isinstance(value, dict):
+            kwargs[name] = from_dict(sub, value)  # type: ignore[arg-type]
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return json_ready(dataclasses.asdict(config))
+
+
+def json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value

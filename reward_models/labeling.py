@@ -1,0 +1,128 @@
+"""Writing a reward model's answers into an episode store, for offline RL.
+
+New keys, one value per step: ``info/vlm_progress`` and ``info/vlm_success`` (the model's
+probabilities for each row's frame) and ``info/vlm_reward`` (the shaped reward of the
+transition from that row to the next, see :meth:`RewardShaper.episode`). Nothing that was
+recorded is touched, unless ``replace_reward=True``: then ``reward`` takes ``info/vlm_reward``'s
+values so samplers that read ``reward`` use the learned one, and the recorded reward is kept
+under ``info/reward_original`` (written once, never overwritten by a later relabel).
+
+Crash safety: the store is held with its writer lock; each array is written completely in
+a hidden sibling directory, then moved into the store with one rename (an existing array is
+swapped with ``renameat2(RENAME_EXCHANGE)``, atomically), and the key schema, which is what
+readers go by, is updated last. Killed at any point, the store reads as before or as after.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from reward_models.config import RewardModelError
+from reward_models.scoring import RewardModel
+from reward_models.shaping import RewardShaper
+from robot_rl.contracts import DATA_GROUP, REWARD, image_key
+from robot_rl.data.cache import resize_frames
+from robot_rl.data.episodes import utc_now
+from robot_rl.data.format import StoreError, array_layout, parse_key_spec
+from robot_rl.data.store import EpisodeStore
+
+log = logging.getLogger(__name__)
+VLM_PROGRESS, VLM_SUCCESS, VLM_REWARD = "info/vlm_progress", "info/vlm_success", "info/vlm_reward"
+REWARD_ORIGINAL = "info/reward_original"
+
+
+def label_store(path: str | os.PathLike, model: RewardModel, shaper: RewardShaper, stride: int = 1,
+                replace_reward: bool = False, model_name: str = "") -> dict:
+    """Score every committed episode of the store at ``path`` and write the keys above."""
+    try:
+        store = EpisodeStore.open(path, mode="a")
+    except StoreError as error:
+        raise RewardModelError(str(error)) from None
+    with store:
+        missing = [c for c in model.cameras if image_key(c) not in store.schema]
+        if missing:
+            raise RewardModelError(f"{store.path} has no {', '.join(image_key(c) for c in missing)} frames, which this "
+                                   f"reward model reads (cameras {', '.join(model.cameras)}).")
+        values = _score_store(store, model, shaper, stride)
+        finals = values.pop("final_success")
+        new = dict(values)
+        if replace_reward:
+            if REWARD not in store.schema:
+                raise RewardModelError(f"{store.path} has no {REWARD} key to replace; label without replace_reward.")
+            if REWARD_ORIGINAL not in store.schema:
+                new[REWARD_ORIGINAL] = store.read_slice(REWARD, 0, store.num_steps).astype(np.float32)
+            new[REWARD] = values[VLM_REWARD]
+        for key, array in new.items():
+            _install(store, key, array)
+        _commit_schema(store, list(new), {"model": model_name, "stride": stride, "replaced_reward": replace_reward,
+                                          "shaping": vars(shaper), "labelled_at": utc_now()})
+        return {"store": store.path, "episodes": store.num_episodes, "steps": store.num_steps, "keys": sorted(new),
+                "mean_final_vlm_success": float(np.mean(finals)) if len(finals) else 0.0}
+
+
+def _score_store(store: EpisodeStore, model: RewardModel, shaper: RewardShaper, stride: int) -> dict[str, np.ndarray]:
+    size = model.config.image_size
+    out = {k: np.zeros(store.num_steps, np.float32) for k in (VLM_PROGRESS, VLM_SUCCESS, VLM_REWARD)}
+    finals = []
+    for i, info in enumerate(store.episode_infos()):
+        if not info.instruction.strip():
+            raise RewardModelError(f"episode {i} of {store.path} has no instruction for the reward model to read.")
+        sl = store.episode_slice(i)
+        frames = {c: resize_frames(store.read_slice(image_key(c), sl.start, sl.stop), (size, size))
+                  for c in model.cameras}
+        progress, success = model.score_episode(frames, info.instruction, stride)
+        out[VLM_PROGRESS][sl], out[VLM_SUCCESS][sl] = progress, success
+        out[VLM_REWARD][sl] = shaper.episode(progress, success)
+        finals.append(float(success[-1]))
+    return {**out, "final_success": np.array(finals)}
+
+
+def _install(store: EpisodeStore, key: str, values: np.ndarray) -> None:
+    """Write ``values`` as data array ``key`` beside the store, then move it in atomically."""
+    import zarr
+
+    spec = parse_key_spec(key, ((), "float32"))
+    here = Path(store.path)
+    tmp = here.with_name(f".{here.name}.label-{os.getpid()}-{key.replace('/', '_')}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    array = zarr.create_array(store=str(tmp), shape=(len(values),), dtype="float32", fill_value=np.float32(0),
+                              zarr_format=3, **array_layout(key, spec))
+    array[:] = values.astype(np.float32)
+    target = here / DATA_GROUP / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not (target.parent / "zarr.json").exists():
+        store.root.require_group(f"{DATA_GROUP}/{key.rsplit('/', 1)[0]}")
+    if target.exists():
+        _exchange(tmp, target)
+        shutil.rmtree(tmp)  # now holds the old array
+    else:
+        os.rename(tmp, target)
+    store._arrays.pop(key, None)  # noqa: SLF001 - drop a stale cached handle to the old array
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two directories in one step (Linux renameat2); a plain two-rename swap elsewhere."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is not None and fn(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0:  # AT_FDCWD, RENAME_EXCHANGE
+        return
+    log.warning("atomic directory exchange is unavailable here; swapping %s with two renames.", b)
+    old = b.with_name(f".{b.name}.old-{os.getpid()}")
+    os.rename(b, old)
+    os.rename(a, b)
+    os.rename(old, a)
+
+
+def _commit_schema(store: EpisodeStore, keys: list[str], provenance: dict) -> None:
+    schema = dict(store.attrs["schema"])
+    for key in keys:
+        schema[key] = {"shape": [], "dtype": "float32"}
+    extra = dict(store.attrs.get("extra", {}))
+    extra["reward_labels"] = provenance
+    store.root.attrs.update({"schema": dict(sorted(schema.items())), "extra": extra})

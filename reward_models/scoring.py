@@ -1,0 +1,129 @@
+"""Scoring frames with a trained reward model: the interface the RL trainer and tools call.
+
+``frames`` is either one uint8 ``[B,H,W,3]`` array, which means the **front** camera, or a
+dict ``{camera: uint8[B,H,W,3]}`` (keys ``front`` or ``obs/images/front`` both work) holding
+every camera the model was trained on. ``instructions`` is a list of B strings (or one string
+for all). Both return ``progress[B]`` and ``success[B]`` as float32 in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from reward_models.augment import to_float
+from reward_models.config import ModelConfig, RewardModelError
+from reward_models.model import RewardNet
+from reward_models.text import TextEncoder
+from robot_rl.contracts import OBS_IMAGES_PREFIX
+
+Frames = np.ndarray | Mapping[str, np.ndarray]
+
+
+class RewardModel:
+    """A trained network, its instruction cache and its device; see :meth:`score`."""
+
+    def __init__(self, net: RewardNet, text: TextEncoder, device: str | torch.device = "cpu",
+                 batch_size: int = 64, meta: dict | None = None) -> None:
+        self.net = net.eval()
+        self.text = text
+        self.batch_size = int(batch_size)
+        self.meta = dict(meta or {})
+        self.device = torch.device(device)
+        self.net.to(self.device)
+
+    @property
+    def config(self) -> ModelConfig:
+        """The model's config: cameras, image size, fusion, sizes."""
+        return self.net.config
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        return self.config.cameras
+
+    def score(self, frames: Frames, instructions: Sequence[str] | str) -> tuple[np.ndarray, np.ndarray]:
+        """Progress and success in [0, 1] for each of B frames read with its instruction."""
+        views = self.check_frames(frames)
+        n = len(next(iter(views.values())))
+        texts = [instructions] * n if isinstance(instructions, str) else list(instructions)
+        if len(texts) != n:
+            raise RewardModelError(f"score got {n} frames but {len(texts)} instructions; pass one per frame.")
+        out = np.zeros((n, 2), np.float32)
+        for lo in range(0, n, self.batch_size):
+            hi = min(lo + self.batch_size, n)
+            out[lo:hi] = self._probabilities({c: v[lo:hi] for c, v in views.items()}, texts[lo:hi])
+        return out[:, 0], out[:, 1]
+
+    def score_episode(self, frames: Frames, instruction: str, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of one episode's T frames, computing every ``stride``-th (and the last) frame
+        and holding each score until the next computed one."""
+        views = self.check_frames(frames)
+        t = len(next(iter(views.values())))
+        picks = np.unique(np.r_[np.arange(0, t, max(1, stride)), t - 1]) if t else np.zeros(0, int)
+        progress, success = self.score({c: v[picks] for c, v in views.items()}, [instruction] * len(picks))
+        owner = np.searchsorted(picks, np.arange(t), side="right") - 1
+        return progress[owner], success[owner]
+
+    def check_frames(self, frames: Frames) -> dict[str, np.ndarray]:
+        """The per-camera arrays the model needs, or one sentence saying what is wrong."""
+        if isinstance(frames, np.ndarray):
+            if self.cameras != ("front",):
+                raise RewardModelError(f"this reward model reads cameras {', '.join(self.cameras)}; pass frames as a "
+                                       "dict {camera: uint8[B,H,W,3]} (a bare array means the front camera only).")
+            frames = {"front": frames}
+        views = {k.removeprefix(OBS_IMAGES_PREFIX): v for k, v in frames.items()}
+        missing = [c for c in self.cameras if c not in views]
+        if missing:
+            raise RewardModelError(f"frames lack camera {', '.join(missing)}; this reward model reads cameras "
+                                   f"{', '.join(self.cameras)}.")
+        size, counts = self.config.image_size, set()
+        for cam in self.cameras:
+            v = np.asarray(views[cam])
+            if v.ndim != 4 or v.shape[3] != 3 or v.dtype != np.uint8:
+                raise RewardModelError(f"frames for camera {cam} must be uint8[B,H,W,3]; got {v.dtype}{list(v.shape)}.")
+            if v.shape[1:3] != (size, size):
+                raise RewardModelError(f"frames for camera {cam} are {v.shape[1]}x{v.shape[2]} but this reward model "
+                                       f"was trained on {size}x{size} frames; resize them or record with "
+                                       f"env.image_size={size}.")
+            counts.add(len(v))
+            views[cam] = v
+        if len(counts) > 1:
+            raise RewardModelError(f"cameras hold different numbers of frames ({sorted(counts)}).")
+        return {c: views[c] for c in self.cameras}
+
+    @torch.inference_mode()
+    def _probabilities(self, views: dict[str, np.ndarray], texts: list[str]) -> np.ndarray:
+        text = [t.to(self.device) for t in self.text.encode_unique(texts)]
+        images = {c: to_float(v, self.device) for c, v in views.items()}
+        return torch.sigmoid(self.net(images, *text)).float().cpu().numpy()
+
+
+class StridedScorer:
+    """Cheap online scoring for N parallel envs: each env is scored every ``stride`` calls
+    (and right after a reset); in between its last scores are returned. Scored envs go
+    through the network in one batch."""
+
+    def __init__(self, model: RewardModel, num_envs: int, stride: int = 1) -> None:
+        self.model, self.stride = model, max(1, int(stride))
+        self._age = np.full(num_envs, self.stride, np.int64)  # forces a score on the first call
+        self._progress = np.zeros(num_envs, np.float32)
+        self._success = np.zeros(num_envs, np.float32)
+
+    def __call__(self, frames: Frames, instructions: Sequence[str],
+                 reset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of each env's current frame; ``reset[i]`` marks a new episode in env i."""
+        due = self._age >= self.stride
+        if reset is not None:
+            due |= np.asarray(reset, bool)
+        idx = np.flatnonzero(due)
+        if len(idx):
+            if isinstance(frames, np.ndarray):
+                views: Frames = frames[idx]
+            else:
+                views = {c: np.asarray(v)[idx] for c, v in frames.items()}
+            p, s = self.model.score(views, [instructions[i] for i in idx])
+            self._progress[idx], self._success[idx], self._age[idx] = p, s, 0
+        self._age += 1
+        return self._progress.copy(), self._success.copy()

@@ -1,0 +1,130 @@
+"""Training a reward model: sample (with negatives) -> augment -> update -> validate.
+
+Both heads are trained with binary cross-entropy on probabilities: progress against its
+soft target in [0, 1] (weighted, so unknown progress can be left out), success against 0/1.
+A seeded episode split holds out ``train.val_fraction`` of the episodes for the logged
+``eval/`` metrics; the report card itself is computed on separate held-out stores.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reward_models.augment import augment, to_float
+from reward_models.config import RewardConfig, RewardModelError, to_dict
+from reward_models.dataset import RewardDataset
+from reward_models.instructions import InstructionBank
+from reward_models.metrics import auroc
+from reward_models.model import RewardNet
+from reward_models.negatives import Batch, BatchSampler
+from reward_models.scoring import RewardModel
+from reward_models.text import TextEncoder
+from robot_rl.data.sampler import split_episodes
+
+log = logging.getLogger(__name__)
+Logger = Callable[[int, dict[str, float]], None]
+
+
+def train(data: RewardDataset, bank: InstructionBank, config: RewardConfig, text: TextEncoder | None = None,
+          logger: Logger | None = None, progress_bar: bool = True) -> RewardModel:
+    """Train a new model on ``data``; returns it ready to score (on CPU)."""
+    cfg = config.train
+    torch.set_num_threads(max(1, cfg.threads))
+    train_ids, val_ids = split_episodes(len(data.episodes), cfg.val_fraction, cfg.seed)
+    train_data = data.subset(train_ids)
+    val_data = data.subset(val_ids) if len(val_ids) else None
+    text = text or TextEncoder(config.model.text_model_path, config.model.max_tokens)
+    _encode_all(text, bank, data, config)
+    torch.manual_seed(cfg.seed)  # after the sentence encoder, whose first load draws from torch's RNG
+    net = RewardNet(config.model)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(cfg.steps))
+    sampler = BatchSampler(train_data, bank, config.negatives, cfg.seed, rephrase=config.augment.rephrase)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    log.info("training on %d frames of %d episodes (%s labels), validating on %d episodes",
+             len(train_data), len(train_data.episodes), data.label_mode, len(val_ids))
+    started, history = time.monotonic(), {}
+    for step in _steps(cfg.steps, progress_bar):
+        losses = update(net, opt, sampler.sample(cfg.batch_size), train_data, text, config, gen)
+        sched.step()
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            history = {**losses, **validate(net, text, val_data), "time/train_s": time.monotonic() - started}
+            (logger or _log)(step + 1, history)
+    meta = {"config": to_dict(config), "train": {"frames": len(train_data), "episodes": len(train_data.episodes),
+                                                 "label_mode": data.label_mode, "tasks": data.tasks,
+                                                 "final_metrics": history}}
+    return RewardModel(net, text, meta=meta)
+
+
+def update(net: RewardNet, opt: torch.optim.Optimizer, batch: Batch, data: RewardDataset, text: TextEncoder,
+           config: RewardConfig, gen: torch.Generator) -> dict[str, float]:
+    """One gradient step on one batch; returns the named loss terms."""
+    net.train()
+    images = {c: augment(to_float(f[batch.rows]), config.augment, gen) for c, f in data.frames.items()}
+    logits = net(images, *text.encode_unique(batch.instructions))
+    target_p, target_s = torch.from_numpy(batch.progress), torch.from_numpy(batch.success)
+    weight = torch.from_numpy(batch.progress_weight)
+    loss_p = (F.binary_cross_entropy_with_logits(logits[:, 0], target_p, reduction="none") * weight).sum() \
+        / weight.sum().clamp(min=1.0)
+    loss_s = F.binary_cross_entropy_with_logits(logits[:, 1], target_s)
+    loss = loss_p + loss_s
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+    opt.step()
+    return {"losses/progress": loss_p.item(), "losses/success": loss_s.item(), "losses/total": loss.item()}
+
+
+def validate(net: RewardNet, text: TextEncoder, data: RewardDataset | None, max_frames: int = 2000) -> dict[str, float]:
+    """Success AUROC and progress error on held-out episodes of the training stores."""
+    if data is None or not len(data):
+        return {}
+    rows = np.linspace(0, len(data) - 1, min(max_frames, len(data))).astype(int)
+    episode_of = np.repeat(np.arange(len(data.episodes)), [e.stop - e.start for e in data.episodes])
+    model = RewardModel(net, text)
+    progress, success = model.score({c: f[rows] for c, f in data.frames.items()},
+                                    [data.episodes[e].instruction for e in episode_of[rows]])
+    net.train()
+    w = data.progress_weight[rows] > 0
+    out = {"eval/progress_mae": float(np.abs(progress - data.progress[rows])[w].mean()) if w.any() else float("nan")}
+    a = auroc(success, data.success[rows] > 0.5)
+    if a is not None:
+        out["eval/success_auroc"] = a
+    return out
+
+
+def _encode_all(text: TextEncoder, bank: InstructionBank, data: RewardDataset, config: RewardConfig) -> None:
+    """Fill the instruction cache once, so no batch waits for the sentence encoder."""
+    texts: set[str] = set()
+    for e in data.episodes:
+        for phrasing in bank.all_rephrasings(e.task, e.instruction):
+            texts.add(phrasing)
+            texts |= set(bank.all_counterfactuals(e.task, phrasing, config.negatives.kinds))
+    if not texts:
+        raise RewardModelError("the training data has no instructions.")
+    text.encode(sorted(texts))
+
+
+def _warmup_cosine(steps: int, warmup: int = 50) -> Callable[[int], float]:
+    warmup = min(warmup, max(1, steps // 10))
+    return lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+
+
+def _steps(n: int, bar: bool):
+    if not bar:
+        return range(n)
+    from tqdm import tqdm
+
+    return tqdm(range(n), desc="reward train", unit="step", mininterval=2.0)
+
+
+def _log(step: int, metrics: dict[str, float]) -> None:
+    log.info("step %d: %s", step, "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))

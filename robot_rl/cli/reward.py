@@ -1,0 +1,167 @@
+"""``robot-rl reward``: train, grade and apply learned vision-language reward models.
+
+  robot-rl reward train data=demos.zarr out=runs/reward/vlm [held_out=test.zarr] [reward.train.steps=2000]
+  robot-rl reward eval  model=runs/reward/vlm data=test.zarr [out=DIR]
+  robot-rl reward label model=runs/reward/vlm data=offline.zarr [stride=4] [replace_reward=true]
+
+``data`` and ``held_out`` take one store or a list: ``data=[a.zarr,b.zarr]``. Any other
+``key=value`` is a Hydra override of the ``reward`` config group (``reward=vlm`` by default,
+see robot_rl/conf/reward/vlm.yaml), e.g. ``reward.model.fusion=xattn``.
+
+train  fits a model and saves it (model.safetensors, text_cache.safetensors, config.json);
+       with held_out it also writes the report card (report.json, report.png) beside it.
+eval   grades a model on held-out sim episodes against ground truth -> report.json + report.png.
+label  writes info/vlm_progress, info/vlm_success and info/vlm_reward into a store (and with
+       replace_reward=true also replaces `reward`, keeping the recorded one as info/reward_original).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from robot_rl.config import ConfigError, choices, compose, load_group
+
+OWN_KEYS = ("data", "held_out", "out", "model", "stride", "replace_reward", "device")
+VERBS = ("train", "eval", "label")
+
+
+def run(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if argv[0] not in VERBS:
+        print(f"robot-rl reward: unknown command {argv[0]!r}; choose one of {', '.join(VERBS)}.", file=sys.stderr)
+        return 2
+    from reward_models.config import RewardModelError
+    from robot_rl.data.format import StoreError
+
+    verb, (own, overrides) = argv[0], _split(argv[1:])
+    try:
+        cfg = _compose(overrides)
+        return {"train": _train, "eval": _eval, "label": _label}[verb](own, cfg)
+    except (ConfigError, RewardModelError, StoreError) as error:
+        print(f"robot-rl reward {verb}: {error}", file=sys.stderr)
+        return 2
+
+
+def _split(args: list[str]) -> tuple[dict[str, str], list[str]]:
+    own, rest = {}, []
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key in OWN_KEYS:
+            own[key] = value
+        else:
+            rest.append(arg)
+    return own, rest
+
+
+def _compose(overrides: list[str]):
+    chosen = [o for o in overrides if o.startswith("reward=")]
+    rest = [o for o in overrides if not o.startswith("reward=")]
+    group = chosen[-1].split("=", 1)[1] if chosen else "vlm"
+    if group not in choices("reward"):
+        raise ConfigError(f"unknown reward {group!r}; choose one of: {', '.join(choices('reward'))}.")
+    cfg = compose([f"+reward={group}", *rest])
+    if cfg.reward.kind != "vlm":
+        raise ConfigError(f"reward={group} is not a learned model (kind {cfg.reward.kind}); use reward=vlm.")
+    return cfg
+
+
+def _paths(own: dict[str, str], key: str, required: bool = True) -> list[str]:
+    raw = own.get(key, "").strip()
+    if not raw:
+        if required:
+            raise ConfigError(f"{key}=PATH is required (an episode store, or a list [a.zarr,b.zarr]).")
+        return []
+    return [p.strip() for p in raw.strip("[]").split(",") if p.strip()]
+
+
+def _reward_config(cfg):
+    from omegaconf import OmegaConf
+
+    from reward_models.config import RewardConfig, from_dict
+
+    block = OmegaConf.to_container(cfg.reward, resolve=True)
+    return from_dict(RewardConfig, {k: block[k] for k in ("model", "augment", "negatives", "train", "shaping")})
+
+
+def _bank():
+    from reward_models.instructions import InstructionBank
+
+    return InstructionBank({t: load_group("task", t)["templates"] for t in choices("task")})
+
+
+def _train(own: dict[str, str], cfg) -> int:
+    from omegaconf import OmegaConf
+
+    from reward_models.dataset import load_dataset
+    from reward_models.io import save
+    from reward_models.train import train
+
+    config = _reward_config(cfg)
+    m, t = config.model, config.train
+    data = load_dataset(_paths(own, "data"), m.cameras, m.image_size, t.labels, t.success_tail, t.frame_stride)
+    held_out = _paths(own, "held_out", required=False)
+    out = Path(own.get("out") or Path(cfg.out_dir) / "reward" / "vlm")
+    model = train(data, _bank(), config)
+    save(model, out, extra={"data": _paths(own, "data"), "resolved_config": OmegaConf.to_container(cfg.reward)})
+    print(f"saved reward model -> {out}")
+    if held_out:
+        _grade(model, held_out, out, name=str(out))
+    return 0
+
+
+def _eval(own: dict[str, str], cfg) -> int:
+    from reward_models.io import load
+
+    model = load(_model_path(own, cfg), device=own.get("device", cfg.reward.device))
+    model.batch_size = int(cfg.reward.score.batch_size)
+    out = Path(own.get("out") or _model_path(own, cfg))
+    _grade(model, _paths(own, "data"), out, name=_model_path(own, cfg))
+    return 0
+
+
+def _label(own: dict[str, str], cfg) -> int:
+    from reward_models.io import load
+    from reward_models.labeling import label_store
+    from reward_models.shaping import RewardShaper
+
+    config = _reward_config(cfg)
+    model = load(_model_path(own, cfg), device=own.get("device", cfg.reward.device))
+    model.batch_size = int(cfg.reward.score.batch_size)
+    stride = int(own.get("stride", cfg.reward.score.stride))
+    replace = own.get("replace_reward", "false").lower() in ("1", "true", "yes")
+    for path in _paths(own, "data"):
+        summary = label_store(path, model, RewardShaper.from_config(config.shaping), stride, replace,
+                              model_name=_model_path(own, cfg))
+        print(f"labelled {summary['episodes']} episodes ({summary['steps']} steps) -> {path}: "
+              f"{', '.join(summary['keys'])}")
+    return 0
+
+
+def _model_path(own: dict[str, str], cfg) -> str:
+    path = own.get("model") or cfg.reward.model_path
+    if not path:
+        raise ConfigError("model=DIR is required (a directory written by `robot-rl reward train`).")
+    return str(path)
+
+
+def _grade(model, paths: list[str], out: Path, name: str) -> dict[str, Any]:
+    from reward_models.dataset import load_dataset
+    from reward_models.evaluate import evaluate, summary_lines
+    from reward_models.io import REPORT_JSON, REPORT_PNG, write_json
+    from reward_models.plots import pick_episodes, report_image, write_report_png
+
+    data = load_dataset(paths, model.cameras, model.config.image_size, require_ground_truth=True)
+    report, curves = evaluate(model, data, _bank())
+    report["model"] = name
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / REPORT_JSON, report)
+    seen = curves["train"]
+    write_report_png(out / REPORT_PNG, report_image(data, seen["progress"], seen["success"], seen["instructions"],
+                                                    pick_episodes(data)))
+    print("\n".join(summary_lines(report)))
+    print(f"report card -> {out / REPORT_JSON}, {out / REPORT_PNG}")
+    return report

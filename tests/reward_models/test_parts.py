@@ -1,0 +1,145 @@
+"""The pieces on their own: labels, instructions and paraphrases, metrics, augmentation,
+pretrained backbone loading and the fusion's dependence on the instruction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from reward_models import RewardModelError
+from reward_models.augment import colour_jitter, random_shift
+from reward_models.config import ModelConfig, RewardConfig, from_dict
+from reward_models.instructions import InstructionBank, parse
+from reward_models.labels import data_labels, resolve_mode, sim_labels
+from reward_models.metrics import auroc, calibration_error, spearman
+from reward_models.model import RewardNet
+from reward_models.paraphrases import PARAPHRASES
+from reward_models.vision import ResNet18Encoder, load_backbone_weights
+from robot_rl.config import choices, load_group
+
+TEMPLATES = {t: load_group("task", t)["templates"] for t in choices("task")}
+
+
+def test_paraphrases_cover_every_task_and_never_repeat_a_training_template():
+    assert set(PARAPHRASES) == set(TEMPLATES)
+    for task, phrasings in PARAPHRASES.items():
+        assert not set(phrasings) & set(TEMPLATES[task]), task
+        for p in phrasings:
+            assert "{color}" in p and (("{base}" in p) == (task == "stack"))
+
+
+def test_counterfactuals_are_mismatched_and_never_implied():
+    bank = InstructionBank(TEMPLATES)
+    rng = np.random.default_rng(0)
+    out = dict(bank.counterfactuals("stack", "stack the red cube on the blue cube", rng=rng))
+    assert out["colour"] == "stack the green cube on the blue cube"
+    assert out["object"] == "stack the blue cube on the red cube"
+    assert "red" in out["task"] and not out["task"].startswith(("reach", "lift", "move the gripper", "touch"))
+    for _ in range(30):  # reach is implied by every other task, so it is never their counterfactual
+        kinds = dict(bank.counterfactuals("lift", "lift the green cube", rng=rng))
+        assert not any(kinds["task"].startswith(t.split("{")[0]) for t in TEMPLATES["reach"])
+        assert kinds["colour"] in ("lift the red cube", "lift the blue cube")
+    assert parse("stack", "put the blue block on top of the red block").colours == ("blue", "red")
+    assert bank.paraphrase("stack", "stack the red cube on the blue cube", 0) == "place the red cube onto the blue cube"
+
+
+def test_sim_and_data_labels():
+    lab = sim_labels(np.array([0.1, 0.5, 1.0, 1.0]), np.array([0, 0, 1, 1], bool))
+    assert lab.first_success == 2 and lab.success.tolist() == [0, 0, 1, 1]
+    lab = data_labels(10, True, success_tail=0.2)
+    assert lab.first_success == 8 and lab.success.sum() == 2
+    assert lab.progress[0] == 0 and lab.progress[8] == 1 and np.all(np.diff(lab.progress) >= 0)
+    lab = data_labels(5, False, success_tail=0.2)
+    assert lab.first_success is None and lab.success.sum() == 0 and lab.progress_weight.sum() == 0
+    assert resolve_mode("auto", ["info/progress", "info/success"], "x") == "sim"
+    assert resolve_mode("auto", ["obs/images/front"], "x") == "data"
+    with pytest.raises(RewardModelError, match="labels=sim cannot be used"):
+        resolve_mode("sim", ["obs/images/front"], "store.zarr")
+
+
+def test_metrics_match_hand_computed_values():
+    assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
+    assert auroc(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5
+    assert auroc(np.array([0.1, 0.2]), np.array([1, 1])) is None
+    assert spearman(np.arange(5), np.array([1, 2, 3, 5, 4])) == pytest.approx(0.9)
+    assert spearman(np.arange(5), np.ones(5)) == 0.0
+    assert calibration_error(np.array([0.95, 0.95, 0.05, 0.05]), np.array([1, 1, 0, 0])) == pytest.approx(0.05)
+
+
+def test_augmentations_shift_and_jitter_but_keep_range_and_hue_order():
+    x = torch.zeros(8, 3, 16, 16)
+    x[:, 0, 6:10, 6:10] = 1.0  # a red square
+    shifted = random_shift(x, 3, torch.Generator().manual_seed(0))
+    assert shifted.shape == x.shape and not torch.equal(shifted, x)
+    assert torch.allclose(shifted.sum((1, 2, 3)), x.sum((1, 2, 3)))  # the square moved, whole
+    jittered = colour_jitter(x, 0.3, 0.3, 0.3, torch.Generator().manual_seed(0))
+    assert jittered.min() >= 0 and jittered.max() <= 1
+    square = jittered[:, :, 8, 8]
+    assert (square[:, 0] > square[:, 1]).all() and (square[:, 0] > square[:, 2]).all()  # still red
+
+
+def test_pretrained_backbone_loads_from_a_local_torchvision_style_file(tmp_path):
+    source = ResNet18Encoder()
+    state = {**source.state_dict(), "fc.weight": torch.zeros(10, 512), "fc.bias": torch.zeros(10)}
+    torch.save(state, tmp_path / "resnet18.pth")
+    config = ModelConfig(backbone="resnet18", pretrained_path=str(tmp_path / "resnet18.pth"), freeze_backbone=True,
+                         cameras=("front",), image_size=64, text_queries=0)
+    net = RewardNet(config)
+    loaded = net.cameras["front"].encoder
+    assert torch.equal(loaded.layer3[0].conv1.weight, source.layer3[0].conv1.weight)
+    assert not any(p.requires_grad for p in loaded.parameters())
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(RewardModelError, match="do not fit"):
+        load_backbone_weights(ResNet18Encoder(), tmp_path / "bad.pth")
+    with pytest.raises(RewardModelError, match="do not exist"):
+        load_backbone_weights(ResNet18Encoder(), tmp_path / "missing.pth")
+
+
+@pytest.mark.parametrize("fusion", ["film", "xattn", "concat"])
+def test_every_fusion_reads_the_instruction(fusion):
+    torch.manual_seed(0)
+    net = RewardNet(ModelConfig(fusion=fusion, image_size=32, channels=(8, 16), hidden=32, text_queries=2)).eval()
+    if fusion == "film":  # FiLM starts as the identity; give it something to say
+        for branch in net.cameras.values():
+            torch.nn.init.normal_(branch.film.weight, std=0.1)
+    images = {c: torch.rand(2, 3, 32, 32) for c in ("front", "wrist")}
+    pooled, tokens, mask = torch.randn(2, 384), torch.randn(2, 24, 384), torch.ones(2, 24, dtype=torch.bool)
+    a = net(images, pooled, tokens, mask)
+    b = net(images, pooled.flip(0), tokens.flip(0), mask)
+    assert a.shape == (2, 2) and not torch.allclose(a, b)
+
+
+def test_config_refuses_unknown_fields_and_choices():
+    with pytest.raises(RewardModelError, match="unknown ModelConfig field"):
+        from_dict(RewardConfig, {"model": {"fusoin": "film"}})
+    with pytest.raises(RewardModelError, match="model.fusion 'glue' is unknown"):
+        ModelConfig(fusion="glue")
+
+
+def test_rephrasing_uses_training_templates_of_the_same_task_and_colours():
+    bank = InstructionBank(TEMPLATES)
+    rng = np.random.default_rng(0)
+    seen = {bank.rephrase("stack", "stack the red cube on the blue cube", rng) for _ in range(40)}
+    assert seen == {t.format(color="red", base="blue") for t in TEMPLATES["stack"]}
+    lift = {t.format(color="green") for t in TEMPLATES["lift"]}
+    assert set(bank.all_rephrasings("lift", "lift the green cube")) == lift
+
+
+@pytest.mark.parametrize("name", choices("reward"))
+def test_every_reward_config_in_the_group_parses(name):
+    from reward_models.config import ShapingConfig
+
+    block = load_group("reward", name)
+    assert block["kind"] in ("vlm", "gt")
+    assert from_dict(ShapingConfig, block["shaping"]).gamma < 1.0
+    if block["kind"] == "vlm":
+        config = from_dict(RewardConfig, {k: block[k] for k in ("model", "augment", "negatives", "train", "shaping")})
+        assert config.model.cameras == ("front", "wrist") and config.model.fusion == "film"
+
+
+def test_cli_refuses_training_the_ground_truth_reward(capsys):
+    from robot_rl.cli.main import main
+
+    assert main(["reward", "train", "reward=gt", "data=x.zarr"]) == 2
+    assert "not a learned model" in capsys.readouterr().err
