@@ -1,0 +1,1 @@
+"""Reinforcement- and imitation-learning algorithms: SAC (+ DrQ for pixels), IQL, BC, and their networks."""

@@ -1,0 +1,142 @@
+"""Implicit Q-Learning (Kostrikov et al., 2021) for offline RL from a Zarr store.
+
+Three losses, each a few lines:
+- value: expectile regression of V(s) towards min_i Q_target_i(s, a) (``expectile`` > 0.5
+  leans towards the best actions in the data without querying unseen ones);
+- critic: Q(s, a) towards r + gamma * (1 - done) * V(s');
+- actor: advantage-weighted regression, ``exp(temperature * (Q - V))`` (clipped) times the
+  log-likelihood of the data action under a tanh-Gaussian.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from robot_rl.algos.networks import (CriticEnsemble, DeterministicPolicy, ObsEncoder, ObsSpec, TanhGaussianActor, mlp,
+                                     soft_update, to_torch)
+
+
+@dataclass
+class IQLConfig:
+    hidden_dim: int = 256
+    depth: int = 2
+    num_critics: int = 2
+    critic_layer_norm: bool = True
+    lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    expectile: float = 0.7
+    temperature: float = 3.0
+    max_weight: float = 100.0
+    feature_dim: int = 50
+
+
+class IQL:
+    """IQL for dict observations; the encoder is trained by the critic, the actor sees detached features."""
+
+    def __init__(self, obs_specs: dict[str, ObsSpec], action_dim: int, config: IQLConfig | None = None,
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0) -> None:
+        torch.manual_seed(seed)
+        self.config = config = config or IQLConfig()
+        self.obs_keys, self.augment = list(obs_specs), augment
+        self.encoder = ObsEncoder(obs_specs, config.feature_dim)
+        dim = self.encoder.out_dim
+        self.actor = TanhGaussianActor(dim, action_dim, config.hidden_dim, config.depth)
+        self.critic = CriticEnsemble(dim + action_dim, config.num_critics, config.hidden_dim, config.depth,
+                                     config.critic_layer_norm)
+        self.value = mlp(dim, config.hidden_dim, 1, config.depth, layer_norm=config.critic_layer_norm)
+        self.critic_target = copy.deepcopy(self.critic)
+        self.critic_opt = torch.optim.Adam([*self.critic.parameters(), *self.encoder.parameters()], lr=config.lr)
+        self.value_opt = torch.optim.Adam(self.value.parameters(), lr=config.lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
+        self.num_updates = 0
+
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray], deterministic: bool = True) -> np.ndarray:
+        features = self.encoder(to_torch({k: obs[k] for k in self.obs_keys}))
+        return (self.actor.mean_action(features) if deterministic else self.actor(features)[0]).numpy()
+
+    def features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        images = None
+        if self.encoder.pixels is not None and self.augment is not None:
+            images = self.augment(self.encoder.image_tensor(obs))
+        return self.encoder(obs, images=images)
+
+    def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
+        features = self.features(batch["obs"])
+        with torch.no_grad():
+            next_features = self.features(batch["next_obs"])
+        detached = features.detach()
+        metrics = self.update_value(detached, batch["action"])
+        metrics.update(self.update_critic(features, batch, next_features))
+        if update_actor:
+            metrics.update(self.update_actor(detached, batch["action"]))
+        soft_update(self.critic_target, self.critic, self.config.tau)
+        self.num_updates += 1
+        return metrics
+
+    def update_value(self, features: torch.Tensor, action: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            target_q = self.critic_target(features, action).min(dim=0).values
+        diff = target_q - self.value(features).squeeze(-1)
+        weight = torch.where(diff > 0, self.config.expectile, 1 - self.config.expectile)
+        loss = (weight * diff.pow(2)).mean()
+        self.value_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.value_opt.step()
+        return {"losses/value": loss.item()}
+
+    def update_critic(self, features: torch.Tensor, batch: dict, next_features: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            next_v = self.value(next_features).squeeze(-1)
+            target = batch["reward"] + self.config.gamma * (1.0 - batch["done"].float()) * next_v
+        q = self.critic(features, batch["action"])
+        loss = F.mse_loss(q, target.unsqueeze(0).expand_as(q))
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_opt.step()
+        return {"losses/critic": loss.item(), "losses/q_mean": q.mean().item()}
+
+    def update_actor(self, features: torch.Tensor, action: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            advantage = self.critic_target(features, action).min(dim=0).values - self.value(features).squeeze(-1)
+            weight = torch.exp(self.config.temperature * advantage).clamp(max=self.config.max_weight)
+        loss = -(weight * self.actor.log_prob(features, action)).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.actor_opt.step()
+        return {"losses/actor": loss.item(), "losses/advantage": advantage.mean().item()}
+
+    def policy(self) -> DeterministicPolicy:
+        return copy.deepcopy(DeterministicPolicy(self.obs_keys, self.encoder, self.actor)).eval()
+
+    def fit_normalization(self, values: dict[str, np.ndarray]) -> None:
+        self.encoder.fit_normalization(values)
+
+    _PARTS = ("encoder", "actor", "critic", "value", "critic_target", "critic_opt", "value_opt", "actor_opt")
+
+    def state_dict(self) -> dict:
+        state = {name: getattr(self, name).state_dict() for name in self._PARTS}
+        return {**state, "num_updates": self.num_updates, "config": asdict(self.config)}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in self._PARTS:
+            getattr(self, name).load_state_dict(state[name])
+        self.num_updates = state["num_updates"]
+
+
+def build(obs_specs: dict[str, ObsSpec], action_dim: int, params: dict, seed: int = 0) -> IQL:
+    """The builder named by ``conf/algo/iql.yaml``; ``augment_pad > 0`` shifts images as DrQ."""
+    pad = int(params.pop("augment_pad", 0))
+    augment = None
+    if pad:
+        from robot_rl.algos.drq import random_shift
+
+        augment = lambda x: random_shift(x, pad)  # noqa: E731
+    return IQL(obs_specs, action_dim, IQLConfig(**params), augment=augment, seed=seed)

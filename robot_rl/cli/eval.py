@@ -1,0 +1,148 @@
+"""usage: robot-rl eval run=PATH [key=value ...]
+
+Run a policy for N episodes in the sim and write success rate, return and a video grid.
+
+  robot-rl eval run=runs/2026-11-21/lift_sac_s0                      # its exported policy/
+  robot-rl eval run=runs/2026-11-21/lift_sac_s0/policy randomize=hard episodes=50
+  robot-rl eval run=runs/2026-11-21/lift_sac_s0 checkpoint=true       # latest training checkpoint
+
+Options:
+  run=PATH          a run directory (uses PATH/policy), or a policy artifact directory
+  checkpoint=true   evaluate the run's checkpoints/latest.pt instead of the exported artifact
+  episodes=20       number of episodes (seeds seed, seed+1, ...)
+  seed=100000       first episode seed
+  randomize=NAME    randomisation preset (none | train | hard | ...); default: the training one
+  backend=auto      auto | onnx | torch (artifacts only)
+  video=8           episodes tiled into the video grid (0: none)
+  out=DIR           where results go (default <run>/eval/<randomize>)
+
+The task, robot and env settings come from the artifact's config.yaml; the policy's contract
+(robot, joint names, observation keys/shapes) is checked against the env before anything runs.
+Writes results.json (success_rate, mean_return, per-episode returns/successes) and video.mp4.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from robot_rl.config import ConfigError, choices
+
+OPTIONS = {"run": None, "checkpoint": "false", "episodes": "20", "seed": "100000", "randomize": None,
+           "backend": "auto", "video": "8", "out": None}
+
+
+def run(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
+    try:
+        options = parse(argv)
+        result = evaluate_run(options)
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        print(f"robot-rl eval: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in result.items() if k not in ("returns", "successes")}, indent=2))
+    return 0
+
+
+def parse(argv: list[str]) -> dict[str, str | None]:
+    options = dict(OPTIONS)
+    for item in argv:
+        key, sep, value = item.partition("=")
+        if not sep or key not in OPTIONS:
+            raise ConfigError(f"unknown eval option {item!r}; options are {', '.join(f'{k}=' for k in OPTIONS)}.")
+        options[key] = value
+    if not options["run"]:
+        raise ConfigError("eval needs run=<run directory or policy artifact directory>.")
+    if options["randomize"] is not None and options["randomize"] not in choices("randomize"):
+        raise ConfigError(f"unknown randomize {options['randomize']!r}; choose one of: {', '.join(choices('randomize'))}.")
+    return options
+
+
+def locate(run: str, use_checkpoint: bool) -> tuple[Path, Path]:
+    """(run or artifact directory, the config.yaml that built it)."""
+    path = Path(run)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist.")
+    if use_checkpoint:
+        if not (path / "checkpoints" / "latest.pt").exists():
+            raise FileNotFoundError(f"{path} has no checkpoints/latest.pt.")
+        return path, path / "config.yaml"
+    artifact = path / "policy" if (path / "policy" / "policy.yaml").exists() else path
+    if not (artifact / "policy.yaml").exists():
+        raise FileNotFoundError(f"{path} is neither a run with policy/ nor a policy artifact (no policy.yaml).")
+    return artifact, artifact / "config.yaml"
+
+
+def evaluate_run(options: dict) -> dict:
+    from omegaconf import OmegaConf
+
+    use_checkpoint = options["checkpoint"].lower() in ("1", "true", "yes")
+    where, config_path = locate(options["run"], use_checkpoint)
+    cfg = OmegaConf.load(config_path)
+    randomize = options["randomize"] or str(cfg.randomize.name)
+    env, act, task = build(cfg, where, randomize, use_checkpoint, options["backend"])
+    from robot_rl.train.evaluate import evaluate, write_video_grid
+
+    try:
+        result = evaluate(act, env, int(options["episodes"]), int(options["seed"]), int(options["video"]))
+    finally:
+        env.close()
+    out = Path(options["out"] or Path(options["run"]) / "eval" / randomize)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = [f"{'success' if s else 'fail'} R={r:.0f}" for s, r in zip(result.successes, result.returns)]
+    video = write_video_grid(out / "video.mp4", result.frames, float(cfg.env.control_rate_hz), labels)
+    summary = {"policy": str(where), "source": "checkpoint" if use_checkpoint else "artifact", "task": task,
+               "randomize": randomize, "episodes": result.episodes, "success_rate": result.success_rate,
+               "mean_return": result.mean_return, "std_return": result.std_return, "video": str(video) if video else None,
+               "returns": result.returns, "successes": result.successes}
+    (out / "results.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def build(cfg, where: Path, randomize: str, use_checkpoint: bool, backend: str):
+    """The eval env (same settings as training, chosen preset) and an ``act`` for the policy."""
+    from omegaconf import OmegaConf
+
+    import sim
+
+    task = task_name(cfg, where)
+    env_kwargs = OmegaConf.to_container(cfg.env, resolve=True)
+    if use_checkpoint:
+        from robot_rl.cli.train import build_agent
+        from robot_rl.train.build import obs_specs_of, policy_obs_keys
+        from robot_rl.train.checkpoint import LATEST
+
+        env_kwargs["cameras"] = sorted(set(env_kwargs.get("cameras", [])) | set(cfg.algo.cameras))
+        env = sim.load(task, cfg.robot.name, randomize, **env_kwargs)
+        keys = policy_obs_keys(str(cfg.algo.obs), list(cfg.algo.cameras), env.env_spec.observations)
+        agent = build_agent(cfg.algo, obs_specs_of(env.env_spec.observations, keys), env.action_space.shape[0],
+                            int(cfg.seed))
+        import torch
+
+        agent.load_state_dict(torch.load(where / "checkpoints" / LATEST, map_location="cpu", weights_only=False)["agent"])
+        return env, lambda obs: agent.act(obs, deterministic=True), task
+    from robot_rl.policy import check_contract, load_policy
+
+    policy = load_policy(where, backend)
+    cameras = [k.rsplit("/", 1)[1] for k in policy.spec.obs_keys if k.startswith("obs/images/")]
+    env_kwargs["cameras"] = sorted(set(env_kwargs.get("cameras", [])) | set(cameras))
+    env = sim.load(policy.spec.task or task, policy.spec.robot, randomize, **env_kwargs)
+    spec = env.env_spec
+    check_contract(policy.spec, spec.robot, list(spec.joint_names), spec.observations)
+    return env, policy.act, policy.spec.task or task
+
+
+def task_name(cfg, where: Path) -> str:
+    """The task of a run: from policy.yaml when there is one, else matched by the task's class."""
+    spec = where / "policy.yaml"
+    if spec.exists():
+        import yaml
+
+        return yaml.safe_load(spec.read_text())["task"]
+    report = where / "report.json"
+    if report.exists():
+        return json.loads(report.read_text())["task"]
+    raise ConfigError(f"cannot tell the task of {where}: it has no policy.yaml or report.json.")

@@ -1,0 +1,93 @@
+"""Write the policy artifact and prove its two runtimes agree (see ``robot_rl.policy``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from robot_rl.policy.spec import PolicySpec
+
+log = logging.getLogger(__name__)
+OPSET = 18
+
+
+def random_observations(spec: PolicySpec, batch: int, seed: int = 0) -> list[np.ndarray]:
+    """Plausible random inputs: around each key's normalisation mean, random pixels for images."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for obs in spec.observations:
+        shape = (batch, *obs.shape)
+        if np.dtype(obs.dtype) == np.uint8:
+            out.append(rng.integers(0, 256, shape, dtype=np.uint8))
+            continue
+        norm = obs.normalization
+        mean = np.asarray(norm.get("mean", 0.0), np.float32).reshape(obs.shape) if "mean" in norm else 0.0
+        std = np.asarray(norm.get("std", 1.0), np.float32).reshape(obs.shape) if "std" in norm else 1.0
+        out.append((mean + std * rng.standard_normal(shape)).astype(obs.dtype))
+    return out
+
+
+def export_policy(module: torch.nn.Module, out_dir: str | Path, spec: PolicySpec, config_yaml: str | None = None,
+                  atol: float = 1e-5, check_batch: int = 32) -> Path:
+    """Write policy.pt, policy.onnx, policy.yaml (and config.yaml); raise if runtimes disagree beyond ``atol``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    module = module.eval()
+    example = tuple(torch.as_tensor(x) for x in random_observations(spec, 2, seed=1))
+    with torch.no_grad():
+        traced = torch.jit.trace(module, example, check_trace=False)
+    traced.save(str(out / spec.files["torchscript"]))
+    check = {"atol": atol, "batch": check_batch}
+    inputs = random_observations(spec, check_batch, seed=2)
+    with torch.no_grad():
+        reference = module(*[torch.as_tensor(x) for x in inputs]).numpy()
+        scripted = torch.jit.load(str(out / spec.files["torchscript"]))(*[torch.as_tensor(x) for x in inputs]).numpy()
+    check["max_abs_diff_torchscript"] = float(np.abs(reference - scripted).max())
+    if _export_onnx(module, example, out / spec.files["onnx"], spec):
+        check["max_abs_diff_onnx"] = _onnx_diff(out / spec.files["onnx"], spec, inputs, reference)
+    else:
+        spec.files = {k: v for k, v in spec.files.items() if k != "onnx"}
+    worst = max(v for k, v in check.items() if k.startswith("max_abs_diff"))
+    if worst > atol:
+        raise RuntimeError(f"exported policy disagrees with torch by {worst:.2e} (> {atol:.0e}); artifact in {out} is invalid.")
+    spec.provenance["export_check"] = check
+    spec.save(out)
+    if config_yaml is not None:
+        (out / "config.yaml").write_text(config_yaml)
+    return out
+
+
+def _export_onnx(module: torch.nn.Module, example: tuple, path: Path, spec: PolicySpec) -> bool:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        log.warning("onnx is not installed; writing TorchScript only (pip install onnx onnxruntime).")
+        return False
+    names = spec.obs_keys
+    batch = torch.export.Dim("batch")
+    try:  # the torch.export-based exporter; the TorchScript-based one is deprecated
+        with torch.no_grad():
+            torch.onnx.export(module, example, str(path), input_names=names, output_names=["action"],
+                              dynamic_shapes=(tuple({0: batch} for _ in names),), opset_version=OPSET, dynamo=True, external_data=False,
+                              verbose=False)
+    except Exception as error:  # noqa: BLE001 - fall back, and say so
+        log.warning("torch.export-based ONNX export failed (%s); using the TorchScript-based exporter.", error)
+        with torch.no_grad():
+            torch.onnx.export(module, example, str(path), input_names=names, output_names=["action"],
+                              dynamic_axes={**{n: {0: "batch"} for n in names}, "action": {0: "batch"}},
+                              opset_version=OPSET, dynamo=False)
+    return True
+
+
+def _onnx_diff(path: Path, spec: PolicySpec, inputs: list[np.ndarray], reference: np.ndarray) -> float:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        log.warning("onnxruntime is not installed; the ONNX file was not checked against torch.")
+        return 0.0
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (actions,) = session.run(["action"], dict(zip(spec.obs_keys, inputs)))
+    return float(np.abs(actions - reference).max())

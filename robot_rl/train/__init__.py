@@ -1,0 +1,1 @@
+"""Training machinery: replay buffers, collection, the online and offline loops, logging, checkpoints, export."""

@@ -1,0 +1,123 @@
+"""Replay buffers: a ring of transitions, and RLPD's symmetric demo/online sampling.
+
+A transition is ``obs`` and ``next_obs`` (dicts keyed by observation key, raw: float states,
+uint8 images), ``action``, ``reward`` and ``done`` (true only on real termination, never on a
+time limit). Buffers save to and load from one ``.npz`` file, so a resumed run keeps them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from robot_rl.algos.networks import ObsSpec
+
+
+class ReplayBuffer:
+    """A fixed-capacity ring buffer of transitions, stored as numpy arrays."""
+
+    def __init__(self, obs_specs: dict[str, ObsSpec], action_dim: int, capacity: int, seed: int = 0) -> None:
+        self.obs_specs, self.capacity = dict(obs_specs), int(capacity)
+        self.arrays: dict[str, np.ndarray] = {"action": np.zeros((capacity, action_dim), np.float32),
+                                              "reward": np.zeros(capacity, np.float32),
+                                              "done": np.zeros(capacity, bool)}
+        for key, spec in obs_specs.items():
+            for prefix in ("obs:", "next_obs:"):
+                self.arrays[prefix + key] = np.zeros((capacity, *spec.shape), np.dtype(spec.dtype))
+        self.size, self.cursor = 0, 0
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, obs: dict[str, np.ndarray], action: np.ndarray, reward: np.ndarray, next_obs: dict[str, np.ndarray],
+            done: np.ndarray) -> None:
+        """Add a batch of ``len(action)`` transitions (one per env of a vector env)."""
+        n = len(action)
+        index = (self.cursor + np.arange(n)) % self.capacity
+        for key in self.obs_specs:
+            self.arrays["obs:" + key][index] = obs[key]
+            self.arrays["next_obs:" + key][index] = next_obs[key]
+        self.arrays["action"][index] = action
+        self.arrays["reward"][index] = reward
+        self.arrays["done"][index] = done
+        self.cursor = int((self.cursor + n) % self.capacity)
+        self.size = int(min(self.size + n, self.capacity))
+
+    def sample(self, batch_size: int) -> dict:
+        """A uniform batch as numpy: ``{"obs": {...}, "next_obs": {...}, "action", "reward", "done"}``."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer.")
+        return self.gather(self.rng.integers(0, self.size, batch_size))
+
+    def gather(self, index: np.ndarray) -> dict:
+        batch = {"obs": {}, "next_obs": {}}
+        for name, array in self.arrays.items():
+            prefix, _, key = name.partition(":")
+            if key:
+                batch[prefix][key] = array[index]
+            else:
+                batch[name] = array[index]
+        return batch
+
+    def observations(self, key: str) -> np.ndarray:
+        """Stored observations of one key (for fitting normalisation)."""
+        return self.arrays["obs:" + key][: self.size]
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the filled part atomically (a temp file renamed into place)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        filled = self.size if self.size < self.capacity else self.capacity
+        np.savez(tmp, _meta=np.array([self.size, self.cursor]), _rng=np.array([json.dumps(self.rng.bit_generator.state)]),
+                 **{name: array[:filled] for name, array in self.arrays.items()})
+        os.replace(tmp, path)
+
+    def load(self, path: str | os.PathLike) -> None:
+        with np.load(path, allow_pickle=False) as data:
+            self.size, self.cursor = (int(v) for v in data["_meta"])
+            for name, array in self.arrays.items():
+                array[: len(data[name])] = data[name]
+            self.rng.bit_generator.state = json.loads(str(data["_rng"][0]))
+
+
+class MixedSampler:
+    """RLPD's symmetric sampling: ``demo_fraction`` of each batch from demos, the rest online."""
+
+    def __init__(self, online: ReplayBuffer, demos: ReplayBuffer | None = None, demo_fraction: float = 0.5) -> None:
+        if not 0.0 <= demo_fraction < 1.0:
+            raise ValueError(f"demo_fraction must be in [0, 1), got {demo_fraction}.")
+        self.online, self.demos = online, demos
+        self.demo_fraction = demo_fraction if demos is not None and len(demos) else 0.0
+
+    def sample(self, batch_size: int) -> dict:
+        n_demo = int(round(batch_size * self.demo_fraction))
+        online = self.online.sample(batch_size - n_demo)
+        if not n_demo:
+            return online
+        return concat_batches(online, self.demos.sample(n_demo))
+
+
+def concat_batches(a: dict, b: dict) -> dict:
+    out = {}
+    for name, value in a.items():
+        if isinstance(value, dict):
+            out[name] = {k: np.concatenate([value[k], b[name][k]]) for k in value}
+        else:
+            out[name] = np.concatenate([value, b[name]])
+    return out
+
+
+def batch_to_torch(batch: dict, device: str = "cpu") -> dict:
+    """Numpy batch -> tensors (images stay uint8; networks scale them)."""
+    out = {}
+    for name, value in batch.items():
+        if isinstance(value, dict):
+            out[name] = {k: torch.as_tensor(v, device=device) for k, v in value.items()}
+        else:
+            out[name] = torch.as_tensor(value, device=device)
+    return out
