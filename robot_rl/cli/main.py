@@ -14,6 +14,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "sim": ("robot_rl.cli.sim", "look at the simulated world: `sim render`, `sim list`"),
     "record": ("robot_rl.cli.record", "teleoperate or script the sim arm and keep episodes in Zarr"),
     "data": ("robot_rl.cli.data", "inspect and fix Zarr episode stores: info, validate, repair, merge, ..."),
+    "reward": ("robot_rl.cli.reward", "learned vision-language rewards: `reward train`, `reward eval`, `reward label`"),
+    "train": ("robot_rl.cli.train", "train a policy (sac, drq, iql, bc) and export it: ONNX + policy.yaml"),
+    "eval": ("robot_rl.cli.eval", "evaluate a policy artifact or checkpoint: success rate, return, video grid"),
+    "launch": ("robot_rl.cli.launch", "run a ROS 2 launch file (deploy_sim, deploy_robot, teleop_record)"),
 }
 
 USAGE = """usage: robot-rl <verb> [args] [key=value ...]

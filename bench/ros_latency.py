@@ -1,0 +1,234 @@
+"""ROS 2 policy latency: observation message in -> command message out, and tick jitter.
+
+    python bench/ros_latency.py                       # MLP and image policies, 100 and 500 Hz, CPU backends
+    python bench/ros_latency.py --seconds 20 --rates 100 500 --backends onnxruntime-cpu torch-cpu
+    python bench/ros_latency.py --realtime-priority 80   # SCHED_FIFO control thread (needs CAP_SYS_NICE)
+
+For each policy x rate x backend the policy node runs in its own process (as deployed) against
+a stand-in driver in this process that publishes sensor_msgs/JointState (and the policy's other
+inputs) at the control rate over loopback DDS. The node's own measurements are read from
+/diagnostics at the end (last 2000 ticks):
+
+- latency: arrival of the observation used -> command published (includes waiting for the tick)
+- compute: tick wake-up -> command published (observation snapshot, obs/state, inference,
+  IK / joint targets, safety filter, message build and publish)
+- infer: the backend call alone
+- jitter: tick wake-up minus its scheduled time
+
+plus the DDS one-way delay of the JointState messages measured here, and the bare runtime
+(``PolicyRuntime.act``, no ROS) per backend. Policies are untrained robot_rl BC agents with the
+default network sizes, exported exactly as training exports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+PANDA = [f"panda_joint{i}" for i in range(1, 8)]
+HOME = [0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785]
+POLICIES = {"mlp": {"obs/state": (22,), "obs/object": (19,)},
+            "image": {"obs/state": (22,), "obs/images/front": (84, 84, 3)}}
+
+
+def export(kind: str, out: Path) -> Path:
+    from robot_rl.algos.bc import BC
+    from robot_rl.algos.networks import ObsSpec
+    from robot_rl.train.artifact import export_agent
+    from sim.controllers import ControllerConfig
+
+    specs = {k: ObsSpec(shape, "uint8" if len(shape) == 3 else "float32") for k, shape in POLICIES[kind].items()}
+    scaling = {k: v for k, v in asdict(ControllerConfig()).items() if k != "action_space"}
+    facts = {"action_dim": 5, "action_space": "ee_delta", "robot": "panda", "joint_names": PANDA,
+             "control_rate_hz": 20.0, "task": "reach", "scaling": scaling}
+    return export_agent(BC(specs, 5), specs, out, facts, {"algo": "bc", "source": "bench/ros_latency.py"})
+
+
+def runtime_latency(path: Path, backend: str, runs: int = 2000) -> tuple[float, float]:
+    from hardware.runtime import load_runtime
+
+    runtime = load_runtime(path, backend, warmup_runs=100)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runtime.act()
+        times.append(time.perf_counter() - start)
+    return tuple(float(x) * 1e3 for x in np.percentile(times, [50, 99]))
+
+
+class StandInDriver:
+    """Publishes joint states (and the policy's other inputs) at ``rate_hz``; reads diagnostics."""
+
+    def __init__(self, context, kind: str, rate_hz: float, realtime_priority: int = 0) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import Image, JointState
+        from std_msgs.msg import Float32MultiArray
+
+        from hardware.ros.conversions import rgb_to_image
+
+        self.node = rclpy.create_node("bench_driver", context=context)
+        self.listener = rclpy.create_node("bench_listener", context=context)
+        self.kind, self.rate_hz, self.realtime_priority = kind, rate_hz, realtime_priority
+        self.joint_pub = self.node.create_publisher(JointState, "joint_states", qos_profile_sensor_data)
+        self.object_pub = self.node.create_publisher(Float32MultiArray, "observations/object", 10)
+        self.image_pub = self.node.create_publisher(Image, "front/image_raw", qos_profile_sensor_data)
+        self.image = rgb_to_image(np.random.default_rng(0).integers(0, 256, (84, 84, 3), dtype=np.uint8))
+        self.object = Float32MultiArray(data=[0.5] * 19)
+        self.msg = JointState(name=[*PANDA, "panda_finger_joint1", "panda_finger_joint2"],
+                              position=[*HOME, 0.04, 0.04], velocity=[0.0] * 9)
+        self.diagnostics = []
+        self.transport_s: list[float] = []
+        self.listener.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        self.listener.create_subscription(JointState, "joint_states", self._on_joints, qos_profile_sensor_data)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._publish_loop, daemon=True)
+
+    def _on_joints(self, msg) -> None:
+        now = self.listener.get_clock().now().nanoseconds * 1e-9
+        self.transport_s.append(now - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
+
+    def _publish_loop(self) -> None:
+        from hardware.runtime.timing import RateLoop
+
+        if self.realtime_priority > 0:  # as a real-time robot driver would run
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+        loop, tick = RateLoop(self.rate_hz), 0
+        camera_every = max(1, round(self.rate_hz / 30.0))
+        while not self.stop.is_set():
+            loop.wait()
+            stamp = self.node.get_clock().now().to_msg()
+            if self.kind == "image" and tick % camera_every == 0:
+                self.image.header.stamp = stamp
+                self.image_pub.publish(self.image)
+            if self.kind == "mlp":
+                self.object_pub.publish(self.object)
+            self.msg.header.stamp = stamp
+            self.joint_pub.publish(self.msg)
+            tick += 1
+
+
+def run_config(path: Path, kind: str, rate_hz: float, backend: str, seconds: float, realtime_priority: int = 0
+               ) -> dict[str, float] | str:
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    from hardware.ros.diagnostics import values_of
+
+    domain = random.randint(1, 100)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    driver = StandInDriver(context, kind, rate_hz, realtime_priority)
+    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    executor.add_node(driver.node)
+    executor.add_node(driver.listener)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    driver.thread.start()
+    timeout = 0.1 if kind == "image" else 0.05  # images come at 30 Hz
+    params = {"policy_path": str(path), "control_rate_hz": float(rate_hz), "backend": backend, "autostart": True,
+              "ramp_in_s": 0.0, "obs_timeout_s": timeout, "diagnostics_period_s": 0.5, "warmup_runs": 200,
+              "realtime_priority": realtime_priority}
+    argv = [sys.executable, "-m", "hardware.ros.policy_node", "--ros-args"]
+    for name, value in params.items():
+        argv += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
+    env = {**os.environ, "ROS_DOMAIN_ID": str(domain)}
+    node = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    log: list[str] = []
+    threading.Thread(target=lambda: log.extend(node.stdout), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        active = lambda: any(values_of(d).get("state") == "active" for d in driver.diagnostics)  # noqa: E731
+        while time.monotonic() < deadline and not active():
+            if node.poll() is not None:
+                return "policy node exited: " + "".join(log[-5:])
+            time.sleep(0.1)
+        start = len(driver.diagnostics)
+        time.sleep(seconds)
+        if len(driver.diagnostics) <= start:
+            return "no diagnostics during the run"
+        values = values_of(driver.diagnostics[-1])
+    finally:
+        driver.stop.set()
+        node.send_signal(signal.SIGINT)
+        try:
+            node.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(node.pid, signal.SIGKILL)
+            node.wait()
+        executor.shutdown()
+        rclpy.shutdown(context=context)
+    keys = ["latency_ms_p50", "latency_ms_p99", "compute_ms_p50", "compute_ms_p99", "infer_ms_p50", "infer_ms_p99",
+            "jitter_ms_p50", "jitter_ms_p99", "obs_age_ms_p50", "obs_age_ms_p99"]
+    result = {k: float(values[k]) for k in keys}
+    transport = np.array(driver.transport_s[len(driver.transport_s) // 2:]) * 1e3
+    result.update(dds_ms_p50=float(np.percentile(transport, 50)), dds_ms_p99=float(np.percentile(transport, 99)),
+                  holds=float(values["holds"]), overruns=float(values["overruns"]), ticks=float(values["ticks"]))
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rates", type=float, nargs="+", default=[100.0, 500.0])
+    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))
+    parser.add_argument("--backends", nargs="+", default=None, help="default: every backend available here")
+    parser.add_argument("--realtime-priority", type=int, default=0,
+                        help="SCHED_FIFO priority for the control thread and the stand-in driver (0: off)")
+    args = parser.parse_args()
+
+    from hardware.runtime.backends import BACKENDS, availability
+    from robot_rl.policy.spec import PolicySpec
+
+    with tempfile.TemporaryDirectory(prefix="ros_latency_") as tmp:
+        paths = {kind: export(kind, Path(tmp) / kind) for kind in args.policies}
+        spec = PolicySpec.load(paths[args.policies[0]])
+        backends = args.backends or [b for b in BACKENDS if not availability(b, spec)]
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; backends: {', '.join(backends)}; "
+              f"SCHED_FIFO priority: {args.realtime_priority or 'off'}")
+        print("\n| policy | backend | runtime act p50 / p99 (ms) |\n|---|---|---|")
+        for kind, path in paths.items():
+            for backend in backends:
+                p50, p99 = runtime_latency(path, backend)
+                print(f"| {kind} | {backend} | {p50:.3f} / {p99:.3f} |", flush=True)
+        print("\n| policy | rate | backend | latency p50 / p99 | compute p50 / p99 | infer p50 / p99 | "
+              "jitter p50 / p99 | DDS one-way p50 / p99 | holds / ticks |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for kind, path in paths.items():
+            for rate in args.rates:
+                for backend in backends:
+                    r = run_config(path, kind, rate, backend, args.seconds, args.realtime_priority)
+                    if isinstance(r, str):
+                        print(f"| {kind} | {rate:g} Hz | {backend} | failed: {r} |", flush=True)
+                        continue
+                    print(f"| {kind} | {rate:g} Hz | {backend} | "
+                          f"{r['latency_ms_p50']:.2f} / {r['latency_ms_p99']:.2f} | "
+                          f"{r['compute_ms_p50']:.3f} / {r['compute_ms_p99']:.3f} | "
+                          f"{r['infer_ms_p50']:.3f} / {r['infer_ms_p99']:.3f} | "
+                          f"{r['jitter_ms_p50']:.3f} / {r['jitter_ms_p99']:.3f} | "
+                          f"{r['dds_ms_p50']:.3f} / {r['dds_ms_p99']:.3f} | {r['holds']:.0f} / {r['ticks']:.0f} |",
+                          flush=True)
+    print("\nAll times in ms. latency = observation arrival -> command published; compute = tick wake-up -> command "
+          "published; jitter = tick wake-up - schedule (windows of the last 2000 ticks).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

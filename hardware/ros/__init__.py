@@ -1,0 +1,6 @@
+"""ROS 2 nodes (rclpy): policy, sim bridge, teleop, recorder, camera, and the YAML launcher.
+
+The only package that imports rclpy. Each node module has a ``main()`` and runs as its own
+process (``python -m hardware.ros.policy_node --ros-args ...``, ``ros2 run robot_rl
+policy_node`` on a full ROS 2 install, or through ``robot-rl launch``).
+"""

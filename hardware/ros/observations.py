@@ -1,0 +1,134 @@
+"""The latest robot observation, kept by subscription callbacks and read by a control thread.
+
+One ``ObservationCache`` subscribes to the joint states and to every other input a policy
+reads: camera images (``<camera>/image_raw``, sensor_msgs/Image) and vectors
+(``observations/<name>``, std_msgs/Float32MultiArray, e.g. the sim's ``obs/object``). Each
+callback converts with numpy and stores the value and its arrival time under a lock; a bad
+message is kept as an error string rather than raised, so the control thread can hold and
+report it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32MultiArray
+
+from hardware.ros.conversions import JointStateReader, MessageError, image_to_rgb, stamp_to_s
+from hardware.runtime.control import Observation
+from robot_rl.contracts import OBS_IMAGES_PREFIX, OBS_STATE
+
+
+def topic_for(key: str) -> str:
+    """The default topic of a policy input key: ``obs/images/front`` -> ``front/image_raw``."""
+    if key.startswith(OBS_IMAGES_PREFIX):
+        return f"{key[len(OBS_IMAGES_PREFIX):]}/image_raw"
+    return f"observations/{key.split('/', 1)[1]}"
+
+
+@dataclass
+class _Latest:
+    value: object = None
+    time_s: float = float("-inf")
+    stamp_s: float = float("nan")
+    error: str = ""
+    count: int = 0
+
+
+class ObservationCache:
+    """Subscriptions and latest values for the joint states plus ``extra`` keys of given shapes."""
+
+    def __init__(self, node, joint_names: tuple[str, ...], gripper_names: tuple[str, ...],
+                 extra: dict[str, tuple[tuple[int, ...], str]] | None = None, joint_states_topic: str = "joint_states",
+                 clock=time.perf_counter) -> None:
+        self.clock = clock
+        self.reader = JointStateReader(joint_names, gripper_names)
+        self.extra = dict(extra or {})
+        self._lock = threading.Lock()
+        self._latest = {OBS_STATE: _Latest(), **{k: _Latest() for k in self.extra}}
+        self.topics = {OBS_STATE: joint_states_topic, **{k: topic_for(k) for k in self.extra}}
+        self.subscriptions = [node.create_subscription(JointState, joint_states_topic, self._on_joints,
+                                                       qos_profile_sensor_data)]
+        for key, (shape, _dtype) in self.extra.items():
+            if key.startswith(OBS_IMAGES_PREFIX):
+                callback = lambda msg, k=key, s=shape: self._on_image(k, s, msg)  # noqa: E731
+                self.subscriptions.append(node.create_subscription(Image, self.topics[key], callback,
+                                                                   qos_profile_sensor_data))
+            else:
+                callback = lambda msg, k=key, s=shape: self._on_vector(k, s, msg)  # noqa: E731
+                self.subscriptions.append(node.create_subscription(Float32MultiArray, self.topics[key], callback, 10))
+
+    # --- callbacks (executor thread) --------------------------------------------------------
+    def _store(self, key: str, value=None, error: str = "", stamp_s: float = float("nan")) -> None:
+        now = self.clock()
+        with self._lock:
+            latest = self._latest[key]
+            latest.value, latest.error, latest.time_s, latest.stamp_s = value, error, now, stamp_s
+            latest.count += 1
+
+    def _on_joints(self, msg: JointState) -> None:
+        try:
+            self._store(OBS_STATE, self.reader.read(msg), stamp_s=stamp_to_s(msg.header.stamp))
+        except MessageError as error:
+            self._store(OBS_STATE, error=str(error))
+
+    def _on_image(self, key: str, shape: tuple[int, ...], msg: Image) -> None:
+        try:
+            rgb = image_to_rgb(msg)
+            if rgb.shape != tuple(shape):
+                import cv2
+
+                rgb = cv2.resize(rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+            self._store(key, rgb, stamp_s=stamp_to_s(msg.header.stamp))
+        except MessageError as error:
+            self._store(key, error=f"{self.topics[key]}: {error}")
+
+    def _on_vector(self, key: str, shape: tuple[int, ...], msg: Float32MultiArray) -> None:
+        values = np.array(msg.data, np.float32)
+        if values.size != int(np.prod(shape)):
+            self._store(key, error=f"{self.topics[key]} has {values.size} values; the policy's {key} has shape "
+                                   f"{tuple(shape)}.")
+            return
+        self._store(key, values.reshape(shape))
+
+    # --- readers (control thread) -----------------------------------------------------------
+    def problem(self) -> str:
+        """Why no observation can be built now (nothing received, or a bad message), else ''."""
+        with self._lock:
+            for key, latest in self._latest.items():
+                if latest.error:
+                    return latest.error
+                if latest.value is None:
+                    return f"nothing received on {self.topics[key]} yet"
+        return ""
+
+    def snapshot(self) -> Observation | None:
+        """The latest complete observation (copies), or None while ``problem()`` is not ''."""
+        with self._lock:
+            if any(latest.value is None or latest.error for latest in self._latest.values()):
+                return None
+            q, qd, qg = self._latest[OBS_STATE].value
+            extra = {k: np.array(self._latest[k].value) for k in self.extra}
+            oldest = min(latest.time_s for latest in self._latest.values())
+        return Observation(q.copy(), qd.copy(), qg.copy(), oldest, extra)
+
+    def ages_s(self) -> dict[str, float]:
+        """Seconds since each input last arrived."""
+        now = self.clock()
+        with self._lock:
+            return {key: now - latest.time_s for key, latest in self._latest.items()}
+
+    def joint_arrival_s(self) -> float:
+        """When the latest joint state arrived (this cache's clock)."""
+        with self._lock:
+            return self._latest[OBS_STATE].time_s
+
+    def joint_stamp_s(self) -> float:
+        """Header stamp of the latest joint state (ROS time, seconds)."""
+        with self._lock:
+            return self._latest[OBS_STATE].stamp_s

@@ -1,0 +1,371 @@
+"""The policy node: a lifecycle node that runs a policy artifact at a fixed rate on the robot.
+
+Configure (done at start) loads the artifact, checks it against the robot config, warms the
+fastest backend up and leaves the node **inactive**: it subscribes but commands nothing.
+Activate (lifecycle ``change_state``, ``python -m hardware.ros.lifecycle activate /policy``, or
+``autostart``) refuses with one clear sentence unless every input the policy reads is arriving,
+fresh and of the right layout; then a control thread ticks at the control rate:
+latest observation -> policy -> joint targets -> safety filter -> command.
+
+Topics (relative, remap as needed): in ``joint_states`` and one per extra policy input
+(``<camera>/image_raw``, ``observations/<name>``), ``estop`` (std_msgs/Bool, true trips);
+out the arm command (``joint_trajectory_controller/joint_trajectory`` or
+``forward_position_controller/commands``), ``gripper_controller/commands``, ``~/action`` and
+``/diagnostics`` (observation age, inference time, latency and tick jitter p50/p99).
+Services: ``~/estop`` and ``~/reset_estop`` (std_srvs/Trigger); the e-stop latches until reset.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.publisher import Publisher
+from rclpy.service import Service
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
+from std_msgs.msg import Bool, Float32MultiArray, Float64MultiArray
+from std_srvs.srv import Trigger
+
+from hardware.ros import diagnostics
+from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type, joint_command, vector
+from hardware.ros.observations import ObservationCache
+from hardware.ros.params import declare_config
+from hardware.ros.runner import USER_ERRORS, loop_guard, run_node
+from hardware.runtime import load_runtime
+from hardware.runtime.control import PolicyController, TickResult
+from hardware.runtime.robot_model import load_robot_model
+from hardware.runtime.timing import PhaseLock, RateLoop, RollingStats
+from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter
+from robot_rl.contracts import OBS_STATE, ArraySpec
+from robot_rl.policy.spec import PolicySpec
+
+
+@dataclass(frozen=True)
+class PolicyNodeConfig:
+    """Parameters of the policy node; the safety limits are always applied."""
+
+    policy_path: str = ""
+    robot: str = "panda"
+    backend: str = "auto"  # auto | onnxruntime-tensorrt | onnxruntime-cuda | torch-cuda | onnxruntime-cpu | torch-cpu
+    threads: int = 1
+    warmup_runs: int = 50
+    control_rate_hz: float = 0.0  # 0: the artifact's control_rate_hz
+    command_interface: str = "joint_trajectory"  # joint_trajectory | position_array
+    command_topic: str = ""  # empty: the interface's usual controller topic
+    gripper_topic: str = "gripper_controller/commands"
+    joint_states_topic: str = "joint_states"
+    autostart: bool = False
+    max_joint_step_rad: float = 0.1
+    workspace_low_m: tuple[float, ...] = (0.2, -0.5, 0.0)
+    workspace_high_m: tuple[float, ...] = (0.85, 0.5, 0.6)
+    obs_timeout_s: float = 0.1
+    command_timeout_s: float = 0.25
+    ramp_in_s: float = 1.0
+    diagnostics_period_s: float = 1.0
+    spin_s: float = 2e-4  # busy-wait this long before each tick, for a punctual wake-up
+    phase_lock: bool = True  # tick just after the joint states arrive (see hardware.runtime.timing.PhaseLock)
+    realtime_priority: int = 0  # > 0: SCHED_FIFO priority for the control thread (needs CAP_SYS_NICE)
+    gil_switch_interval_s: float = 2e-4  # how soon the control thread gets the GIL back from callbacks
+
+    def __post_init__(self) -> None:
+        if not self.policy_path:
+            raise ValueError("policy_path is empty; pass the exported policy directory (policy:=runs/.../policy).")
+        command_type(self.command_interface)
+
+
+class PolicyNode(LifecycleNode):
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__("policy", **node_kwargs)
+        self.config = declare_config(self, PolicyNodeConfig)
+        # Python's default 5 ms GIL switch interval would add up to 5 ms of jitter whenever a
+        # subscription callback holds the GIL as a tick wakes up.
+        sys.setswitchinterval(self.config.gil_switch_interval_s)
+        self._set_priority(offset=1)  # this thread runs the executor (subscription callbacks)
+        self.configure_error = self.refusal = ""
+        self._active = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tick_lock = threading.Lock()
+        self._stats = {k: RollingStats() for k in ("obs_age", "infer", "latency", "compute", "jitter")}
+        self._ticks = self._holds = self._phase_shifts = 0
+        self._hold_reason = ""
+        self._loop: RateLoop | None = None
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        self.configure_error = ""
+        try:
+            self._configure()
+        except USER_ERRORS as error:
+            self.configure_error = str(error)
+            self.get_logger().error(f"cannot configure: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"configured: {self.config.policy_path} on {self.runtime.describe()}, "
+                               f"{self.rate_hz:g} Hz, inactive until activated")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        cfg = self.config
+        spec = PolicySpec.load(cfg.policy_path)
+        self.robot = load_robot_model(cfg.robot, spec.action.get("space", ""), spec.action.get("scaling"))
+        n = self.robot.n_joints
+        provided = {OBS_STATE: ArraySpec((2 * n + 8,), "float32")}
+        extra = {o.key: (tuple(o.shape), o.dtype) for o in spec.observations if o.key != OBS_STATE}
+        provided.update({k: ArraySpec(shape, dtype) for k, (shape, dtype) in extra.items()})
+        self.runtime = load_runtime(cfg.policy_path, cfg.backend, robot=cfg.robot, joint_names=self.robot.joint_names,
+                                    obs_specs=provided, threads=cfg.threads, warmup_runs=cfg.warmup_runs)
+        self.rate_hz = float(cfg.control_rate_hz or spec.control_rate_hz)
+        if cfg.control_rate_hz and abs(cfg.control_rate_hz - spec.control_rate_hz) > 1e-9:
+            self.get_logger().warning(f"running at {cfg.control_rate_hz:g} Hz; the policy was trained at "
+                                      f"{spec.control_rate_hz:g} Hz and its actions are per control step.")
+        safety = SafetyConfig.for_robot(
+            self.robot.joint_range, self.robot.velocity_limits_rad_s, self.rate_hz,
+            max_joint_step_rad=cfg.max_joint_step_rad, workspace_low_m=cfg.workspace_low_m,
+            workspace_high_m=cfg.workspace_high_m, obs_timeout_s=cfg.obs_timeout_s,
+            command_timeout_s=cfg.command_timeout_s, ramp_in_s=cfg.ramp_in_s)
+        previous = getattr(self, "safety", None)
+        self.safety = SafetyFilter(safety, self.robot.ee_position)
+        if previous is not None and previous.estop.tripped:  # reconfiguring never clears an e-stop
+            self.safety.trip_estop(previous.estop.reason)
+        self.controller = PolicyController(self.runtime, self.robot, self.safety)
+        self.cache = ObservationCache(self, self.robot.joint_names, self.robot.gripper_joint_names, extra,
+                                      cfg.joint_states_topic)
+        topic = cfg.command_topic or DEFAULT_COMMAND_TOPICS[cfg.command_interface]
+        self._command_pub = self.create_publisher(command_type(cfg.command_interface), topic, 10)
+        self._gripper_pub = self.create_publisher(Float64MultiArray, cfg.gripper_topic, 10)
+        self._action_pub = self.create_publisher(Float32MultiArray, "~/action", 10)
+        self._watchdog = CommandWatchdog(cfg.command_timeout_s)
+        # Everything configure creates, so cleanup can take it down and configure run again.
+        self._configured = [*self.cache.subscriptions, self._command_pub, self._gripper_pub, self._action_pub,
+                            self.create_subscription(Bool, "estop", self._on_estop_topic, 10),
+                            self.create_service(Trigger, "~/estop", self._on_estop_service),
+                            self.create_service(Trigger, "~/reset_estop", self._on_reset_service),
+                            self.create_timer(cfg.command_timeout_s / 2, self._check_control_thread)]
+        if cfg.autostart:
+            self._autostart = self.create_timer(0.2, self._try_autostart)
+            self._configured.append(self._autostart)
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        problem = self._activation_problem()
+        if problem:
+            self.refusal = f"refusing to activate: {problem}"
+            self.get_logger().error(self.refusal)
+            self._publish_diagnostics()
+            return TransitionCallbackReturn.FAILURE
+        obs = self.cache.snapshot()
+        if obs is None:  # the stream went bad between the check and now
+            self.refusal = f"refusing to activate: {self.cache.problem() or 'no observation'}"
+            self.get_logger().error(self.refusal)
+            return TransitionCallbackReturn.FAILURE
+        self.refusal = ""
+        with self._tick_lock:
+            self.controller.activate(obs, time.perf_counter())
+        self._start_thread()
+        self._active = True
+        self.get_logger().info(f"active: commanding {self.robot.n_joints} joints at {self.rate_hz:g} Hz")
+        return super().on_activate(state)
+
+    def _activation_problem(self) -> str:
+        problem = self.cache.problem()
+        if problem:
+            return problem
+        if self.safety.estop.tripped:
+            return f"the e-stop is latched ({self.safety.estop.reason}); call ~/reset_estop first."
+        for key, age_s in self.cache.ages_s().items():
+            if age_s > self.config.obs_timeout_s:
+                return (f"{self.cache.topics[key]} last arrived {age_s:.2f} s ago "
+                        f"(obs_timeout_s {self.config.obs_timeout_s}).")
+        return ""
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._stop_thread()
+        self.safety.deactivate()
+        self._active = False
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._stop_thread()
+        destroyers = ((Publisher, self.destroy_publisher), (Subscription, self.destroy_subscription),
+                      (Service, self.destroy_service), (Timer, self.destroy_timer))
+        for entity in self._configured:
+            next(destroy for kind, destroy in destroyers if isinstance(entity, kind))(entity)
+        self._configured = []
+        self.runtime = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._stop_thread()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _try_autostart(self) -> None:
+        if "nothing received" in self.cache.problem():
+            return  # wait for the robot to appear
+        self._autostart.cancel()
+        self.trigger_activate()
+
+    # --- control thread ---------------------------------------------------------------------
+    def _start_thread(self) -> None:
+        self._stop.clear()
+        self._loop = RateLoop(self.rate_hz, self.config.spin_s)
+        self._watchdog.feed(time.perf_counter())
+        self._thread = threading.Thread(target=loop_guard, args=(self, self._control_loop), name="policy-control",
+                                        daemon=True)
+        self._thread.start()
+
+    def _stop_thread(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def _control_loop(self) -> None:
+        self._set_priority()
+        phase = PhaseLock(1.0 / self.rate_hz)
+        while not self._stop.is_set():
+            late_s = self._loop.wait()
+            start = time.perf_counter()
+            joint_arrival = self.cache.joint_arrival_s()
+            obs = self.cache.snapshot()
+            with self._tick_lock:
+                if obs is None:
+                    result = TickResult(self.safety.hold(self.cache.problem() or "no observation"))
+                else:
+                    result = self.controller.tick(obs, start)
+            self._publish(result)
+            end = time.perf_counter()
+            self._watchdog.feed(end)
+            self._account(result, obs, start, end, late_s, joint_arrival)
+            if self.config.phase_lock:
+                shift = phase.update(start - joint_arrival)
+                self._loop.shift(shift)
+                self._phase_shifts += shift != 0.0
+
+    def _set_priority(self, offset: int = 0) -> None:
+        """SCHED_FIFO for the calling thread: the control thread, and one below it the executor's
+        (so observations are taken in promptly); a no-op unless ``realtime_priority`` > 0."""
+        if self.config.realtime_priority <= 0:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(max(1, self.config.realtime_priority - offset)))
+        except (PermissionError, OSError) as error:
+            self.get_logger().warning(f"keeping normal priority: SCHED_FIFO refused ({error})")
+
+    def _publish(self, result: TickResult) -> None:
+        command = result.command
+        if command.publish:
+            self._command_pub.publish(joint_command(self.config.command_interface, self.robot.joint_names,
+                                                    command.positions, 1.0 / self.rate_hz))
+            if result.gripper is not None:
+                self._gripper_pub.publish(Float64MultiArray(data=result.gripper.tolist()))
+        if result.action is not None and not command.held:
+            self._action_pub.publish(vector(result.action))
+
+    def _account(self, result: TickResult, obs, start: float, end: float, late_s: float, joint_arrival: float) -> None:
+        self._ticks += 1
+        self._stats["jitter"].add(late_s)
+        self._stats["compute"].add(end - start)
+        if obs is not None:
+            self._stats["obs_age"].add(start - obs.time_s)  # the oldest input the policy read
+            self._stats["latency"].add(end - joint_arrival)  # joint state in -> command out
+        if result.action is not None:
+            self._stats["infer"].add(result.infer_s)
+        if result.command.held:
+            self._holds += 1
+            self._hold_reason = result.command.reason
+        else:
+            self._hold_reason = ""
+
+    def _check_control_thread(self) -> None:
+        """Hold from the executor when the control thread has stopped ticking (e.g. stuck inference)."""
+        now = time.perf_counter()
+        if not self._active or not self._watchdog.expired(now):
+            return
+        held = self.safety.hold("control_thread_stalled")
+        if held.publish:
+            self._command_pub.publish(joint_command(self.config.command_interface, self.robot.joint_names,
+                                                    held.positions, 1.0 / self.rate_hz))
+        self._hold_reason = "control_thread_stalled"
+        self.get_logger().error(f"control thread has not ticked for {self._watchdog.age_s(now):.3f} s; holding",
+                                throttle_duration_sec=1.0)
+
+    # --- e-stop -----------------------------------------------------------------------------
+    def _on_estop_topic(self, msg: Bool) -> None:
+        if msg.data:
+            self._trip("estop topic")
+
+    def _on_estop_service(self, request, response):
+        self._trip("estop service")
+        response.success, response.message = True, "e-stop latched; commands stop until ~/reset_estop."
+        return response
+
+    def _trip(self, source: str) -> None:
+        if not self.safety.estop.tripped:
+            self.get_logger().error(f"E-STOP from {source}: commands stop until ~/reset_estop")
+        self.safety.trip_estop(source)
+
+    def _on_reset_service(self, request, response):
+        obs = self.cache.snapshot()
+        if obs is None or max(self.cache.ages_s().values()) > self.config.obs_timeout_s:
+            response.success = False
+            problem = self.cache.problem() or "stale"
+            response.message = f"cannot reset the e-stop without fresh observations: {problem}"
+            return response
+        with self._tick_lock:
+            was = self.safety.reset_estop(obs.q, time.perf_counter())
+        response.success = True
+        response.message = "e-stop reset; ramping in from the measured position." if was else "e-stop was not latched."
+        self.get_logger().info(response.message)
+        return response
+
+    # --- diagnostics ------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        level, message = self._summary()
+        values = {"state": "active" if self._active else "inactive", "policy": self.config.policy_path}
+        runtime = getattr(self, "runtime", None)
+        if runtime is not None:
+            values.update(backend=runtime.backend, backend_detail=runtime.describe(), control_rate_hz=self.rate_hz,
+                          ticks=self._ticks, holds=self._holds, hold_reason=self._hold_reason,
+                          overruns=self._loop.overruns if self._loop else 0, phase_shifts=self._phase_shifts,
+                          estop=self.safety.estop.reason)
+            for name, stats in self._stats.items():
+                values.update(diagnostics.percentile_values(f"{name}_ms", stats))
+        self._diag_pub.publish(diagnostics.diagnostic_array(f"robot_rl policy: {self.get_fully_qualified_name()}",
+                                                            level, message, values, self.get_clock().now().to_msg()))
+
+    def _summary(self) -> tuple[bytes, str]:
+        if self.configure_error:
+            return diagnostics.ERROR, f"cannot configure: {self.configure_error}"
+        if getattr(self, "safety", None) is not None and self.safety.estop.tripped:
+            return diagnostics.ERROR, f"e-stop latched ({self.safety.estop.reason})"
+        if self.refusal:
+            return diagnostics.ERROR, self.refusal
+        if not self._active:
+            return diagnostics.WARN, "inactive"
+        if self._hold_reason:
+            return diagnostics.WARN, f"holding: {self._hold_reason}"
+        return diagnostics.OK, "active"
+
+    def close(self) -> None:
+        self._stop_thread()
+
+
+def _configure_now(node: PolicyNode) -> None:
+    node.trigger_configure()
+    if node.configure_error:
+        raise ValueError(node.configure_error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(PolicyNode, "policy", argv, after_start=_configure_now)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

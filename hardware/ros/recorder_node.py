@@ -1,0 +1,257 @@
+"""The recorder node: the robot's topics, aligned in time, into the crash-safe Zarr episode store.
+
+Every control period it takes the latest joint state, the camera frame of each camera nearest to
+it (within ``image_tolerance_s``) and the latest privileged vector, and stores them with the
+action that was sent in response (the last ``action_topic`` message of the following period),
+so each row is (observation, action taken from it, outcome), as sim recordings are. ``obs/state``
+is built by the same robot model as the policy node's, so real and sim stores share one layout:
+``obs/state``, ``obs/images/<camera>``, ``action``, ``reward``, ``info/success``,
+``info/progress`` (from ``task/success`` / ``task/progress`` when a sim publishes them).
+
+Episodes: services ``~/start`` (Trigger), ``~/keep`` (SetBool: data = success) and
+``~/discard`` (Trigger), or the teleop device's buttons on ``teleop/events``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float32, Float32MultiArray, String
+from std_srvs.srv import SetBool, Trigger
+
+from hardware.ros.conversions import JointStateReader, MessageError, image_to_rgb, stamp_to_s
+from hardware.ros.params import declare_config
+from hardware.ros.runner import loop_guard, run_node
+from hardware.ros.timeline import Timeline
+from hardware.runtime.robot_model import load_robot_model
+from hardware.runtime.timing import RateLoop
+from robot_rl import contracts
+from robot_rl.data.writer import EpisodeWriter
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    out: str = "data/real.zarr"
+    robot: str = "panda"
+    task: str = ""
+    instruction: str = ""  # empty: the latest task/instruction message, if any
+    source: str = "real"
+    control_rate_hz: float = 20.0
+    action_space: str = "ee_delta"
+    action_topic: str = "teleop/action"
+    events_topic: str = "teleop/events"
+    joint_states_topic: str = "joint_states"
+    cameras: tuple[str, ...] = ()
+    image_size: int = 84
+    object_dim: int = 0  # > 0: also record obs/object from observations/object (sim ground truth)
+    image_tolerance_s: float = 0.1
+    stale_s: float = 0.25  # skip a row whose joint state is older than this
+
+    def __post_init__(self) -> None:
+        if self.source not in contracts.EPISODE_SOURCES:
+            raise ValueError(f"source {self.source!r} is unknown; expected one of {contracts.EPISODE_SOURCES}.")
+
+
+class RecorderNode(Node):
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__("recorder", **node_kwargs)
+        cfg = self.config = declare_config(self, RecorderConfig)
+        self.robot = load_robot_model(cfg.robot, cfg.action_space)
+        self.action_dim = 5 if cfg.action_space == "ee_delta" else self.robot.n_joints + 1
+        self.writer = EpisodeWriter(Path(cfg.out), self._schema(), self._attrs())
+        self._reader = JointStateReader(self.robot.joint_names, self.robot.gripper_joint_names)
+        self.streams = {name: Timeline() for name in ("joints", "action", "object", "success", "progress",
+                                                      *(f"image/{c}" for c in cfg.cameras))}
+        self._instruction = cfg.instruction
+        self._lock = threading.Lock()
+        self._recording = False
+        self._marked: bool | None = None
+        self._pending: dict | None = None
+        self._steps = 0
+        self._subscribe()
+        self.create_service(Trigger, "~/start", lambda req, res: self._reply(res, *self.start()))
+        self.create_service(SetBool, "~/keep", lambda req, res: self._reply(res, *self.keep(bool(req.data))))
+        self.create_service(Trigger, "~/discard", lambda req, res: self._reply(res, *self.discard()))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=loop_guard, args=(self, self._loop), name="recorder", daemon=True)
+        self._thread.start()
+        self.get_logger().info(f"recording to {self.writer.path} ({self.writer.num_episodes} episodes there); "
+                               "waiting for start")
+
+    def _schema(self) -> dict:
+        cfg, n = self.config, self.robot.n_joints
+        schema = {contracts.OBS_STATE: ((2 * n + 8,), "float32"), contracts.ACTION: ((self.action_dim,), "float32"),
+                  contracts.REWARD: ((), "float32"), contracts.INFO_SUCCESS: ((), "bool"),
+                  contracts.INFO_PROGRESS: ((), "float32")}
+        schema.update({contracts.image_key(c): ((cfg.image_size, cfg.image_size, 3), "uint8") for c in cfg.cameras})
+        if cfg.object_dim > 0:
+            schema[contracts.OBS_OBJECT] = ((cfg.object_dim,), "float32")
+        return schema
+
+    def _attrs(self) -> dict:
+        cfg = self.config
+        return {"control_rate_hz": cfg.control_rate_hz, "robot": cfg.robot, "action_space": cfg.action_space,
+                "task": cfg.task, "joint_names": list(self.robot.joint_names), "cameras": list(cfg.cameras)}
+
+    def _subscribe(self) -> None:
+        cfg = self.config
+        self.create_subscription(JointState, cfg.joint_states_topic, self._on_joints, qos_profile_sensor_data)
+        for camera in cfg.cameras:
+            self.create_subscription(Image, f"{camera}/image_raw", lambda m, c=camera: self._on_image(c, m),
+                                     qos_profile_sensor_data)
+        self.create_subscription(Float32MultiArray, cfg.action_topic,
+                                 lambda m: self._add("action", np.array(m.data, np.float32)), 10)
+        self.create_subscription(Float32MultiArray, "observations/object",
+                                 lambda m: self._add("object", np.array(m.data, np.float32)), 10)
+        self.create_subscription(Bool, "task/success", lambda m: self._add("success", bool(m.data)), 10)
+        self.create_subscription(Float32, "task/progress", lambda m: self._add("progress", float(m.data)), 10)
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.create_subscription(String, "task/instruction", self._on_instruction, latched)
+        self.create_subscription(String, cfg.events_topic, self._on_event, 10)
+
+    # --- incoming (executor thread) ---------------------------------------------------------
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _add(self, stream: str, value) -> None:
+        self.streams[stream].add(self._now_s(), value)
+
+    def _on_joints(self, msg: JointState) -> None:
+        try:
+            self.streams["joints"].add(stamp_to_s(msg.header.stamp), self._reader.read(msg))
+        except MessageError as error:
+            self.get_logger().error(f"ignoring joint state: {error}", throttle_duration_sec=2.0)
+
+    def _on_image(self, camera: str, msg: Image) -> None:
+        try:
+            rgb = image_to_rgb(msg)
+        except MessageError as error:
+            self.get_logger().error(f"ignoring {camera} image: {error}", throttle_duration_sec=2.0)
+            return
+        size = self.config.image_size
+        if rgb.shape[:2] != (size, size):
+            import cv2
+
+            rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+        self.streams[f"image/{camera}"].add(stamp_to_s(msg.header.stamp), rgb)
+
+    def _on_instruction(self, msg: String) -> None:
+        if not self.config.instruction:
+            self._instruction = msg.data
+
+    def _on_event(self, msg: String) -> None:
+        event = msg.data
+        if event == "start" and not self._recording:
+            self.start()
+        elif event == "keep":
+            self.keep(self._marked if self._marked is not None else self._task_success())
+        elif event == "discard":
+            self.discard()
+        elif event in ("success", "failure"):
+            self._marked = event == "success"
+
+    # --- episodes ---------------------------------------------------------------------------
+    def start(self) -> tuple[bool, str]:
+        with self._lock:
+            if self._recording:
+                return False, "already recording; keep or discard the episode first."
+            self.writer.start_episode(source=self.config.source, instruction=self._instruction, task=self.config.task)
+            self._recording, self._marked, self._pending, self._steps = True, None, None, 0
+        self.get_logger().info(f"recording episode {self.writer.num_episodes}: {self._instruction!r}")
+        return True, f"recording episode {self.writer.num_episodes}"
+
+    def keep(self, success: bool) -> tuple[bool, str]:
+        with self._lock:
+            if not self._recording:
+                return False, "not recording; call start first."
+            self._recording = False
+            steps = self._steps
+            index = self.writer.end_episode(success=success, keep=True, wait=True)
+        if index is None:
+            return False, "the episode had no steps and was discarded."
+        self.get_logger().info(f"kept episode {index}: {steps} steps, success={success}")
+        return True, f"kept episode {index} ({steps} steps, success={success})"
+
+    def discard(self) -> tuple[bool, str]:
+        with self._lock:
+            if not self._recording:
+                return False, "not recording."
+            self._recording = False
+            self.writer.end_episode(success=False, keep=False)
+        return True, "episode discarded"
+
+    @staticmethod
+    def _reply(response, ok: bool, message: str):
+        response.success, response.message = ok, message
+        return response
+
+    def _task_success(self) -> bool:
+        latest = self.streams["success"].latest()
+        return bool(latest[1]) if latest else False
+
+    # --- the recording loop -----------------------------------------------------------------
+    def _loop(self) -> None:
+        loop = RateLoop(self.config.control_rate_hz, spin_s=0.0)
+        previous_s = self._now_s()
+        while not self._stop.is_set():
+            loop.wait()
+            now_s = self._now_s()
+            with self._lock:
+                if self._recording:
+                    self._record(previous_s, now_s)
+            previous_s = now_s
+
+    def _record(self, previous_s: float, now_s: float) -> None:
+        """Write the row observed last period with the action sent since, and observe this one."""
+        if self._pending is not None:
+            action = self.streams["action"].between(previous_s, now_s) or self.streams["action"].latest(now_s)
+            if action is not None and action[1].shape == (self.action_dim,):
+                self._pending[contracts.ACTION] = action[1]
+                self.writer.add_step(self._pending)
+                self._steps += 1
+        self._pending = self._observe(now_s)
+
+    def _observe(self, now_s: float) -> dict | None:
+        cfg = self.config
+        joints = self.streams["joints"].latest(now_s)
+        if joints is None or now_s - joints[0] > cfg.stale_s:
+            self.get_logger().warning("no recent joint state; not recording this period", throttle_duration_sec=2.0)
+            return None
+        stamp_s, (q, qd, qg) = joints
+        row = {contracts.OBS_STATE: self.robot.state_vector(q, qd, qg).copy()}
+        for camera in cfg.cameras:
+            frame = self.streams[f"image/{camera}"].nearest(stamp_s, cfg.image_tolerance_s)
+            if frame is None:
+                self.get_logger().warning(f"no {camera} frame within {cfg.image_tolerance_s} s of the joint state",
+                                          throttle_duration_sec=2.0)
+                return None
+            row[contracts.image_key(camera)] = frame[1]
+        if cfg.object_dim > 0:
+            latest = self.streams["object"].latest(now_s)
+            if latest is None or latest[1].shape != (cfg.object_dim,):
+                return None
+            row[contracts.OBS_OBJECT] = latest[1]
+        progress = self.streams["progress"].latest(now_s)
+        row[contracts.INFO_PROGRESS] = np.float32(progress[1] if progress else 0.0)
+        row[contracts.REWARD] = row[contracts.INFO_PROGRESS]  # the sim's dense reward; 0 on a real robot
+        row[contracts.INFO_SUCCESS] = np.bool_(self._task_success())
+        return row
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        self.writer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(RecorderNode, "recorder", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

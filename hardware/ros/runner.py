@@ -1,0 +1,70 @@
+"""Run one node in its own process: init, spin, clean shutdown on Ctrl-C / SIGTERM, one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+from robot_rl.config import ConfigError
+from robot_rl.data.format import StoreError
+from robot_rl.policy.spec import ContractError
+
+# Mistakes a user can fix (a path, a parameter, a policy for another robot): one line, exit 2.
+USER_ERRORS = (ConfigError, ContractError, StoreError, FileNotFoundError, ValueError)
+
+
+def loop_guard(node, body: Callable[[], None]) -> None:
+    """Run a node's own thread body; once rclpy is shutting down (Ctrl-C), end it quietly."""
+    try:
+        body()
+    except Exception:
+        if node.context.ok():
+            raise
+
+
+def run_node(make_node: Callable[[], object], name: str, argv: list[str] | None = None,
+             after_start: Callable[[object], None] | None = None) -> int:
+    """Build the node with ``make_node`` and spin it until shutdown; returns the exit code."""
+    logging.basicConfig(level=logging.INFO, format=f"[{name}] %(levelname)s %(name)s: %(message)s")
+    rclpy.init(args=sys.argv if argv is None else argv)
+    node = None
+    try:
+        node = make_node()
+        if after_start is not None:
+            after_start(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except USER_ERRORS as error:
+        print(f"[{name}] error: {error}", file=sys.stderr, flush=True)
+        return 2
+    except Exception:
+        if rclpy.ok():
+            raise  # a real crash: the traceback, exit 1, and the launcher stops the rest
+        # Ctrl-C invalidated the context under a callback that was still running (a timer's
+        # clock or publisher): that is the shutdown we asked for, not a failure.
+        logging.getLogger(name).debug("callback interrupted by shutdown", exc_info=True)
+    finally:
+        _close(node)
+        rclpy.try_shutdown()
+    return 0
+
+
+def _close(node) -> None:
+    if node is None:
+        return
+    close = getattr(node, "close", None)
+    try:
+        if close is not None:
+            close()
+        node.destroy_node()
+    except Exception:
+        if rclpy.ok():
+            raise
+        logging.getLogger(node.get_name()).debug("destroying the node during shutdown failed", exc_info=True)

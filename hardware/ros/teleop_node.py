@@ -1,0 +1,188 @@
+"""The teleop node: a teleop device -> end-effector twist -> safe joint commands, at a fixed rate.
+
+Works against the sim bridge or a real arm: it reads ``joint_states``, turns the device's
+``[dx, dy, dz, dyaw, gripper]`` command into joint position targets with the same ee_delta
+controller the sim uses (``sim.controllers`` through the robot model), passes them through the
+safety filter and publishes them like the policy node does. It also publishes ``teleop/action``
+(the normalised command, what the recorder stores as ``action``), ``teleop/twist``
+(geometry_msgs/TwistStamped in m/s and rad/s) and ``teleop/events`` (start, keep, discard,
+success, failure, quit). ``device:=topic`` reads geometry_msgs/Twist from ``spacenav/twist``
+and the gripper (-1 open .. 1 closed, std_msgs/Float64) from ``teleop/gripper`` instead of a
+device, so any ROS joystick driver can drive it. The keyboard needs the node's own terminal:
+run it directly (``python -m hardware.ros.teleop_node --ros-args -p device:=keyboard``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from geometry_msgs.msg import Twist, TwistStamped
+from rclpy.node import Node
+from std_msgs.msg import Float32MultiArray, Float64, Float64MultiArray, String
+
+from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type, joint_command, vector
+from hardware.ros.observations import ObservationCache
+from hardware.ros.params import declare_config
+from hardware.ros.runner import loop_guard, run_node
+from hardware.runtime.control import PolicyController, TickResult
+from hardware.runtime.robot_model import load_robot_model
+from hardware.runtime.timing import RateLoop
+from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter
+
+
+@dataclass(frozen=True)
+class TeleopNodeConfig:
+    device: str = "spacemouse"  # keyboard | spacemouse | gamepad | topic
+    robot: str = "panda"
+    control_rate_hz: float = 20.0
+    translation_scale: float = 1.0
+    rotation_scale: float = 1.0
+    deadzone: float = 0.1
+    max_pos_step_m: float = 0.04  # ee_delta scaling, as the sim's controller
+    max_yaw_step_rad: float = 0.25
+    command_interface: str = "joint_trajectory"
+    command_topic: str = ""
+    gripper_topic: str = "gripper_controller/commands"
+    joint_states_topic: str = "joint_states"
+    twist_topic: str = "spacenav/twist"
+    max_joint_step_rad: float = 0.1
+    workspace_low_m: tuple[float, ...] = (0.2, -0.5, 0.0)
+    workspace_high_m: tuple[float, ...] = (0.85, 0.5, 0.6)
+    obs_timeout_s: float = 0.1
+    command_timeout_s: float = 0.3  # device=topic: no twist for this long means stop
+    ramp_in_s: float = 0.5
+
+
+class TopicDevice:
+    """Twist and gripper messages as a teleop device (for ``device:=topic``), with a watchdog."""
+
+    help = "Teleop from geometry_msgs/Twist messages."
+
+    def __init__(self, node: Node, config: TeleopNodeConfig) -> None:
+        self._scale = np.array([config.max_pos_step_m] * 3 + [config.max_yaw_step_rad]) * config.control_rate_hz
+        self._action = np.zeros(4, np.float32)
+        self._gripper = -1.0
+        self._watchdog = CommandWatchdog(config.command_timeout_s)
+        node.create_subscription(Twist, config.twist_topic, self._on_twist, 10)
+        node.create_subscription(Float64, "teleop/gripper", self._on_gripper, 10)
+
+    def _on_twist(self, msg: Twist) -> None:
+        rates = np.array([msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.z])
+        if np.all(np.isfinite(rates)):
+            self._action = np.clip(rates / self._scale, -1.0, 1.0).astype(np.float32)
+            self._watchdog.feed(time.perf_counter())
+
+    def _on_gripper(self, msg: Float64) -> None:
+        if np.isfinite(msg.data):
+            self._gripper = float(np.clip(msg.data, -1.0, 1.0))
+
+    def read(self):
+        from hardware.teleop import TeleopCommand
+
+        motion = np.zeros(4, np.float32) if self._watchdog.expired(time.perf_counter()) else self._action
+        return TeleopCommand(action=np.append(motion, np.float32(self._gripper)).astype(np.float32))
+
+    def close(self) -> None:
+        pass
+
+
+class _DeviceAction:
+    """The device's latest command in the place of a policy runtime (no observation inputs)."""
+
+    inputs: dict = {}
+
+    def __init__(self) -> None:
+        self.action = np.array([0, 0, 0, 0, -1], np.float32)
+
+    def act(self) -> np.ndarray:
+        return self.action
+
+
+class TeleopNode(Node):
+    def __init__(self, device=None, **node_kwargs) -> None:
+        super().__init__("teleop", **node_kwargs)
+        cfg = self.config = declare_config(self, TeleopNodeConfig)
+        scaling = {"max_pos_step_m": cfg.max_pos_step_m, "max_yaw_step_rad": cfg.max_yaw_step_rad}
+        self.robot = load_robot_model(cfg.robot, "ee_delta", scaling)
+        safety = SafetyConfig.for_robot(
+            self.robot.joint_range, self.robot.velocity_limits_rad_s, cfg.control_rate_hz,
+            max_joint_step_rad=cfg.max_joint_step_rad, workspace_low_m=cfg.workspace_low_m,
+            workspace_high_m=cfg.workspace_high_m, obs_timeout_s=cfg.obs_timeout_s,
+            command_timeout_s=cfg.command_timeout_s, ramp_in_s=cfg.ramp_in_s)
+        self.safety = SafetyFilter(safety, self.robot.ee_position)
+        self._source = _DeviceAction()
+        self.controller = PolicyController(self._source, self.robot, self.safety)
+        self.cache = ObservationCache(self, self.robot.joint_names, self.robot.gripper_joint_names, {},
+                                      cfg.joint_states_topic)
+        self.device = device or self._open_device()
+        topic = cfg.command_topic or DEFAULT_COMMAND_TOPICS[cfg.command_interface]
+        self._command_pub = self.create_publisher(command_type(cfg.command_interface), topic, 10)
+        self._gripper_pub = self.create_publisher(Float64MultiArray, cfg.gripper_topic, 10)
+        self._action_pub = self.create_publisher(Float32MultiArray, "teleop/action", 10)
+        self._twist_pub = self.create_publisher(TwistStamped, "teleop/twist", 10)
+        self._events_pub = self.create_publisher(String, "teleop/events", 10)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=loop_guard, args=(self, self._loop), name="teleop", daemon=True)
+        self._thread.start()
+        self.get_logger().info(f"teleop: {cfg.device} -> {cfg.robot} at {cfg.control_rate_hz:g} Hz")
+
+    def _open_device(self):
+        if self.config.device == "topic":
+            return TopicDevice(self, self.config)
+        from hardware.teleop import TeleopConfig, TeleopDeviceError, make_device
+
+        config = TeleopConfig(translation_scale=self.config.translation_scale,
+                              rotation_scale=self.config.rotation_scale, deadzone=self.config.deadzone)
+        try:
+            return make_device(self.config.device, config)
+        except TeleopDeviceError as error:
+            raise ValueError(str(error)) from None
+
+    def _loop(self) -> None:
+        loop = RateLoop(self.config.control_rate_hz)
+        while not self._stop.is_set():
+            loop.wait()
+            command = self.device.read()
+            for event in command.events:
+                self._events_pub.publish(String(data=event))
+            self._source.action = command.action
+            self._publish_intent(command.action)
+            obs, now = self.cache.snapshot(), time.perf_counter()
+            if obs is not None and not self.safety.active and obs.time_s > now - self.config.obs_timeout_s:
+                self.controller.activate(obs, now)
+                self.get_logger().info("joint states arriving: teleop commands the arm (ramping in)")
+            result = self.controller.tick(obs, now) if obs is not None else TickResult(self.safety.hold("no_target"))
+            self._publish(result)
+
+    def _publish_intent(self, action: np.ndarray) -> None:
+        cfg = self.config
+        twist = TwistStamped()
+        twist.header.stamp = self.get_clock().now().to_msg()
+        twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (
+            float(a) * cfg.max_pos_step_m * cfg.control_rate_hz for a in action[:3])
+        twist.twist.angular.z = float(action[3]) * cfg.max_yaw_step_rad * cfg.control_rate_hz
+        self._twist_pub.publish(twist)
+        self._action_pub.publish(vector(action))
+
+    def _publish(self, result: TickResult) -> None:
+        if result.command.publish:
+            self._command_pub.publish(joint_command(self.config.command_interface, self.robot.joint_names,
+                                                    result.command.positions, 1.0 / self.config.control_rate_hz))
+            if result.gripper is not None:
+                self._gripper_pub.publish(Float64MultiArray(data=result.gripper.tolist()))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        self.device.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(TeleopNode, "teleop", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

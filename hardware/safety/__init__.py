@@ -1,0 +1,18 @@
+"""The safety filter: pure Python, always on, between every policy or teleop target and the robot.
+
+    from hardware.safety import SafetyConfig, SafetyFilter
+
+    safety = SafetyFilter(SafetyConfig.for_robot(joint_range, velocity_limits, rate_hz), ee_position)
+    safety.activate(q_measured, now_s)                   # ramp-in starts here
+    command = safety.filter(q_target, q_measured, obs_time_s, now_s)
+    if command.publish: send(command.positions)          # held or limited, never NaN
+
+Every limit is a ``SafetyConfig`` field and every field is checked on every call; there is no
+flag that turns a check off.
+"""
+
+from hardware.safety.config import SafetyConfig
+from hardware.safety.filter import HoldReason, SafeCommand, SafetyFilter
+from hardware.safety.watchdog import CommandWatchdog, EStopLatch
+
+__all__ = ["CommandWatchdog", "EStopLatch", "HoldReason", "SafeCommand", "SafetyConfig", "SafetyFilter"]

@@ -1,0 +1,77 @@
+"""``SafetyConfig``: every limit the safety filter enforces, as plain config fields."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+JOINT_MARGIN_FRACTION = 0.02  # as the sim controller: stay 2% of each range off the hard stops
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Limits for one arm at one control rate. Joint tuples are in driver joint order.
+
+    ``max_joint_step_rad`` bounds the change between consecutive commands; the joint velocity
+    limits bound it further to ``velocity * period``. Observations older than ``obs_timeout_s``
+    and targets older than ``command_timeout_s`` make the filter hold the last safe command.
+    ``ramp_in_s`` grows the step limit from zero to full after every activation or reset.
+    """
+
+    joint_pos_low_rad: tuple[float, ...]
+    joint_pos_high_rad: tuple[float, ...]
+    joint_vel_limit_rad_s: tuple[float, ...]
+    control_rate_hz: float
+    max_joint_step_rad: float = 0.1
+    workspace_low_m: tuple[float, float, float] = (0.2, -0.5, 0.0)
+    workspace_high_m: tuple[float, float, float] = (0.85, 0.5, 0.6)
+    obs_timeout_s: float = 0.1
+    command_timeout_s: float = 0.25
+    ramp_in_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        n = len(self.joint_pos_low_rad)
+        if n == 0 or len(self.joint_pos_high_rad) != n or len(self.joint_vel_limit_rad_s) != n:
+            raise ValueError("SafetyConfig joint limits must list one low, high and velocity limit per joint "
+                             f"(got {n}, {len(self.joint_pos_high_rad)}, {len(self.joint_vel_limit_rad_s)}).")
+        if not np.all(np.asarray(self.joint_pos_low_rad) < np.asarray(self.joint_pos_high_rad)):
+            raise ValueError("SafetyConfig joint_pos_low_rad must be below joint_pos_high_rad for every joint.")
+        if not np.all(np.asarray(self.joint_vel_limit_rad_s) > 0):
+            raise ValueError("SafetyConfig joint_vel_limit_rad_s must be positive for every joint.")
+        if len(self.workspace_low_m) != 3 or len(self.workspace_high_m) != 3 or not all(
+                lo < hi for lo, hi in zip(self.workspace_low_m, self.workspace_high_m)):
+            raise ValueError(f"SafetyConfig workspace box {self.workspace_low_m}..{self.workspace_high_m} must be "
+                             "three finite (x, y, z) ranges with low < high.")
+        for name in ("control_rate_hz", "max_joint_step_rad", "obs_timeout_s", "command_timeout_s"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"SafetyConfig.{name} is {value}; expected a positive finite number.")
+        if not self.ramp_in_s >= 0:
+            raise ValueError(f"SafetyConfig.ramp_in_s is {self.ramp_in_s}; expected zero or more.")
+
+    @property
+    def period_s(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+    def step_limits_rad(self) -> np.ndarray:
+        """Largest change per control step for each joint: the step limit or velocity x period."""
+        velocity_step = np.asarray(self.joint_vel_limit_rad_s) * self.period_s
+        return np.minimum(self.max_joint_step_rad, velocity_step)
+
+    @classmethod
+    def for_robot(cls, joint_range: np.ndarray, velocity_limits_rad_s: np.ndarray, control_rate_hz: float,
+                  **limits: Any) -> SafetyConfig:
+        """Limits from the robot model (joint range less a 2% margin, velocity limits) plus ``limits``."""
+        unknown = set(limits) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown safety limits {sorted(unknown)}; valid: {sorted(f.name for f in fields(cls))}.")
+        lo, hi = np.asarray(joint_range, dtype=np.float64).T
+        margin = JOINT_MARGIN_FRACTION * (hi - lo)
+        limits = {k: tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else float(v)
+                  for k, v in limits.items()}
+        return cls(joint_pos_low_rad=tuple((lo + margin).tolist()), joint_pos_high_rad=tuple((hi - margin).tolist()),
+                   joint_vel_limit_rad_s=tuple(np.asarray(velocity_limits_rad_s, dtype=np.float64).tolist()),
+                   control_rate_hz=float(control_rate_hz), **limits)
