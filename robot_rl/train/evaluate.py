@@ -79,3 +79,18 @@ def write_video_grid(path: Path, videos: list[list[np.ndarray]], fps: float, lab
         rows[-1] = rows[-1] + [blank] * (len(rows[0]) - len(rows[-1]))
         tiles_per_step.append(grid(rows))
     return write_video(path, tiles_per_step, fps)
+
+
+def evaluate_and_record(act: ActFn, env: gym.Env, *, episodes: int, seed: int, video_episodes: int,
+                        video_fps: float, step: int, run_dir: Path, logger, wall_s: float) -> EvalResult:
+    """One evaluation of a trainer: deterministic episodes, ``eval/`` metrics, a video grid.
+
+    Seeds are offset from training seeds (10_000 + 1000 * seed) so evaluation never replays
+    a training episode.
+    """
+    result = evaluate(act, env, episodes, seed=10_000 + seed * 1000, video_episodes=video_episodes)
+    logger.log({**result.metrics(), "eval/wall_s": wall_s}, step)
+    if result.frames:
+        labels = [f"{'success' if s else 'fail'} R={r:.0f}" for s, r in zip(result.successes, result.returns)]
+        write_video_grid(run_dir / "videos" / f"eval_{step}.mp4", result.frames, video_fps, labels)
+    return result

@@ -17,7 +17,7 @@ import numpy as np
 
 from robot_rl.train.checkpoint import load_checkpoint, save_checkpoint
 from robot_rl.train.collect import Collector, EnvFactory
-from robot_rl.train.evaluate import EvalResult, evaluate, write_video_grid
+from robot_rl.train.evaluate import EvalResult, evaluate_and_record
 from robot_rl.train.logger import Logger
 from robot_rl.train.replay import MixedSampler, ReplayBuffer, batch_to_torch
 
@@ -125,14 +125,11 @@ class OnlineTrainer:
         if self.eval_env is None:
             self.eval_env = self.make_eval_env()
         cfg = self.config
-        result = evaluate(lambda obs: self.agent.act(obs, deterministic=True), self.eval_env, cfg.eval_episodes,
-                          seed=10_000 + cfg.seed * 1000, video_episodes=cfg.video_episodes if video else 0)
-        self.logger.log({**result.metrics(), "eval/wall_s": self.wall_s}, self.step)
-        if result.frames:
-            labels = [f"{'success' if s else 'fail'} R={r:.0f}" for s, r in zip(result.successes, result.returns)]
-            write_video_grid(self.run_dir / "videos" / f"eval_{self.step}.mp4", result.frames, cfg.video_fps, labels)
-        self.last_eval = result
-        return result
+        self.last_eval = evaluate_and_record(
+            lambda obs: self.agent.act(obs, deterministic=True), self.eval_env, episodes=cfg.eval_episodes,
+            seed=cfg.seed, video_episodes=cfg.video_episodes if video else 0, video_fps=cfg.video_fps,
+            step=self.step, run_dir=self.run_dir, logger=self.logger, wall_s=self.wall_s)
+        return self.last_eval
 
     def checkpoint(self) -> None:
         state = {"step": self.step, "agent": self.agent.state_dict(), "normalized": self.normalized,
