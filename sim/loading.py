@@ -19,6 +19,7 @@ _ENV_FIELDS = {f.name for f in fields(EnvConfig)}
 def make_task(name: str) -> Task:
     """The task named ``name`` from ``conf/task/<name>.yaml``."""
     spec = load_group("task", name)
+    spec.pop("name", None)  # the file's own name; the task class knows it too
     module_name, _, class_name = spec.pop("_target_").rpartition(".")
     cls = getattr(importlib.import_module(module_name), class_name)
     try:

@@ -25,6 +25,9 @@ class Scene:
         # Name lookups build accessor objects; the step loop asks for the same few many times.
         self._body_ids: dict[str, int] = {}
         self._object_geom_masks: dict[str, np.ndarray] = {}
+        lo, hi = robot.gripper_range.T
+        self._grip_lo, self._grip_span = lo, np.maximum(hi - lo, 1e-9)
+        self._grip_open_high = robot.config.gripper.open_ctrl > robot.config.gripper.closed_ctrl
         self._finger_index = np.full(model.ngeom, -1)
         for geom, finger in robot.finger_of_geom.items():
             self._finger_index[geom] = finger
@@ -54,11 +57,6 @@ class Scene:
 
     def gripper_opening(self) -> float:
         """0 when closed, 1 when fully open, from the finger joints."""
-        if not hasattr(self, "_grip_lo"):
-            lo, hi = self.robot.gripper_range.T
-            self._grip_lo, self._grip_span = lo, np.maximum(hi - lo, 1e-9)
-            grip = self.robot.config.gripper
-            self._grip_open_high = grip.open_ctrl > grip.closed_ctrl
         frac = float(np.mean((self.data.qpos[self.robot.gripper_qpos_adr] - self._grip_lo) / self._grip_span))
         return min(max(frac if self._grip_open_high else 1.0 - frac, 0.0), 1.0)
 

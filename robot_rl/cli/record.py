@@ -23,17 +23,12 @@ def run(argv: list[str]) -> int:
         return 0
     try:
         cfg = compose(argv, config_name="record")
-        summary, out = record(cfg, _task_from(argv))
+        summary, out = record(cfg, str(cfg.task.name))
     except (ConfigError, ValueError, RuntimeError) as error:
         print(f"robot-rl record: {error}", file=sys.stderr)
         return 2
     print(f"{summary.status()} -> {out}")
     return 0
-
-
-def _task_from(argv: list[str]) -> str:
-    tasks = [a.split("=", 1)[1] for a in argv if a.startswith("task=")]
-    return tasks[-1] if tasks else "lift"
 
 
 class ScriptedDevice:

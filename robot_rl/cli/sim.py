@@ -16,7 +16,6 @@ from pathlib import Path
 from robot_rl.config import ConfigError, choices, compose
 
 GRID_TIMES = 4
-DEFAULTS = {"task": "lift", "robot": "panda"}
 
 
 def run(argv: list[str]) -> int:
@@ -41,9 +40,10 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def _expand(overrides: list[str], group: str) -> tuple[list[str], list[str]]:
-    """Pull ``group=all`` or ``group=a,b`` out of the overrides; return the names and the rest."""
-    names, rest = [DEFAULTS[group]], []
+def _expand(overrides: list[str], group: str) -> tuple[list[str] | None, list[str]]:
+    """Pull ``group=all`` or ``group=a,b`` out of the overrides; return the names (None when
+    not given, meaning the config's default) and the rest."""
+    names, rest = None, []
     for item in overrides:
         key, _, value = item.partition("=")
         if key == group:
@@ -57,6 +57,8 @@ def render_all(overrides: list[str]) -> list[tuple[str, str, Path, Path]]:
     """Render every requested task on every requested robot; returns what was written."""
     tasks, rest = _expand(overrides, "task")
     robots, rest = _expand(rest, "robot")
+    defaults = compose(rest)
+    tasks, robots = tasks or [defaults.task.name], robots or [defaults.robot.name]
     written = []
     for robot in robots:
         for task in tasks:

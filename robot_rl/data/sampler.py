@@ -68,7 +68,24 @@ def _check_keys(source: StepSource, keys: Sequence[str]) -> None:
             raise StoreError(f"the data has no key {key!r}; it has {', '.join(source.schema)}.")
 
 
-class TransitionSampler:
+class _StepSampler:
+    """Random batches over the valid steps ``self._t``; subclasses say what ``batch`` returns."""
+
+    _t: np.ndarray
+    _rng: np.random.Generator
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def sample(self, batch_size: int) -> dict[str, object]:
+        """A random batch (see ``batch``)."""
+        return self.batch(self._rng.integers(0, len(self._t), batch_size))
+
+    def batch(self, positions: np.ndarray) -> dict[str, object]:
+        raise NotImplementedError
+
+
+class TransitionSampler(_StepSampler):
     """Uniform random ``(s, a, r, s', done)`` transitions, optionally with n-step returns.
 
     ``reward`` is ``sum_{k<n'} gamma^k r_{t+k}`` with ``n' = min(n_step, end - 1 - t)``;
@@ -88,13 +105,6 @@ class TransitionSampler:
         if not len(self._t):
             raise StoreError("the selected episodes hold no transition (each needs at least two steps).")
         self._rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self._t)
-
-    def sample(self, batch_size: int) -> dict[str, object]:
-        """A random batch: obs, next_obs (dicts by key), action, reward, discount, done, index."""
-        return self.batch(self._rng.integers(0, len(self._t), batch_size))
 
     def batch(self, positions: np.ndarray) -> dict[str, object]:
         """The transitions at ``positions`` (indices into the ``len(self)`` valid steps)."""
@@ -118,7 +128,7 @@ class TransitionSampler:
         }
 
 
-class WindowSampler:
+class WindowSampler(_StepSampler):
     """Observation histories and action chunks around a step ``t`` inside one episode.
 
     Observations cover ``t - obs_history + 1 .. t``, actions ``t .. t + action_horizon - 1``.
@@ -141,13 +151,6 @@ class WindowSampler:
         if not len(self._t):
             raise StoreError("the selected episodes are too short for the requested window.")
         self._rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self._t)
-
-    def sample(self, batch_size: int) -> dict[str, object]:
-        """A random batch of windows."""
-        return self.batch(self._rng.integers(0, len(self._t), batch_size))
 
     def batch(self, positions: np.ndarray) -> dict[str, object]:
         """Windows at ``positions`` (indices into the ``len(self)`` valid steps)."""
