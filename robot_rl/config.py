@@ -47,7 +47,7 @@ def compose(overrides: list[str], config_name: str = "config"):
 
 def _one_sentence(error: Exception) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    for group in ("task", "robot", "randomize"):
+    for group in ("task", "robot", "randomize", "budget"):
         if f"'{group}'" in text or f"{group}/" in text:
             return f"{text} Valid {group} choices: {', '.join(choices(group))}."
     return text

@@ -11,7 +11,9 @@ Topics (relative, remap as needed): in ``joint_states`` and one per extra policy
 (``<camera>/image_raw``, ``observations/<name>``), ``estop`` (std_msgs/Bool, true trips);
 out the arm command (``joint_trajectory_controller/joint_trajectory`` or
 ``forward_position_controller/commands``), ``gripper_controller/commands``, ``~/action`` and
-``/diagnostics`` (observation age, inference time, latency and tick jitter p50/p99).
+``/diagnostics`` (observation age, inference time, latency and tick jitter p50/p99), and
+``~/timing`` (std_msgs/Float32MultiArray, once per tick: ``[latency_ms, compute_ms, infer_ms,
+obs_age_ms]``, NaN where the tick had none, e.g. no observation or a hold without inference).
 Services: ``~/estop`` and ``~/reset_estop`` (std_srvs/Trigger); the e-stop latches until reset.
 """
 
@@ -142,9 +144,12 @@ class PolicyNode(LifecycleNode):
         self._command_pub = self.create_publisher(command_type(cfg.command_interface), topic, 10)
         self._gripper_pub = self.create_publisher(Float64MultiArray, cfg.gripper_topic, 10)
         self._action_pub = self.create_publisher(Float32MultiArray, "~/action", 10)
+        self._timing_pub = self.create_publisher(Float32MultiArray, "~/timing", 10)
+        self._timing_msg = Float32MultiArray()  # reused every tick
         self._watchdog = CommandWatchdog(cfg.command_timeout_s)
         # Everything configure creates, so cleanup can take it down and configure run again.
         self._configured = [*self.cache.subscriptions, self._command_pub, self._gripper_pub, self._action_pub,
+                            self._timing_pub,
                             self.create_subscription(Bool, "estop", self._on_estop_topic, 10),
                             self.create_service(Trigger, "~/estop", self._on_estop_service),
                             self.create_service(Trigger, "~/reset_estop", self._on_reset_service),
@@ -270,13 +275,18 @@ class PolicyNode(LifecycleNode):
 
     def _account(self, result: TickResult, obs, start: float, end: float, late_s: float, joint_arrival: float) -> None:
         self._ticks += 1
+        latency_s = obs_age_s = infer_s = float("nan")
         self._stats["jitter"].add(late_s)
         self._stats["compute"].add(end - start)
         if obs is not None:
-            self._stats["obs_age"].add(start - obs.time_s)  # the oldest input the policy read
-            self._stats["latency"].add(end - joint_arrival)  # joint state in -> command out
+            obs_age_s, latency_s = start - obs.time_s, end - joint_arrival
+            self._stats["obs_age"].add(obs_age_s)  # the oldest input the policy read
+            self._stats["latency"].add(latency_s)  # joint state in -> command out
         if result.action is not None:
-            self._stats["infer"].add(result.infer_s)
+            infer_s = result.infer_s
+            self._stats["infer"].add(infer_s)
+        self._timing_msg.data = [1e3 * latency_s, 1e3 * (end - start), 1e3 * infer_s, 1e3 * obs_age_s]
+        self._timing_pub.publish(self._timing_msg)
         if result.command.held:
             self._holds += 1
             self._hold_reason = result.command.reason

@@ -5,6 +5,7 @@ Run a policy for N episodes in the sim and write success rate, return and a vide
   robot-rl eval run=runs/2026-11-21/lift_sac_s0                      # its exported policy/
   robot-rl eval run=runs/2026-11-21/lift_sac_s0/policy randomize=hard episodes=50
   robot-rl eval run=runs/2026-11-21/lift_sac_s0 checkpoint=true       # latest training checkpoint
+  robot-rl eval run=runs/2026-11-21/lift_sac_s0 ros=true episodes=10  # through ROS 2, as deployed
 
 Options:
   run=PATH          a run directory (uses PATH/policy), or a policy artifact directory
@@ -12,9 +13,16 @@ Options:
   episodes=20       number of episodes (seeds seed, seed+1, ...)
   seed=100000       first episode seed
   randomize=NAME    randomisation preset (none | train | hard | ...); default: the training one
-  backend=auto      auto | onnx | torch (artifacts only)
+  backend=auto      auto | onnx | torch (artifacts only); with ros=true a policy node backend
+                    (onnxruntime-cpu, torch-cpu, onnxruntime-cuda, torch-cuda, onnxruntime-tensorrt)
   video=8           episodes tiled into the video grid (0: none)
-  out=DIR           where results go (default <run>/eval/<randomize>)
+  out=DIR           where results go (default <run>/eval/<randomize>, or <run>/eval/ros)
+  ros=true          run the artifact in the ROS 2 policy node against the sim bridge node, each
+                    its own process on a private DDS domain over loopback, and count successes
+                    on /task/success; also records per-tick latency (results.json, nodes.log)
+  episode_s=auto    ros=true: wall time per episode before it counts as failed
+                    (auto: 1.5x the task's sim episode at the control rate, plus the policy
+                    node's 1 s ramp-in; each episode resets the bridge, then activates the node)
 
 The task, robot and env settings come from the artifact's config.yaml; the policy's contract
 (robot, joint names, observation keys/shapes) is checked against the env before anything runs.
@@ -30,7 +38,7 @@ from pathlib import Path
 from robot_rl.config import ConfigError, choices
 
 OPTIONS = {"run": None, "checkpoint": "false", "episodes": "20", "seed": "100000", "randomize": None,
-           "backend": "auto", "video": "8", "out": None}
+           "backend": "auto", "video": "8", "out": None, "ros": "false", "episode_s": "auto"}
 
 
 def run(argv: list[str]) -> int:
@@ -39,12 +47,31 @@ def run(argv: list[str]) -> int:
         return 0
     try:
         options = parse(argv)
-        result = evaluate_run(options)
+        result = evaluate_ros(options) if _true(options["ros"]) else evaluate_run(options)
     except (ConfigError, ValueError, FileNotFoundError) as error:
         print(f"robot-rl eval: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({k: v for k, v in result.items() if k not in ("returns", "successes")}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}, indent=2))
     return 0
+
+
+def _true(value: str | None) -> bool:
+    return str(value).lower() in ("1", "true", "yes")
+
+
+def episode_bar(total: int, desc: str):
+    """A progress bar over episodes and the ``on_episode(index, success)`` callback that drives it."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="episode", dynamic_ncols=True)
+    wins = []
+
+    def on_episode(index: int, success: bool) -> None:
+        wins.append(bool(success))
+        bar.set_postfix_str(f"success {sum(wins) / len(wins):.0%}")
+        bar.update(1)
+
+    return bar, on_episode
 
 
 def parse(argv: list[str]) -> dict[str, str | None]:
@@ -79,16 +106,18 @@ def locate(run: str, use_checkpoint: bool) -> tuple[Path, Path]:
 def evaluate_run(options: dict) -> dict:
     from omegaconf import OmegaConf
 
-    use_checkpoint = options["checkpoint"].lower() in ("1", "true", "yes")
+    use_checkpoint = _true(options["checkpoint"])
     where, config_path = locate(options["run"], use_checkpoint)
     cfg = OmegaConf.load(config_path)
     randomize = options["randomize"] or str(cfg.randomize.name)
     env, act, task = build(cfg, where, randomize, use_checkpoint, options["backend"])
     from robot_rl.train.evaluate import evaluate, write_video_grid
 
+    bar, on_episode = episode_bar(int(options["episodes"]), f"eval {task} randomize={randomize}")
     try:
-        result = evaluate(act, env, int(options["episodes"]), int(options["seed"]), int(options["video"]))
+        result = evaluate(act, env, int(options["episodes"]), int(options["seed"]), int(options["video"]), on_episode)
     finally:
+        bar.close()
         env.close()
     out = Path(options["out"] or Path(options["run"]) / "eval" / randomize)
     out.mkdir(parents=True, exist_ok=True)
@@ -100,6 +129,35 @@ def evaluate_run(options: dict) -> dict:
                "returns": result.returns, "successes": result.successes}
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def evaluate_ros(options: dict) -> dict:
+    """The artifact in the ROS 2 policy node, driving the sim bridge node over DDS (hardware.ros)."""
+    from hardware.ros.evaluation import RosEvalConfig, RosEvalError, evaluate_over_ros
+    from robot_rl.config import load_group
+    from robot_rl.policy.spec import PolicySpec
+
+    where, _ = locate(options["run"], use_checkpoint=False)
+    spec = PolicySpec.load(where)
+    images = {o.key.rsplit("/", 1)[1]: o.shape for o in spec.observations if o.key.startswith("obs/images/")}
+    sim_episode_s = float(load_group("task", spec.task)["episode_steps"]) / float(spec.control_rate_hz)
+    # The node ramps in over its first second after each activation (hardware.ros.policy_node).
+    episode_s = 1.5 * sim_episode_s + 1.0 if options["episode_s"] == "auto" else float(options["episode_s"])
+    config = RosEvalConfig(policy_path=str(where), task=spec.task, robot=spec.robot, episodes=int(options["episodes"]),
+                           seed=int(options["seed"]), episode_timeout_s=episode_s, backend=options["backend"],
+                           cameras=tuple(images), image_size=int(next(iter(images.values()))[0]) if images else 84)
+    out = Path(options["out"] or Path(options["run"]) / "eval" / "ros")
+    out.mkdir(parents=True, exist_ok=True)
+    bar, on_episode = episode_bar(config.episodes, f"ROS 2 {spec.task}")
+    try:
+        result = evaluate_over_ros(config, log_path=out / "nodes.log", on_episode=on_episode)
+    except RosEvalError as error:
+        raise ValueError(str(error)) from None
+    finally:
+        bar.close()
+    result.update(policy=str(where), task=spec.task, sim_episode_s=sim_episode_s, log=str(out / "nodes.log"))
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    return result
 
 
 def build(cfg, where: Path, randomize: str, use_checkpoint: bool, backend: str):

@@ -11,6 +11,7 @@ import sys
 
 # verb -> (module with run(argv) -> int, one-line help). Kept import-free so --help is instant.
 VERBS: dict[str, tuple[str, str]] = {
+    "pipeline": ("robot_rl.cli.pipeline", "the main job end to end: demos, reward model, SAC, eval, ROS 2, report"),
     "sim": ("robot_rl.cli.sim", "look at the simulated world: `sim render`, `sim list`"),
     "record": ("robot_rl.cli.record", "teleoperate or script the sim arm and keep episodes in Zarr"),
     "data": ("robot_rl.cli.data", "inspect and fix Zarr episode stores: info, validate, repair, merge, ..."),

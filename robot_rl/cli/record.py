@@ -83,19 +83,39 @@ def record(cfg, task: str):
     viewer = None if scripted and cfg.display == "auto" else make_viewer(cfg.display)
     if not scripted:
         print(getattr(device, "help", ""))
+    bar = _ScriptedBar(int(cfg.episodes), f"record {task} noise={float(cfg.noise):g}") if scripted else None
     try:
         with EpisodeWriter(out, schema, attrs) as writer:
             session = RecordingSession(env, device, writer, episodes=int(cfg.episodes),
                                        source="scripted" if scripted else "teleop", task=task,
                                        extra={"noise": float(cfg.noise)} if scripted else None,
                                        seed=int(cfg.seed), realtime=realtime, autostart=scripted,
-                                       viewer=viewer, on_status=lambda s: print(f"\r{s}", end="", flush=True))
+                                       viewer=viewer, on_status=bar or (lambda s: print(f"\r{s}", end="", flush=True)))
             summary = session.run()
-        print()
+        if bar is None:
+            print()
         return summary, out
     finally:
+        if bar is not None:
+            bar.close()
         device.close()
         env.close()
+
+
+class _ScriptedBar:
+    """A progress bar over scripted episodes, fed the session's status line after each one."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit="episode", dynamic_ncols=True)
+
+    def __call__(self, status: str) -> None:
+        self.bar.set_postfix_str(status)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _teleop(cfg):

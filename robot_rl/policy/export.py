@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +71,7 @@ def _export_onnx(module: torch.nn.Module, example: tuple, path: Path, spec: Poli
     names = spec.obs_keys
     batch = torch.export.Dim("batch")
     try:  # the torch.export-based exporter; the TorchScript-based one is deprecated
-        with torch.no_grad():
+        with torch.no_grad(), _quiet_exporter():
             torch.onnx.export(module, example, str(path), input_names=names, output_names=["action"],
                               dynamic_shapes=(tuple({0: batch} for _ in names),), opset_version=OPSET, dynamo=True, external_data=False,
                               verbose=False)
@@ -80,6 +82,23 @@ def _export_onnx(module: torch.nn.Module, example: tuple, path: Path, spec: Poli
                               dynamic_axes={**{n: {0: "batch"} for n in names}, "action": {0: "batch"}},
                               opset_version=OPSET, dynamo=False)
     return True
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter's optimiser logs dozens of INFO lines and a shape warning per export; keep
+    warnings and errors only, so a training run's output stays readable."""
+    loggers = [logging.getLogger(n) for n in ("onnxscript", "onnx_ir", "torch.onnx")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*axis name.*will not be used.*")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _onnx_diff(path: Path, spec: PolicySpec, inputs: list[np.ndarray], reference: np.ndarray) -> float:

@@ -64,13 +64,20 @@ class PolicySpec:
         path = Path(directory) / SPEC_FILE
         if not path.is_file():
             raise ContractError(f"{directory} is not a policy artifact: it has no {SPEC_FILE}.")
-        data = yaml.safe_load(path.read_text())
-        if data.get("format") != FORMAT:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            raise ContractError(f"{path} is not valid YAML ({str(error).splitlines()[0]}).") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            data = data if isinstance(data, dict) else {}
             raise ContractError(f"{path} has format {data.get('format')!r}, expected {FORMAT!r}.")
         if int(data.get("version", -1)) > VERSION:
             raise ContractError(f"{path} is version {data['version']}; this robot_rl reads up to version {VERSION}.")
-        data["observations"] = [ObservationSpec(**o) for o in data["observations"]]
-        return cls(**data)
+        try:
+            data["observations"] = [ObservationSpec(**o) for o in data["observations"]]
+            return cls(**data)
+        except (KeyError, TypeError) as error:
+            raise ContractError(f"{path} does not describe a policy ({type(error).__name__}: {error}).") from None
 
 
 def check_contract(spec: PolicySpec, robot_name: str, joint_names: list[str] | tuple[str, ...],

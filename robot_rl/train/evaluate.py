@@ -48,8 +48,10 @@ def run_episode(act: ActFn, env: gym.Env, seed: int | None, record: bool) -> tup
             return total, success, frames
 
 
-def evaluate(act: ActFn, env: gym.Env, episodes: int, seed: int = 10_000, video_episodes: int = 0) -> EvalResult:
-    """Run ``episodes`` episodes with seeds ``seed, seed+1, ...``; keep frames of the first ``video_episodes``."""
+def evaluate(act: ActFn, env: gym.Env, episodes: int, seed: int = 10_000, video_episodes: int = 0,
+             on_episode: Callable[[int, bool], None] | None = None) -> EvalResult:
+    """Run ``episodes`` episodes with seeds ``seed, seed+1, ...``; keep frames of the first ``video_episodes``.
+    ``on_episode(index, success)`` is called after each (a progress bar)."""
     returns, successes, videos = [], [], []
     for i in range(episodes):
         ret, success, frames = run_episode(act, env, seed + i, record=i < video_episodes)
@@ -57,6 +59,8 @@ def evaluate(act: ActFn, env: gym.Env, episodes: int, seed: int = 10_000, video_
         successes.append(success)
         if frames:
             videos.append(frames)
+        if on_episode is not None:
+            on_episode(i, success)
     return EvalResult(float(np.mean(successes)), float(np.mean(returns)), float(np.std(returns)), episodes,
                       returns, successes, videos)
 

@@ -1,0 +1,232 @@
+"""The pipeline's stages, each one the stand-alone verb a user would type, with its own outputs.
+
+    demos   robot-rl record ... device=scripted              -> data/*.zarr
+    reward  robot-rl reward train ... held_out=[...]          -> reward/ (model, report card)
+    train   robot-rl train algo=sac reward=vlm demos=...      -> train/ (curves, checkpoints, policy/)
+    eval    robot-rl eval run=train randomize=none|hard       -> eval/<preset>/results.json, video.mp4
+    ros     robot-rl eval run=train ros=true                  -> ros/results.json (success, latency)
+    report  (this package's report module)                    -> summary.md, summary/*.png
+
+Every path lives under one output directory, so a stage can tell whether it is done by
+looking, and a redo clears only what that stage writes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from robot_rl.cli.pipeline.runner import Stage, StageFailed
+
+PRESETS = ("none", "hard")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One scripted recording: ``episodes`` of the expert with action noise ``noise``."""
+
+    path: Path
+    episodes: int
+    noise: float
+    seed: int
+
+
+class Layout:
+    """Where each artifact of one pipeline run goes."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.data, self.reward, self.train = out / "data", out / "reward", out / "train"
+        self.policy, self.ros = self.train / "policy", out / "ros"
+        self.summary_md, self.pictures = out / "summary.md", out / "summary"
+
+    def eval(self, preset: str) -> Path:
+        return self.out / "eval" / preset
+
+
+class PipelineStages:
+    """Builds the stage list from the composed pipeline config (``cfg``)."""
+
+    def __init__(self, cfg, layout: Layout) -> None:
+        self.cfg, self.at = cfg, layout
+        self.task, self.robot, self.seed = str(cfg.task.name), str(cfg.robot.name), int(cfg.seed)
+        self.budget = cfg.budget
+
+    # --- what is recorded --------------------------------------------------------------------
+    def recordings(self) -> dict[str, list[Recording]]:
+        """demos (the expert), reward (noisy experts) and held_out (graded only), seeds disjoint."""
+        b, base, data = self.budget, 1_000_000 * self.seed, self.at.data
+        noisy = [Recording(data / f"noisy_{n:g}.zarr", int(b.reward_data.episodes), float(n), base + 2000 + 1000 * i)
+                 for i, n in enumerate(b.reward_data.noise)]
+        held = [Recording(data / "held_out_expert.zarr", int(b.held_out.clean), 0.0, base + 50_000),
+                Recording(data / f"held_out_noisy_{float(b.held_out.noise):g}.zarr", int(b.held_out.noisy),
+                          float(b.held_out.noise), base + 51_000)]
+        return {"demos": [Recording(data / "demos.zarr", int(b.demos), 0.0, base + 1000)], "reward": noisy,
+                "held_out": [r for r in held if r.episodes > 0]}
+
+    def all_recordings(self) -> list[Recording]:
+        return [r for group in self.recordings().values() for r in group]
+
+    # --- the stages ----------------------------------------------------------------------------
+    def stages(self) -> list[Stage]:
+        return [
+            Stage("demos", f"record scripted {self.task} episodes to Zarr (demos, noisy, held out)", self.run_demos,
+                  self.demos_done, lambda: _remove(*[r.path for r in self.all_recordings()]),
+                  lambda: [_command("record", a) for a in self.record_argvs()]),
+            Stage("reward", "train the vision-language reward model and grade it on held-out episodes",
+                  lambda: _call("reward", self.reward_argv()), self.reward_done, lambda: _remove(self.at.reward),
+                  lambda: [_command("reward", self.reward_argv())]),
+            Stage("train", f"SAC on the learned reward + {int(self.budget.demos)} demos, BC beside it",
+                  self.run_train, self.train_done, self.clear_train, lambda: [_command("train", self.train_argv())]),
+            Stage("eval", "evaluate the exported policy in sim: nominal and the `hard` randomisation",
+                  self.run_eval, self.eval_done, lambda: _remove(*[self.at.eval(p) for p in PRESETS]),
+                  lambda: [_command("eval", self.eval_argv(p)) for p in PRESETS]),
+            Stage("ros", "run the policy in the ROS 2 policy node against the sim bridge over DDS",
+                  lambda: _call("eval", self.ros_argv()), self.ros_done, lambda: _remove(self.at.ros),
+                  lambda: [_command("eval", self.ros_argv())]),
+        ]
+
+    # demos
+    def record_argvs(self) -> list[list[str]]:
+        size = int(self.budget.image_size)
+        return [[f"task={self.task}", f"robot={self.robot}", "device=scripted", f"episodes={r.episodes}",
+                 f"noise={r.noise:g}", f"seed={r.seed}", f"out={r.path}", f"env.image_size={size}",
+                 "env.cameras=[front,wrist]", "display=off"] for r in self.all_recordings()]
+
+    def run_demos(self) -> None:
+        for argv in self.record_argvs():
+            _call("record", argv)
+
+    def demos_done(self) -> bool:
+        return all(_store_ok(r.path, r.episodes) for r in self.all_recordings())
+
+    # reward
+    def reward_argv(self) -> list[str]:
+        groups = self.recordings()
+        train = [str(r.path) for r in groups["demos"] + groups["reward"]]
+        held = [str(r.path) for r in groups["held_out"]]
+        r = self.budget.reward
+        return ["train", f"data=[{','.join(train)}]", f"held_out=[{','.join(held)}]", f"out={self.at.reward}",
+                f"reward.train.steps={int(r.steps)}", f"reward.train.threads={int(r.threads)}",
+                f"reward.model.image_size={int(self.budget.image_size)}", f"reward.train.seed={self.seed}"]
+
+    def reward_done(self) -> bool:
+        files = ("config.json", "model.safetensors", "report.json", "report.png")
+        return all((self.at.reward / f).is_file() for f in files) and _json_ok(self.at.reward / "report.json")
+
+    # train
+    def train_argv(self, resume: bool = False) -> list[str]:
+        s = self.budget.sac
+        argv = [f"task={self.task}", f"robot={self.robot}", "algo=sac", "reward=vlm",
+                f"reward.model_path={self.at.reward}", f"demos={self.recordings()['demos'][0].path}",
+                f"run={self.at.train}", f"seed={self.seed}", f"train.total_steps={int(s.total_steps)}",
+                f"train.eval_every={int(s.eval_every)}", f"train.checkpoint_every={int(s.eval_every)}",
+                f"train.eval_episodes={int(s.eval_episodes)}", f"algo.seed_steps={int(s.seed_steps)}",
+                f"algo.utd={int(s.utd)}", f"algo.agent.num_critics={int(s.num_critics)}",
+                f"baseline.bc_updates={int(s.bc_updates)}"]
+        return argv + (["resume=true"] if resume else [])
+
+    def run_train(self) -> None:
+        # A run killed mid-training (Ctrl-C, a crash, a reboot) continues from its last checkpoint.
+        resume = (self.at.train / "checkpoints" / "latest.pt").exists()
+        if resume:
+            print(f"  continuing the interrupted run in {self.at.train} from its last checkpoint")
+        _call("train", self.train_argv(resume=resume))
+
+    def clear_train(self) -> None:
+        if (self.at.train / "report.json").exists() or not (self.at.train / "checkpoints" / "latest.pt").exists():
+            _remove(self.at.train)  # a finished run being redone, or nothing worth continuing
+
+    def train_done(self) -> bool:
+        return _json_ok(self.at.train / "report.json") and (self.at.policy / "policy.yaml").is_file()
+
+    # eval
+    def eval_argv(self, preset: str) -> list[str]:
+        e = self.budget.eval
+        return [f"run={self.at.train}", f"randomize={preset}", f"episodes={int(e.episodes)}", f"video={int(e.video)}",
+                f"seed={1_000_000 * self.seed + 100_000}", f"out={self.at.eval(preset)}"]
+
+    def run_eval(self) -> None:
+        for preset in PRESETS:
+            _call("eval", self.eval_argv(preset))
+
+    def eval_done(self) -> bool:
+        return all(_json_ok(self.at.eval(p) / "results.json") for p in PRESETS)
+
+    # ros
+    def ros_argv(self) -> list[str]:
+        return [f"run={self.at.train}", "ros=true", f"episodes={int(self.budget.ros.episodes)}",
+                f"seed={1_000_000 * self.seed + 200_000}", f"out={self.at.ros}"]
+
+    def ros_done(self) -> bool:
+        return _json_ok(self.at.ros / "results.json")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _command(verb: str, argv: list[str]) -> str:
+    return "robot-rl " + " ".join([verb, *(shlex.quote(a) for a in argv)])
+
+
+def _call(verb: str, argv: list[str]) -> None:
+    """Run one verb in this process (as the CLI would); a non-zero exit becomes StageFailed."""
+    from robot_rl.cli.main import VERBS
+
+    stderr = _LastLine(sys.stderr)
+    sys.stderr = stderr
+    try:
+        code = int(importlib.import_module(VERBS[verb][0]).run(argv) or 0)
+    finally:
+        sys.stderr = stderr.stream
+    if code != 0:
+        said = stderr.last.strip() or "see the messages above"
+        raise StageFailed(f"`robot-rl {verb}` exited with code {code}: {said}")
+
+
+class _LastLine:
+    """A write-through stream that remembers the last line written to it (the verb's error)."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.last = stream, ""
+
+    def write(self, text: str) -> int:
+        lines = [line for line in text.replace("\r", "\n").split("\n") if line.strip()]
+        if lines and "%|" not in lines[-1]:  # progress bars are not messages
+            self.last = lines[-1]
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _json_ok(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _store_ok(path: Path, episodes: int) -> bool:
+    """The store opens, holds ``episodes`` committed episodes, and passes the shallow checks."""
+    if not path.exists():
+        return False
+    from robot_rl.data.store import EpisodeStore
+
+    try:
+        with EpisodeStore.open(path) as store:
+            return store.num_episodes == episodes and not store.validate()
+    except Exception:  # noqa: BLE001 - any unreadable store is simply not done
+        return False
