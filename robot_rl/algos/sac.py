@@ -42,6 +42,14 @@ class SACConfig:
     target_entropy_scale: float = 1.0  # target entropy = -scale * action_dim
     feature_dim: int = 50  # pixel features after the conv trunk
     backup_entropy: bool = True
+    # Behaviour cloning on the demonstration rows of each batch (Nair et al. 2018): the actor
+    # also pulls its mean action towards the demonstrated one. As in TD3+BC the SAC term is then
+    # divided by the batch's mean |Q|, so bc_weight weighs BC against a unit-scale Q term
+    # whatever the reward scale. With the Q-filter only where the critic rates the demonstrated
+    # action above the actor's own, so the policy can outgrow imperfect demos. 0 turns it off
+    # (plain SAC / RLPD).
+    bc_weight: float = 0.0
+    bc_q_filter: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_min_q <= self.num_critics:
@@ -100,7 +108,7 @@ class SAC:
             next_features = self.features(batch["next_obs"], self.encoder_target)
         metrics = self.update_critic(features, batch, next_features)
         if update_actor:
-            metrics.update(self.update_actor_and_alpha(features.detach()))
+            metrics.update(self.update_actor_and_alpha(features.detach(), batch))
         soft_update(self.critic_target, self.critic, self.config.tau)
         soft_update(self.encoder_target, self.encoder, self.config.tau)
         self.num_updates += 1
@@ -123,10 +131,14 @@ class SAC:
         self.critic_opt.step()
         return {"losses/critic": loss.item(), "losses/q_mean": q.mean().item()}
 
-    def update_actor_and_alpha(self, features: torch.Tensor) -> dict[str, float]:
+    def update_actor_and_alpha(self, features: torch.Tensor, batch: dict | None = None) -> dict[str, float]:
         action, log_prob = self.actor(features)
         q = self.critic(features, action).mean(dim=0)
         actor_loss = (self.alpha * log_prob - q).mean()
+        metrics = {}
+        if self.config.bc_weight > 0 and batch is not None and "demo" in batch and bool(batch["demo"].any()):
+            bc_loss, metrics = self.demo_bc_loss(features, batch, q.detach())
+            actor_loss = actor_loss / q.detach().abs().mean().clamp(min=1e-3) + self.config.bc_weight * bc_loss
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
@@ -135,7 +147,19 @@ class SAC:
         alpha_loss.backward()
         self.alpha_opt.step()
         return {"losses/actor": actor_loss.item(), "losses/alpha": self.alpha.item(),
-                "losses/entropy": -log_prob.mean().item()}
+                "losses/entropy": -log_prob.mean().item(), **metrics}
+
+    def demo_bc_loss(self, features: torch.Tensor, batch: dict, q_policy: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Squared error of the actor's mean action on the demo rows (Q-filtered when configured)."""
+        demo = batch["demo"].bool()
+        keep = demo
+        if self.config.bc_q_filter:
+            with torch.no_grad():
+                q_demo = self.critic(features, batch["action"]).mean(dim=0)
+            keep = demo & (q_demo > q_policy)
+        error = (self.actor.mean_action(features) - batch["action"]).pow(2).sum(dim=-1)
+        loss = (error * keep.float()).sum() / demo.float().sum().clamp(min=1.0)
+        return loss, {"losses/bc": loss.item(), "losses/bc_kept": (keep.float().sum() / demo.float().sum()).item()}
 
     # --- export and checkpoints --------------------------------------------------------------
     def policy(self) -> DeterministicPolicy:

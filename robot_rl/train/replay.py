@@ -95,11 +95,12 @@ class MixedSampler:
         self.demo_fraction = demo_fraction if demos is not None and len(demos) else 0.0
 
     def sample(self, batch_size: int) -> dict:
+        """A batch with a ``demo`` mask (True on the demonstration rows, which come last)."""
         n_demo = int(round(batch_size * self.demo_fraction))
         online = self.online.sample(batch_size - n_demo)
-        if not n_demo:
-            return online
-        return concat_batches(online, self.demos.sample(n_demo))
+        batch = concat_batches(online, self.demos.sample(n_demo)) if n_demo else online
+        batch["demo"] = np.arange(batch_size) >= batch_size - n_demo
+        return batch
 
 
 def concat_batches(a: dict, b: dict) -> dict:

@@ -98,6 +98,7 @@ def test_summary_has_its_four_pictures(tiny):
         assert f"summary/{picture}.png" in text
         image = cv2.imread(str(out / "summary" / f"{picture}.png"))
         assert image is not None and image.shape[0] > 100 and image.std() > 10, picture
+    assert cv2.imread(str(out / "summary" / "overview.png")).shape[1] == 1100
     for finding in ("Reward model", "Policy:", "randomize=hard", "ROS 2 (policy node"):
         assert finding in text
 

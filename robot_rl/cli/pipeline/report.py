@@ -4,7 +4,8 @@
   training success, the BC baseline, and how well the learned reward tracked the sim's truth;
 - ``reward_card.png``: the reward model's report card (frames beside predicted and true curves);
 - ``frame_strip.png``: frames of one successful episode of the exported policy;
-- ``latency_hist.png``: per-tick latency of the ROS 2 policy node and the observer's end-to-end.
+- ``latency_hist.png``: per-tick latency of the ROS 2 policy node and the observer's end-to-end;
+- ``overview.png``: the four stacked, the report at a glance.
 
 Everything is read back from the stages' own output files, so the report can be rebuilt from a
 finished run directory alone.
@@ -32,6 +33,7 @@ def write_summary(layout: Layout, cfg) -> Path:
                 "reward_card": _copy(layout.reward / "report.png", layout.pictures / "reward_card.png"),
                 "frame_strip": frame_strip(layout, cfg, layout.pictures / "frame_strip.png"),
                 "latency_hist": latency_histogram(facts["ros"], layout.pictures / "latency_hist.png")}
+    pictures["overview"] = overview(list(pictures.values()), layout.pictures / "overview.png")
     facts["pictures"] = {k: str(v) for k, v in pictures.items()}
     facts["stages"] = _load(layout.out / "pipeline.json") or {}
     facts["budget"], facts["task"], facts["robot"] = str(cfg.budget.name), str(cfg.task.name), str(cfg.robot.name)
@@ -74,7 +76,7 @@ def learning_curve(layout: Layout, facts: dict, path: Path) -> Path:
 
 def latency_histogram(ros: dict | None, path: Path) -> Path:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    fig, ax = plt.subplots(figsize=(10, 3.4))
     series = [("policy node: joint state in -> command out", (ros or {}).get("latency_ms") or [], "tab:blue"),
               ("observer: joint state stamp -> command received", (ros or {}).get("e2e_ms") or [], "tab:orange")]
     finite = [np.asarray([v for v in values if v is not None and np.isfinite(v)]) for _, values, _ in series]
@@ -118,6 +120,20 @@ def frame_strip(layout: Layout, cfg, path: Path) -> Path:
     if first_success is None:
         tiles[-1] = annotate(frames[end], [f"step {end}", f"no success in {STRIP_TRIES} episodes"])
     return write_png(path, grid([tiles]))
+
+
+def overview(paths: list[Path], path: Path, width: int = 1100) -> Path:
+    """The pictures stacked into one image at a common width: the report at a glance."""
+    import cv2
+
+    from robot_rl.media import write_png
+
+    rows = []
+    for source in paths:
+        image = cv2.cvtColor(cv2.imread(str(source)), cv2.COLOR_BGR2RGB)
+        height = round(image.shape[0] * width / image.shape[1])
+        rows.append(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
+    return write_png(path, np.concatenate(rows, axis=0))
 
 
 def _rollout(env, act, renderer, seed: int) -> tuple[list[np.ndarray], int | None]:
@@ -176,7 +192,7 @@ def _findings(f: dict) -> list[str]:
 
 
 def _demo_line(counts: dict) -> str:
-    parts = [f"{name} {c['episodes']} episodes ({c['success_rate']:.0%} successful)" for name, c in counts.items()]
+    parts = [f"{name} {c['episodes']} ({c['success_rate']:.0%} successful at the end)" for name, c in counts.items()]
     return "; ".join(parts) + "." if parts else "none."
 
 
@@ -191,15 +207,13 @@ def _artifacts(layout: Layout) -> list[tuple[str, Path]]:
 
 # --- small readers and writers ----------------------------------------------------------------------
 def _demo_counts(layout: Layout) -> dict:
-    from robot_rl.contracts import INFO_SUCCESS
+    """Episodes per store and the share the recorder marked successful (success at the end)."""
     from robot_rl.data.store import EpisodeStore
 
     counts = {}
-    for path in sorted(layout.data.glob("*.zarr")):
+    for path in sorted(layout.data.glob("*.zarr"), key=lambda p: (p.stem != "demos", p.stem)):
         with EpisodeStore.open(path) as store:
-            success = store.read_slice(INFO_SUCCESS, 0, store.num_steps)
-            ends = store.episode_ends
-            wins = [bool(success[s:e].any()) for s, e in zip(np.r_[0, ends[:-1]], ends)]
+            wins = [info.success for info in store.episode_infos()]
         counts[path.stem] = {"episodes": len(wins), "success_rate": float(np.mean(wins)) if wins else 0.0}
     return counts
 

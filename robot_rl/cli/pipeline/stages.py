@@ -128,6 +128,7 @@ class PipelineStages:
                 f"train.eval_every={int(s.eval_every)}", f"train.checkpoint_every={int(s.eval_every)}",
                 f"train.eval_episodes={int(s.eval_episodes)}", f"algo.seed_steps={int(s.seed_steps)}",
                 f"algo.utd={int(s.utd)}", f"algo.agent.num_critics={int(s.num_critics)}",
+                f"algo.agent.bc_weight={float(s.bc_weight):g}",
                 f"baseline.bc_updates={int(s.bc_updates)}"]
         return argv + (["resume=true"] if resume else [])
 
