@@ -129,3 +129,15 @@ def test_bad_options_get_one_sentence(capsys):
     assert "budget" in capsys.readouterr().err
     assert main(["pipeline", "force=trian", "out=/tmp/never-made"]) == 2
     assert "force='trian' is not a stage" in capsys.readouterr().err
+
+
+def test_an_interrupted_training_stage_resumes_from_its_checkpoint(tiny, tmp_path, capsys):
+    out = tmp_path / "killed"
+    shutil.copytree(tiny[0], out)
+    (out / "train" / "report.json").unlink()  # as if killed after the last checkpoint, before the report
+    shutil.rmtree(out / "train" / "policy")
+    assert main(["pipeline", "pipeline.budget=tiny", f"out={out}"]) == 0
+    printed = capsys.readouterr().out
+    assert "continuing the interrupted run" in printed and "resume=true" in printed
+    assert printed.count("done before, skipped") == 2  # demos and reward; train onwards ran
+    assert (out / "train" / "policy" / "policy.onnx").exists()

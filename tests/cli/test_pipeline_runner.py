@@ -27,7 +27,7 @@ class FileStage:
             raise OSError(f"disk full while writing {self.name}")
         self.path.write_text(self.name)
 
-    def clear(self) -> None:
+    def clear(self, forced: bool) -> None:
         self.path.unlink(missing_ok=True)
 
 

@@ -76,7 +76,8 @@ def run_pipeline(cfg) -> Path | None:
     layout = Layout(out)
     stages = PipelineStages(cfg, layout).stages()
     report = Stage("report", "write summary.md and its pictures", lambda: write_summary(layout, cfg),
-                   layout.summary_md.is_file, lambda: _remove(layout.summary_md, layout.pictures), lambda: [])
+                   layout.summary_md.is_file, lambda forced: _remove(layout.summary_md, layout.pictures),
+                   lambda: [])
     pipeline = Pipeline([*stages, report], out, dict(cfg.budget.eta_s), force=cfg.force, until=cfg.until)
     out.mkdir(parents=True, exist_ok=True)
     print(f"robot-rl pipeline: {cfg.task.name} on {cfg.robot.name}, budget {cfg.budget.name}, seed {cfg.seed} -> {out}")

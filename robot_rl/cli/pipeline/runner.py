@@ -31,7 +31,7 @@ class Stage:
     title: str                      # what it does, for the progress lines
     run: Callable[[], None]         # does the work (raises on failure)
     done: Callable[[], bool]        # its outputs exist and are valid
-    clear: Callable[[], None]       # removes partial outputs before a redo
+    clear: Callable[[bool], None]   # removes partial outputs before a redo (True: forced, start over)
     commands: Callable[[], list[str]]  # the stand-alone commands that do the same
 
 
@@ -74,18 +74,18 @@ class Pipeline:
             self.say(f"\n[{index}/{len(self.stages)}] {stage.name}: {stage.title} "
                      f"(about {_duration(self._scaled(stage.name, spent_s, estimated_s))}; "
                      f"pipeline done in about {_duration(remaining)})")
-            wall_s = self._run_one(stage)
+            wall_s = self._run_one(stage, forced=stage.name in self.forced)
             spent_s += wall_s
             estimated_s += float(self.eta_s.get(stage.name, 0.0))
             upstream_ran = True
         return self.state
 
-    def _run_one(self, stage: Stage) -> float:
-        for command in stage.commands():
-            self.say(f"  $ {command}")
+    def _run_one(self, stage: Stage, forced: bool) -> float:
         start = time.perf_counter()
         try:
-            stage.clear()
+            stage.clear(forced)
+            for command in stage.commands():  # after clear: a resumed run says resume=true
+                self.say(f"  $ {command}")
             stage.run()
             if not stage.done():
                 raise StageFailed(f"stage {stage.name!r} finished but its outputs are missing or invalid.")

@@ -76,18 +76,20 @@ class PipelineStages:
     def stages(self) -> list[Stage]:
         return [
             Stage("demos", f"record scripted {self.task} episodes to Zarr (demos, noisy, held out)", self.run_demos,
-                  self.demos_done, lambda: _remove(*[r.path for r in self.all_recordings()]),
+                  self.demos_done, lambda forced: _remove(*[r.path for r in self.all_recordings()]),
                   lambda: [_command("record", a) for a in self.record_argvs()]),
             Stage("reward", "train the vision-language reward model and grade it on held-out episodes",
-                  lambda: _call("reward", self.reward_argv()), self.reward_done, lambda: _remove(self.at.reward),
+                  lambda: _call("reward", self.reward_argv()), self.reward_done, lambda forced: _remove(self.at.reward),
                   lambda: [_command("reward", self.reward_argv())]),
-            Stage("train", f"SAC on the learned reward + {int(self.budget.demos)} demos, BC beside it",
-                  self.run_train, self.train_done, self.clear_train, lambda: [_command("train", self.train_argv())]),
+            Stage("train", f"SAC on the learned reward + {int(self.budget.demos)} demos (RLPD sampling, "
+                           "Q-filtered BC), plain BC beside it",
+                  self.run_train, self.train_done, self.clear_train,
+                  lambda: [_command("train", self.train_argv(resume=self.resumable()))]),
             Stage("eval", "evaluate the exported policy in sim: nominal and the `hard` randomisation",
-                  self.run_eval, self.eval_done, lambda: _remove(*[self.at.eval(p) for p in PRESETS]),
+                  self.run_eval, self.eval_done, lambda forced: _remove(*[self.at.eval(p) for p in PRESETS]),
                   lambda: [_command("eval", self.eval_argv(p)) for p in PRESETS]),
             Stage("ros", "run the policy in the ROS 2 policy node against the sim bridge over DDS",
-                  lambda: _call("eval", self.ros_argv()), self.ros_done, lambda: _remove(self.at.ros),
+                  lambda: _call("eval", self.ros_argv()), self.ros_done, lambda forced: _remove(self.at.ros),
                   lambda: [_command("eval", self.ros_argv())]),
         ]
 
@@ -132,15 +134,18 @@ class PipelineStages:
                 f"baseline.bc_updates={int(s.bc_updates)}"]
         return argv + (["resume=true"] if resume else [])
 
+    def resumable(self) -> bool:
+        """A run killed mid-training (Ctrl-C, a crash, a reboot): it has a checkpoint, no report."""
+        return (self.at.train / "checkpoints" / "latest.pt").exists() and not (self.at.train / "report.json").exists()
+
     def run_train(self) -> None:
-        # A run killed mid-training (Ctrl-C, a crash, a reboot) continues from its last checkpoint.
-        resume = (self.at.train / "checkpoints" / "latest.pt").exists()
+        resume = self.resumable()
         if resume:
             print(f"  continuing the interrupted run in {self.at.train} from its last checkpoint")
         _call("train", self.train_argv(resume=resume))
 
-    def clear_train(self) -> None:
-        if (self.at.train / "report.json").exists() or not (self.at.train / "checkpoints" / "latest.pt").exists():
+    def clear_train(self, forced: bool) -> None:
+        if forced or not self.resumable():
             _remove(self.at.train)  # a finished run being redone, or nothing worth continuing
 
     def train_done(self) -> bool:
