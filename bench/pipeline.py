@@ -37,7 +37,7 @@ def run(budget: str, task: str, out: Path, extra: list[str]) -> tuple[float, flo
 
 def report(out: Path, wall_s: float | None = None, loads: tuple[float, float] | None = None) -> None:
     summary = json.loads((out / "summary.json").read_text())
-    stages = summary["stages"]
+    stages = json.loads((out / "pipeline.json").read_text())  # includes the report stage itself
     print(f"\npipeline {summary['task']} on {summary['robot']}, budget {summary['budget']}: {out}")
     if loads:
         print(f"machine: {os.cpu_count()} CPUs, load average {loads[0]:.1f} before, {loads[1]:.1f} after")
