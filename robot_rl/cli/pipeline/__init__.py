@@ -4,7 +4,8 @@ The main job, end to end on one task (reach by default), each stage the verb a u
 
   1 demos   scripted demonstrations, noisy and held-out episodes recorded to Zarr
   2 reward  the vision-language reward model trained, then graded on held-out episodes
-  3 train   SAC on the learned reward plus the demonstrations (BC trained beside it)
+  3 train   SAC on the learned reward plus the demonstrations (50/50 batches and a Q-filtered
+            BC term on the demo rows), with plain BC trained beside it for comparison
   4 eval    the exported policy evaluated in sim, nominal and under randomize=hard
   5 ros     the policy run by the ROS 2 policy node against the sim bridge over DDS
             (a private DDS domain on loopback): success rate and latency
@@ -19,7 +20,8 @@ The main job, end to end on one task (reach by default), each stage the verb a u
 
 Options:
   pipeline.budget=tiny|default|full   (or budget=...) sizes of every stage: robot_rl/conf/budget/
-  budget.sac.total_steps=N, budget.reward.steps=N, budget.demos=N, ...  one size at a time
+  budget.sac.total_steps=N, budget.sac.bc_weight=W, budget.reward.steps=N, budget.demos=N, ...
+                                      one size at a time
   task=NAME robot=NAME seed=N         what to learn (robot_rl/conf/task, robot)
   out=DIR                             default runs/pipeline/<task>-<budget>
   force=true|STAGE                    redo everything, or STAGE and every later stage
