@@ -19,6 +19,7 @@ Services: ``~/estop`` and ``~/reset_estop`` (std_srvs/Trigger); the e-stop latch
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -46,6 +47,9 @@ from hardware.runtime.timing import PhaseLock, RateLoop, RollingStats
 from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter
 from robot_rl.contracts import OBS_STATE, ArraySpec
 from robot_rl.policy.spec import PolicySpec
+
+
+AUTOSTART_RETRY_S = 1.0  # between autostart attempts after a refusal
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,7 @@ class PolicyNode(LifecycleNode):
                             self.create_service(Trigger, "~/reset_estop", self._on_reset_service),
                             self.create_timer(cfg.command_timeout_s / 2, self._check_control_thread)]
         if cfg.autostart:
+            self._autostart_tried_s = -math.inf
             self._autostart = self.create_timer(0.2, self._try_autostart)
             self._configured.append(self._autostart)
 
@@ -211,10 +216,22 @@ class PolicyNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _try_autostart(self) -> None:
+        """Activate once every input arrives; a refusal (say, an observation stale for a moment
+        on a busy machine) is retried each second. Never after an e-stop: that needs a person."""
         if "nothing received" in self.cache.problem():
             return  # wait for the robot to appear
-        self._autostart.cancel()
+        if self.safety.estop.tripped:
+            self._autostart.cancel()
+            self.get_logger().warning("autostart abandoned: the e-stop is latched; call ~/reset_estop, then "
+                                      "activate by hand")
+            return
+        now = time.monotonic()
+        if now - self._autostart_tried_s < AUTOSTART_RETRY_S:
+            return
+        self._autostart_tried_s = now
         self.trigger_activate()
+        if self._active:
+            self._autostart.cancel()
 
     # --- control thread ---------------------------------------------------------------------
     def _start_thread(self) -> None:

@@ -200,3 +200,35 @@ def test_estop_stops_commands_until_reset(setup):
 
     assert _call_trigger(client_node, "/policy/estop").success
     wait_for(lambda: policy.safety.estop.tripped, what="the service e-stop")
+
+
+def _autostart_node(ros, joint_policy) -> PolicyNode:
+    params = [Parameter("policy_path", value=str(joint_policy)), Parameter("ramp_in_s", value=0.0),
+              Parameter("control_rate_hz", value=50.0), Parameter("obs_timeout_s", value=0.1),
+              Parameter("autostart", value=True)]
+    policy = PolicyNode(context=ros.context, parameter_overrides=params)
+    policy.trigger_configure()
+    assert policy.configure_error == ""
+    return ros.add(policy)
+
+
+def test_autostart_retries_a_refused_activation(ros, joint_policy):
+    arm = ros.add(StandInArm(ros.context))
+    arm.mode = "bad_sizes"  # joint states arrive but cannot be used: activation is refused
+    policy = _autostart_node(ros, joint_policy)
+    wait_for(lambda: policy.refusal != "", what="a refused autostart")
+    assert not policy._active and len(arm.commands) == 0
+    arm.mode = "normal"
+    wait_for(lambda: policy._active, what="autostart to try again and activate")
+    wait_for(lambda: len(arm.commands) > 5, what="commands after autostart")
+
+
+def test_autostart_never_activates_after_an_estop(ros, joint_policy):
+    arm = ros.add(StandInArm(ros.context))
+    arm.mode = "silent"
+    policy = _autostart_node(ros, joint_policy)
+    policy.safety.trip_estop("test")
+    arm.mode = "normal"
+    wait_for(lambda: policy.cache.problem() == "", what="joint states")
+    time.sleep(1.5)  # several autostart timer periods
+    assert not policy._active and len(arm.commands) == 0 and policy._autostart.is_canceled()
