@@ -19,6 +19,8 @@ import time
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 PUBLISHED = {"cartpole_swingup": {"sac": 835, "tdmpc2": 839}, "reacher_easy": {"sac": 540, "tdmpc2": 937},
@@ -66,9 +68,11 @@ def run_seed(args) -> dict:
     return summary
 
 
-def summarize(root: Path) -> str:
+def summarize(root: Path, budget: int = 100_000) -> str:
+    """Per-seed rows, then per task the mean ± std over the seeds that reached ``budget`` steps."""
     lines = ["| task | seed | agent steps reached | return at last eval | wall time (h) | published SAC / TD-MPC2 @100k |",
              "|---|---|---|---|---|---|"]
+    finished: dict[str, list[float]] = {}
     for run in sorted(p for p in root.iterdir() if (p / "metrics" / "eval.csv").exists()):
         task, _, seed = run.name.rpartition("_s")
         rows = list(csv.DictReader((run / "metrics" / "eval.csv").open()))
@@ -78,6 +82,12 @@ def summarize(root: Path) -> str:
         pub = PUBLISHED.get(task, {})
         lines.append(f"| {task} | {seed} | {int(float(last['step']))} | {float(last['return']):.0f} | "
                      f"{float(last['wall_s']) / 3600:.2f} | {pub.get('sac', '?')} / {pub.get('tdmpc2', '?')} |")
+        if int(float(last["step"])) >= budget:
+            finished.setdefault(task, []).append(float(last["return"]))
+    for task, returns in finished.items():
+        pub = PUBLISHED.get(task, {})
+        lines.append(f"| **{task}** | **mean of {len(returns)}** | {budget} | **{np.mean(returns):.0f} ± "
+                     f"{np.std(returns):.0f}** | | {pub.get('sac', '?')} / {pub.get('tdmpc2', '?')} |")
     return "\n".join(lines)
 
 
