@@ -10,15 +10,10 @@ node's own per tick (``/policy/timing``) and an end-to-end figure seen from outs
 
 from __future__ import annotations
 
-import collections
-import io
 import logging
-import os
-import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +31,7 @@ from std_srvs.srv import Trigger
 
 from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type
 from hardware.ros.diagnostics import ERROR, values_of
+from hardware.ros.isolation import LaunchLog, isolated_environment, private_domain
 from hardware.ros.launch_file import LaunchError, load_launch_file, resolve_launch_file
 from hardware.ros.launcher import Launcher
 
@@ -43,7 +39,6 @@ log = logging.getLogger(__name__)
 
 SERVICE_TIMEOUT_S = 20.0  # a reset, or a lifecycle transition, on a busy machine
 POLL_S = 0.05
-TAIL_LINES = 15  # launch output quoted in an error
 POLICY_STATUS = "robot_rl policy:"  # how the policy node's DiagnosticStatus name starts
 
 
@@ -83,8 +78,8 @@ def evaluate_over_ros(config: RosEvalConfig, log_path: Path | None = None,
     or a service does not answer; the launched processes are stopped in every case.
     """
     started_s = time.monotonic()
-    domain_id = _private_domain()
-    with _LogTail(log_path) as launch_log:
+    domain_id = private_domain()
+    with LaunchLog(log_path) as launch_log:
         stack = _Stack(config, domain_id, launch_log)
         try:
             stack.start()
@@ -185,7 +180,7 @@ class _Evaluator(Node):
 class _Stack:
     """deploy_sim's processes under a Launcher thread, and the evaluator node, on one private domain."""
 
-    def __init__(self, config: RosEvalConfig, domain_id: int, launch_log: _LogTail) -> None:
+    def __init__(self, config: RosEvalConfig, domain_id: int, launch_log: LaunchLog) -> None:
         self.config, self.domain_id, self.launch_log = config, domain_id, launch_log
         self.launcher: Launcher | None = None
         self.evaluator: _Evaluator | None = None
@@ -200,7 +195,7 @@ class _Stack:
         except LaunchError as error:
             raise RosEvalError(f"cannot launch deploy_sim for the evaluation: {error}") from None
         deadline_s = time.monotonic() + self.config.start_timeout_s
-        with _ros_environment(self.domain_id):  # read by the children (os.environ) and by rclpy.init below
+        with isolated_environment(self.domain_id):  # read by the children (os.environ) and by rclpy.init below
             self.launcher = Launcher(description, self.launch_log)
             self._launch_thread = threading.Thread(target=self._run_launcher, name="ros-eval-launch", daemon=True)
             self._launch_thread.start()
@@ -317,33 +312,6 @@ class _Stack:
                 rclpy.try_shutdown(context=self._context)
 
 
-class _LogTail(io.TextIOBase):
-    """The launcher's output: written to ``path`` (or dropped), its last lines kept for error messages."""
-
-    def __init__(self, path: Path | None) -> None:
-        super().__init__()
-        self.path = Path(path) if path is not None else None
-        self.lines: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w") if self.path is not None else None
-
-    def write(self, text: str) -> int:
-        if self._file is not None and not self._file.closed:
-            self._file.write(text)
-        self.lines.extend(text.splitlines())
-        return len(text)
-
-    def flush(self) -> None:
-        if self._file is not None and not self._file.closed:
-            self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        super().close()
-
-
 def _launch_arguments(config: RosEvalConfig) -> dict[str, str]:
     # The bridge plays seed - 1 while the nodes start; the first reset brings episode 0 its seed.
     # No autostart: every episode activates the policy itself (see _Stack.new_episode).
@@ -355,34 +323,6 @@ def _launch_arguments(config: RosEvalConfig) -> dict[str, str]:
 def _transition(name: str) -> ChangeState.Request:
     transition_id = {"activate": Transition.TRANSITION_ACTIVATE, "deactivate": Transition.TRANSITION_DEACTIVATE}[name]
     return ChangeState.Request(transition=Transition(id=transition_id))
-
-
-def _private_domain() -> int:
-    # SystemRandom: training code seeds the global generator, and two evaluations on one
-    # machine must not pick the same domain because they were seeded alike.
-    current = os.environ.get("ROS_DOMAIN_ID", "0")
-    return random.SystemRandom().choice([d for d in range(1, 101) if str(d) != current])
-
-
-@contextmanager
-def _ros_environment(domain_id: int) -> Iterator[None]:
-    """A private domain and loopback-only discovery for the processes and contexts started inside.
-
-    A pipeline may run on the robot's own computer: on the default domain, or with discovery
-    beyond this host, the sim bridge's joint states and the policy's commands could reach a real
-    arm's driver. Restores the previous values on the way out.
-    """
-    wanted = {"ROS_DOMAIN_ID": str(domain_id), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    previous = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _summary(config: RosEvalConfig, times_s: list[float | None], evaluator: _Evaluator, domain_id: int,
