@@ -72,13 +72,13 @@ def run_pipeline(cfg) -> Path | None:
     """Run (or resume) every stage for ``cfg``; returns summary.md (None when ``until`` stopped early)."""
     from robot_rl.cli.pipeline.report import write_summary
     from robot_rl.cli.pipeline.runner import Pipeline, Stage
-    from robot_rl.cli.pipeline.stages import Layout, PipelineStages, _remove
+    from robot_rl.cli.pipeline.stages import Layout, PipelineStages, remove_paths
 
     out = Path(cfg.out or Path(cfg.out_dir) / "pipeline" / f"{cfg.task.name}-{cfg.budget.name}")
     layout = Layout(out)
     stages = PipelineStages(cfg, layout).stages()
     report = Stage("report", "write summary.md and its pictures", lambda: write_summary(layout, cfg),
-                   layout.summary_md.is_file, lambda forced: _remove(layout.summary_md, layout.pictures),
+                   layout.summary_md.is_file, lambda forced: remove_paths(layout.summary_md, layout.pictures),
                    lambda: [])
     pipeline = Pipeline([*stages, report], out, dict(cfg.budget.eta_s), force=cfg.force, until=cfg.until)
     out.mkdir(parents=True, exist_ok=True)

@@ -76,20 +76,20 @@ class PipelineStages:
     def stages(self) -> list[Stage]:
         return [
             Stage("demos", f"record scripted {self.task} episodes to Zarr (demos, noisy, held out)", self.run_demos,
-                  self.demos_done, lambda forced: _remove(*[r.path for r in self.all_recordings()]),
+                  self.demos_done, lambda forced: remove_paths(*[r.path for r in self.all_recordings()]),
                   lambda: [_command("record", a) for a in self.record_argvs()]),
             Stage("reward", "train the vision-language reward model and grade it on held-out episodes",
-                  lambda: _call("reward", self.reward_argv()), self.reward_done, lambda forced: _remove(self.at.reward),
+                  lambda: _call("reward", self.reward_argv()), self.reward_done, lambda forced: remove_paths(self.at.reward),
                   lambda: [_command("reward", self.reward_argv())]),
             Stage("train", f"SAC on the learned reward + {int(self.budget.demos)} demos (RLPD sampling, "
                            "Q-filtered BC), plain BC beside it",
                   self.run_train, self.train_done, self.clear_train,
                   lambda: [_command("train", self.train_argv(resume=self.resumable()))]),
             Stage("eval", "evaluate the exported policy in sim: nominal and the `hard` randomisation",
-                  self.run_eval, self.eval_done, lambda forced: _remove(*[self.at.eval(p) for p in PRESETS]),
+                  self.run_eval, self.eval_done, lambda forced: remove_paths(*[self.at.eval(p) for p in PRESETS]),
                   lambda: [_command("eval", self.eval_argv(p)) for p in PRESETS]),
             Stage("ros", "run the policy in the ROS 2 policy node against the sim bridge over DDS",
-                  lambda: _call("eval", self.ros_argv()), self.ros_done, lambda forced: _remove(self.at.ros),
+                  lambda: _call("eval", self.ros_argv()), self.ros_done, lambda forced: remove_paths(self.at.ros),
                   lambda: [_command("eval", self.ros_argv())]),
         ]
 
@@ -146,7 +146,7 @@ class PipelineStages:
 
     def clear_train(self, forced: bool) -> None:
         if forced or not self.resumable():
-            _remove(self.at.train)  # a finished run being redone, or nothing worth continuing
+            remove_paths(self.at.train)  # a finished run being redone, or nothing worth continuing
 
     def train_done(self) -> bool:
         return _json_ok(self.at.train / "report.json") and (self.at.policy / "policy.yaml").is_file()
@@ -209,7 +209,7 @@ class _LastLine:
         return getattr(self.stream, name)
 
 
-def _remove(*paths: Path) -> None:
+def remove_paths(*paths: Path) -> None:
     for path in paths:
         if path.is_dir():
             shutil.rmtree(path)
