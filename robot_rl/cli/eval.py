@@ -35,6 +35,7 @@ import json
 import sys
 from pathlib import Path
 
+from robot_rl.cli.progress import EpisodeBar
 from robot_rl.config import ConfigError, choices
 
 OPTIONS = {"run": None, "checkpoint": "false", "episodes": "20", "seed": "100000", "randomize": None,
@@ -57,21 +58,6 @@ def run(argv: list[str]) -> int:
 
 def _true(value: str | None) -> bool:
     return str(value).lower() in ("1", "true", "yes")
-
-
-def episode_bar(total: int, desc: str):
-    """A progress bar over episodes and the ``on_episode(index, success)`` callback that drives it."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=desc, unit="episode", dynamic_ncols=True)
-    wins = []
-
-    def on_episode(index: int, success: bool) -> None:
-        wins.append(bool(success))
-        bar.set_postfix_str(f"success {sum(wins) / len(wins):.0%}")
-        bar.update(1)
-
-    return bar, on_episode
 
 
 def parse(argv: list[str]) -> dict[str, str | None]:
@@ -113,9 +99,10 @@ def evaluate_run(options: dict) -> dict:
     env, act, task = build(cfg, where, randomize, use_checkpoint, options["backend"])
     from robot_rl.train.evaluate import evaluate, write_video_grid
 
-    bar, on_episode = episode_bar(int(options["episodes"]), f"eval {task} randomize={randomize}")
+    bar = EpisodeBar(int(options["episodes"]), f"eval {task} randomize={randomize}")
     try:
-        result = evaluate(act, env, int(options["episodes"]), int(options["seed"]), int(options["video"]), on_episode)
+        result = evaluate(act, env, int(options["episodes"]), int(options["seed"]), int(options["video"]),
+                          bar.on_episode)
     finally:
         bar.close()
         env.close()
@@ -148,9 +135,9 @@ def evaluate_ros(options: dict) -> dict:
                            cameras=tuple(images), image_size=int(next(iter(images.values()))[0]) if images else 84)
     out = Path(options["out"] or Path(options["run"]) / "eval" / "ros")
     out.mkdir(parents=True, exist_ok=True)
-    bar, on_episode = episode_bar(config.episodes, f"ROS 2 {spec.task}")
+    bar = EpisodeBar(config.episodes, f"ROS 2 {spec.task}")
     try:
-        result = evaluate_over_ros(config, log_path=out / "nodes.log", on_episode=on_episode)
+        result = evaluate_over_ros(config, log_path=out / "nodes.log", on_episode=bar.on_episode)
     except RosEvalError as error:
         raise ValueError(str(error)) from None
     finally:

@@ -66,6 +66,7 @@ def record(cfg, task: str):
     from omegaconf import OmegaConf
 
     import sim
+    from robot_rl.cli.progress import EpisodeBar
     from robot_rl.data.writer import EpisodeWriter
     from robot_rl.recording import RecordingSession, make_viewer
 
@@ -83,7 +84,7 @@ def record(cfg, task: str):
     viewer = None if scripted and cfg.display == "auto" else make_viewer(cfg.display)
     if not scripted:
         print(getattr(device, "help", ""))
-    bar = _ScriptedBar(int(cfg.episodes), f"record {task} noise={float(cfg.noise):g}") if scripted else None
+    bar = EpisodeBar(int(cfg.episodes), f"record {task} noise={float(cfg.noise):g}") if scripted else None
     try:
         with EpisodeWriter(out, schema, attrs) as writer:
             session = RecordingSession(env, device, writer, episodes=int(cfg.episodes),
@@ -100,22 +101,6 @@ def record(cfg, task: str):
             bar.close()
         device.close()
         env.close()
-
-
-class _ScriptedBar:
-    """A progress bar over scripted episodes, fed the session's status line after each one."""
-
-    def __init__(self, total: int, desc: str) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=desc, unit="episode", dynamic_ncols=True)
-
-    def __call__(self, status: str) -> None:
-        self.bar.set_postfix_str(status)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 def _teleop(cfg):

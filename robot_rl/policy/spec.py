@@ -68,8 +68,9 @@ class PolicySpec:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as error:
             raise ContractError(f"{path} is not valid YAML ({str(error).splitlines()[0]}).") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            data = data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            raise ContractError(f"{path} does not describe a policy (it holds no mapping of fields).")
+        if data.get("format") != FORMAT:
             raise ContractError(f"{path} has format {data.get('format')!r}, expected {FORMAT!r}.")
         if int(data.get("version", -1)) > VERSION:
             raise ContractError(f"{path} is version {data['version']}; this robot_rl reads up to version {VERSION}.")

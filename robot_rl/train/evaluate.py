@@ -32,20 +32,25 @@ class EvalResult:
                 f"{prefix}/return_std": self.std_return}
 
 
-def run_episode(act: ActFn, env: gym.Env, seed: int | None, record: bool) -> tuple[float, bool, list[np.ndarray]]:
+def run_episode(act: ActFn, env: gym.Env, seed: int | None, record: bool,
+                render: Callable[[], np.ndarray] | None = None) -> tuple[float, int | None, list[np.ndarray]]:
+    """(return, the step count at the first success or None, frames) of one episode; with
+    ``record``, ``frames[t]`` shows the state after t steps, drawn by ``render`` (default env.render)."""
+    render = render or env.render
     obs, _ = env.reset(seed=seed)
-    total, success, frames = 0.0, False, []
+    total, first_success, frames, steps = 0.0, None, [], 0
     while True:
         if record:
-            frames.append(env.render())
+            frames.append(render())
         action = act({k: v[None] for k, v in obs.items()})[0]
         obs, reward, terminated, truncated, info = env.step(action)
-        total += float(reward)
-        success |= bool(info.get("success", False))
+        total, steps = total + float(reward), steps + 1
+        if first_success is None and info.get("success", False):
+            first_success = steps
         if terminated or truncated:
             if record:
-                frames.append(env.render())
-            return total, success, frames
+                frames.append(render())
+            return total, first_success, frames
 
 
 def evaluate(act: ActFn, env: gym.Env, episodes: int, seed: int = 10_000, video_episodes: int = 0,
@@ -54,7 +59,8 @@ def evaluate(act: ActFn, env: gym.Env, episodes: int, seed: int = 10_000, video_
     ``on_episode(index, success)`` is called after each (a progress bar)."""
     returns, successes, videos = [], [], []
     for i in range(episodes):
-        ret, success, frames = run_episode(act, env, seed + i, record=i < video_episodes)
+        ret, first_success, frames = run_episode(act, env, seed + i, record=i < video_episodes)
+        success = first_success is not None
         returns.append(ret)
         successes.append(success)
         if frames:

@@ -99,6 +99,7 @@ def frame_strip(layout: Layout, cfg, path: Path) -> Path:
 
     from robot_rl.cli.eval import build
     from robot_rl.media import annotate, grid, write_png
+    from robot_rl.train.evaluate import run_episode
     from sim.render import FrameRenderer, RenderConfig
 
     run_cfg = OmegaConf.load(layout.policy / "config.yaml")
@@ -106,7 +107,9 @@ def frame_strip(layout: Layout, cfg, path: Path) -> Path:
     renderer = FrameRenderer(env.unwrapped.model, RenderConfig(STRIP_PX, STRIP_PX, "pretty"))
     try:
         for attempt in range(STRIP_TRIES):
-            frames, first_success = _rollout(env, act, renderer, 1_000_000 * int(cfg.seed) + 300_000 + attempt)
+            seed = 1_000_000 * int(cfg.seed) + 300_000 + attempt
+            _, first_success, frames = run_episode(act, env, seed, record=True,
+                                                   render=lambda: env.unwrapped.render_camera("front", renderer))
             instruction = env.unwrapped.instruction
             if first_success is not None:
                 break
@@ -134,19 +137,6 @@ def overview(paths: list[Path], path: Path, width: int = 1100) -> Path:
         height = round(image.shape[0] * width / image.shape[1])
         rows.append(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
     return write_png(path, np.concatenate(rows, axis=0))
-
-
-def _rollout(env, act, renderer, seed: int) -> tuple[list[np.ndarray], int | None]:
-    obs, _ = env.reset(seed=seed)
-    frames, first_success = [env.unwrapped.render_camera("front", renderer)], None
-    for step in range(1, 10_000):
-        obs, _, terminated, truncated, info = env.step(act({k: v[None] for k, v in obs.items()})[0])
-        frames.append(env.unwrapped.render_camera("front", renderer))
-        if info.get("success") and first_success is None:
-            first_success = step
-        if terminated or truncated:
-            break
-    return frames, first_success
 
 
 # --- markdown ------------------------------------------------------------------------------------
