@@ -74,7 +74,13 @@ def load(path: str | os.PathLike, device: str | torch.device = "auto") -> Reward
         config = from_dict(ModelConfig, {**header["model"], "pretrained_path": None})
     except (KeyError, TypeError) as exc:
         raise RewardModelError(f"{root / CONFIG} has no valid model section ({exc}).") from None
-    net = RewardNet(config)
+    instructions = header.get("instructions", [])
+    if not isinstance(instructions, list) or not all(isinstance(t, str) for t in instructions):
+        raise RewardModelError(f"{root / CONFIG} has no valid instructions list; re-save or retrain the model.")
+    try:
+        net = RewardNet(config)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise RewardModelError(f"{root / CONFIG} describes a model that cannot be built ({exc}).") from None
     state = _read_tensors(root / WEIGHTS, "weights")
     _check_fits(net, state, root)
     net.load_state_dict(state, strict=True)

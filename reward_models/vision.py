@@ -117,10 +117,17 @@ def load_backbone_weights(encoder: nn.Module, path: str | Path) -> None:
 
             state = load_file(str(path))
         else:
+            # weights_only=True: torch's restricted unpickler (tensors and plain containers only, no
+            # arbitrary globals), so a crafted .pt/.pth is refused instead of run
             state = torch.load(str(path), map_location="cpu", weights_only=True)
             state = state.get("state_dict", state) if isinstance(state, dict) else state
     except Exception as exc:  # noqa: BLE001 - any decoding failure is the file's fault
-        raise RewardModelError(f"pretrained backbone weights {path} could not be read ({exc}).") from None
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise RewardModelError(f"pretrained backbone weights {path} could not be read ({first}).") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise RewardModelError(f"pretrained backbone weights {path} hold no state dict of named tensors; expected "
+                               "a .safetensors file or a .pt/.pth state dict.")
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
     want = encoder.state_dict()
     bad = sorted(set(want) ^ set(state)) or [k for k in want if tuple(want[k].shape) != tuple(state[k].shape)]

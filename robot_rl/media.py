@@ -31,21 +31,38 @@ def grid(images: Sequence[Sequence[np.ndarray]], pad: int = 2) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
+class MediaError(ValueError):
+    """A video or image could not be written; the message names the file and why."""
+
+
 def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> Path:
     """An H.264 mp4 of uint8 HWC frames (sizes padded to even numbers for the codec)."""
     import imageio.v2 as imageio
 
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=2, quality=7) as writer:
-        for frame in frames:
-            h, w = frame.shape[:2]
-            writer.append_data(np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0))))
+    try:
+        with imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=2, quality=7,
+                                ffmpeg_log_level="error") as writer:
+            for frame in frames:
+                h, w = frame.shape[:2]
+                writer.append_data(np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0))))
+    except (OSError, RuntimeError) as error:  # ffmpeg exited early: the pipe to it broke
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MediaError(f"could not write the video {path}: ffmpeg stopped ({first}); expected a writable "
+                         "path ending in .mp4.") from None
     return path
 
 
 def write_png(path: Path, image: np.ndarray) -> Path:
     import imageio.v2 as imageio
 
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.imwrite(path, image)
+    try:
+        imageio.imwrite(path, image)
+    except (OSError, ValueError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MediaError(f"could not write the image {path} ({first}); expected a writable path ending in "
+                         ".png.") from None
     return path

@@ -19,6 +19,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from robot_rl.policy.runtime import check_graph_file, open_onnx, open_torchscript
 from robot_rl.policy.spec import PolicySpec
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,15 @@ class OrtBackend:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         provider = _ORT_PROVIDERS[name]
         providers: list = [(provider, _provider_options(name, path, spec))] if name != "onnxruntime-cpu" else []
-        self.session = ort.InferenceSession(str(path), options, providers=[*providers, "CPUExecutionProvider"])
+        if name == "onnxruntime-cpu":  # a damaged or mismatched file: ContractError naming it
+            self.session = open_onnx(path, spec, options, ["CPUExecutionProvider"])
+        else:
+            check_graph_file(path, "ONNX")
+            try:
+                self.session = ort.InferenceSession(str(path), options, providers=[*providers, "CPUExecutionProvider"])
+            except Exception as error:  # noqa: BLE001 - ORT's own types; the file was checked on the CPU
+                raise BackendUnavailable(f"backend {name!r} could not open {path} "
+                                         f"({str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__}).") from None
         if self.session.get_providers()[0] != provider:  # ORT falls back silently when a provider fails to load
             raise BackendUnavailable(f"backend {name!r} is not available here: onnxruntime could not start "
                                      f"{provider} (it runs on {self.session.get_providers()[0]}).")
@@ -129,7 +138,7 @@ class TorchCpuBackend:
 
         torch.set_num_threads(threads)
         self._torch = torch
-        self.module = torch.jit.load(str(path), map_location="cpu").eval()
+        self.module = open_torchscript(path, spec)  # a damaged or mismatched file: ContractError naming it
         self.name, self.detail = "torch-cpu", f"TorchScript, {threads} CPU thread(s)"
         self.inputs, self.output = host_buffers(spec)
         self._tensors = [torch.from_numpy(x) for x in self.inputs]
@@ -148,7 +157,12 @@ class TorchCudaGraphBackend:
         import torch
 
         self._torch = torch
-        self.module = torch.jit.load(str(path), map_location="cuda").eval()
+        check_graph_file(path, "TorchScript")
+        try:
+            self.module = torch.jit.load(str(path), map_location="cuda").eval()
+        except Exception as error:  # noqa: BLE001 - checked on the CPU first by load_runtime
+            raise BackendUnavailable(f"backend 'torch-cuda' could not load {path} "
+                                     f"({str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__}).") from None
         self.inputs, self.output = host_buffers(spec, _pinned_alloc)
         self._host_in = [torch.from_numpy(x) for x in self.inputs]
         self._host_out = torch.from_numpy(self.output)

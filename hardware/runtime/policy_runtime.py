@@ -89,6 +89,7 @@ def load_runtime(path: str | Path, backend: str = "auto", *, robot: str | None =
     if backend != "auto" and backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is unknown; expected auto or one of {', '.join(BACKENDS)}.")
     names = BACKENDS if backend == "auto" else (backend,)
+    _check_files(directory, spec)
     reference = _reference(directory, spec)
     report: list[str] = []
     for name in names:
@@ -122,6 +123,17 @@ def _check_action(spec: PolicySpec) -> None:
     if dim != expected:
         raise ContractError(f"the policy's {space} action has {dim} entries; expected {expected} "
                             f"for {len(spec.joint_names)} joints plus the gripper.")
+
+
+def _check_files(directory: Path, spec: PolicySpec) -> None:
+    """Open every graph file the artifact lists once on the CPU, so a damaged, pickled or
+    mismatched file is refused (ContractError naming it) before any backend is tried."""
+    from robot_rl.policy.runtime import check_graph_file, open_onnx
+
+    for kind, name in spec.files.items():
+        check_graph_file(directory / name, "ONNX" if kind == "onnx" else "TorchScript")
+    if "onnx" in spec.files and not availability("onnxruntime-cpu", spec):
+        open_onnx(directory / spec.files["onnx"], spec)
 
 
 def _reference(directory: Path, spec: PolicySpec) -> tuple[dict[str, np.ndarray], np.ndarray] | None:

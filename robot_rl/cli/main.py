@@ -1,13 +1,25 @@
 """``robot-rl``: one entry point, one verb per stage. Heavy imports happen inside each verb.
 
 Every verb takes Hydra-style ``key=value`` overrides (``robot-rl sim render task=stack``).
+
+Errors: every verb runs under one handler. A user error (a bad value, a missing or damaged
+file, an unwritable directory, a refused contract) prints one sentence on stderr and exits 2;
+Ctrl-C prints one line and exits 130; anything else is a bug in robot_rl and prints one line
+("internal error") and exits 1. In every case the full traceback goes to a log file
+(``$ROBOT_RL_LOG_DIR``, else ``runs/logs/`` under the working directory, else the system's
+temp directory), never to the terminal.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
+import os
 import sys
+import time
+import traceback
+from pathlib import Path
 
 # verb -> (module with run(argv) -> int, one-line help). Kept import-free so --help is instant.
 VERBS: dict[str, tuple[str, str]] = {
@@ -29,7 +41,32 @@ verbs:
 {verbs}
 
 Run `robot-rl <verb> --help` for a verb's own arguments. Overrides use Hydra's key=value form.
+A mistake in the input prints one sentence and exits 2 (Ctrl-C: 130, a bug in robot_rl: 1);
+the full traceback is kept in a log file under $ROBOT_RL_LOG_DIR (default runs/logs/).
 """
+
+LOG_DIR_ENV = "ROBOT_RL_LOG_DIR"
+
+# Exceptions that mean "the input was wrong", by (module, class name). Looked up only in
+# modules already imported, so the handler itself never imports anything heavy.
+USER_ERRORS = (
+    ("robot_rl.config", "ConfigError"),
+    ("robot_rl.policy.spec", "ContractError"),
+    ("robot_rl.data.format", "StoreError"),
+    ("robot_rl.train.checkpoint", "CheckpointError"),
+    ("robot_rl.train.demos", "DataError"),
+    ("robot_rl.media", "MediaError"),
+    ("reward_models.config", "RewardModelError"),
+    ("hardware.runtime.backends", "BackendUnavailable"),
+    ("hardware.ros.launch_file", "LaunchError"),
+    ("hardware.ros.evaluation", "RosEvalError"),
+    ("omegaconf.errors", "OmegaConfBaseException"),
+    ("hydra.errors", "HydraException"),
+    ("yaml", "YAMLError"),
+)
+# OSErrors that come from the user's paths or machine, not from a bug.
+USER_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC,
+               errno.EROFS, errno.ENAMETOOLONG, errno.ENOTEMPTY, errno.EPIPE, errno.EDQUOT}
 
 
 def usage() -> str:
@@ -38,7 +75,17 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one verb; returns the exit code (0 ok, 2 user error, 130 Ctrl-C, 1 a bug in robot_rl)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader of --help / usage went away: nothing left to say
+        return 0
+    finally:
+        _flush_stdout()
+
+
+def _main(argv: list[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
@@ -47,8 +94,102 @@ def main(argv: list[str] | None = None) -> int:
         print(f"robot-rl: unknown verb {verb!r}; choose one of: {', '.join(VERBS)}.", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    module = importlib.import_module(VERBS[verb][0])
-    return int(module.run(rest) or 0)
+    logging.getLogger("torch").setLevel(logging.WARNING)  # its INFO stats at exit would follow our last line
+    try:
+        module = importlib.import_module(VERBS[verb][0])
+        code = int(module.run(rest) or 0)
+        _flush_stdout()
+        return code
+    except KeyboardInterrupt:
+        _flush_stdout()
+        print(f"\nrobot-rl {verb}: interrupted.", file=sys.stderr)
+        return 130
+    except SystemExit:
+        raise
+    except BaseException as error:  # noqa: BLE001 - the one place every error becomes one sentence
+        _flush_stdout()
+        log = write_log(verb, argv, error)
+        where = f"traceback in {log}" if log else "the traceback could not be saved (no writable log directory)"
+        if is_user_error(error):
+            print(f"robot-rl {verb}: {describe(error)} ({where})", file=sys.stderr)
+            return 2
+        print(f"robot-rl {verb}: internal error: {type(error).__name__}: {first_line(error)}; {where}",
+              file=sys.stderr)
+        return 1
+
+
+def is_user_error(error: BaseException) -> bool:
+    """True for an exception that a wrong input, file or path causes (see USER_ERRORS)."""
+    if isinstance(error, OSError):
+        return error.errno in USER_ERRNOS or isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError,
+                                                                NotADirectoryError, BrokenPipeError))
+    for module_name, name in USER_ERRORS:
+        cls = getattr(sys.modules.get(module_name), name, None)
+        if isinstance(cls, type) and isinstance(error, cls):
+            return True
+    return False
+
+
+def describe(error: BaseException) -> str:
+    """One sentence for a user error; OSErrors name the path and what was wrong with it."""
+    if isinstance(error, BrokenPipeError):
+        return ("a pipe closed before all output was written (the program reading it, or a helper such as ffmpeg, "
+                "stopped early).")
+    if isinstance(error, OSError) and error.strerror:
+        path = error.filename if error.filename is not None else ""
+        hint = {errno.EACCES: "; expected a path you may read and write", errno.EPERM: "; expected a path you may "
+                "read and write", errno.EROFS: "; expected a writable location", errno.ENOENT: "; check the path",
+                errno.EISDIR: "; expected a file there", errno.ENOTDIR: "; expected a directory there",
+                errno.ENOSPC: "; free some space or choose another out="}.get(error.errno, "")
+        return f"{path}: {error.strerror.lower()}{hint}." if path else f"{error.strerror.lower()}{hint}."
+    text = first_line(error)
+    return text if text.endswith((".", "?", ")")) else text + "."
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of the message, with the config key OmegaConf names on a later line."""
+    import re
+
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    key = re.search(r"full_key: (\S+)", text)
+    return f"{key.group(1)}: {first}" if key and key.group(1) not in first else first
+
+
+def log_dirs() -> list[Path]:
+    """Where tracebacks go, in order of preference."""
+    import tempfile
+
+    dirs = [Path(os.environ[LOG_DIR_ENV])] if os.environ.get(LOG_DIR_ENV) else []
+    return [*dirs, Path("runs") / "logs", Path(tempfile.gettempdir()) / "robot-rl-logs"]
+
+
+def write_log(verb: str, argv: list[str], error: BaseException) -> Path | None:
+    """Write the command line and the full traceback to a new log file; None when nowhere is writable."""
+    text = (f"robot-rl {' '.join(argv)}\ncwd: {os.getcwd()}\n\n"
+            + "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for directory in log_dirs():
+        path = directory / f"robot-rl-{verb}-{stamp}-{os.getpid()}.log"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            return path.resolve()
+        except OSError:
+            continue
+    return None
+
+
+def _flush_stdout() -> None:
+    """Flush now, so a closed pipe (``robot-rl ... | head``) cannot print a traceback at exit."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError, OSError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 if __name__ == "__main__":

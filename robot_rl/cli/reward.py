@@ -17,11 +17,12 @@ label  writes info/vlm_progress, info/vlm_success and info/vlm_reward into a sto
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from robot_rl.config import ConfigError, choices, compose, load_group
+from robot_rl.config import ConfigError, as_bool, as_int, check_common, choices, compose, load_group, one_line, writable_dir
 
 OWN_KEYS = ("data", "held_out", "out", "model", "stride", "replace_reward", "device")
 VERBS = ("train", "eval", "label")
@@ -40,10 +41,57 @@ def run(argv: list[str]) -> int:
     verb, (own, overrides) = argv[0], _split(argv[1:])
     try:
         cfg = _compose(overrides)
+        _check_own(verb, own)
         return {"train": _train, "eval": _eval, "label": _label}[verb](own, cfg)
     except (ConfigError, RewardModelError, StoreError) as error:
-        print(f"robot-rl reward {verb}: {error}", file=sys.stderr)
+        print(f"robot-rl reward {verb}: {one_line(error)}", file=sys.stderr)
         return 2
+
+
+def _check_own(verb: str, own: dict[str, str]) -> None:
+    """Refuse (ConfigError, one sentence) a wrong type in this verb's own keys, and missing inputs."""
+    if "stride" in own:
+        as_int("stride", own["stride"], minimum=1)
+    if "replace_reward" in own:
+        as_bool("replace_reward", own["replace_reward"])
+    device = own.get("device")
+    if device is not None and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ConfigError(f"device={device} is not valid; expected auto, cpu, cuda or cuda:N.")
+    for key in ("data", "held_out"):
+        for path in _paths(own, key, required=False):
+            if not Path(path).exists():
+                raise ConfigError(f"{key}={path} does not exist; expected a Zarr episode store "
+                                  "(see `robot-rl record`).")
+    if "model" in own and verb != "train" and own["model"] and not Path(own["model"]).is_dir():
+        what = "does not exist" if not Path(own["model"]).exists() else "is a file"
+        raise ConfigError(f"model={own['model']} {what}; expected a directory written by `robot-rl reward train`.")
+
+
+def _check_types(value: Any, default: Any, name: str) -> None:
+    """Compare each field of a reward config with its dataclass default's type (Hydra does not)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(default):
+        for f in dataclasses.fields(default):
+            if isinstance(value, dict) and f.name in value:
+                _check_types(value[f.name], getattr(default, f.name), f"{name}.{f.name}")
+        return
+    expected = None
+    if isinstance(default, bool):
+        expected = None if isinstance(value, bool) else "true or false"
+    elif isinstance(default, int):
+        expected = None if type(value) is int else "an integer"
+        if expected is None and value < 1 and name.rsplit(".", 1)[-1] in (
+                "steps", "batch_size", "eval_every", "threads", "image_size", "frame_stride", "hidden", "max_tokens"):
+            expected = "an integer >= 1"
+    elif isinstance(default, float):
+        expected = None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    elif isinstance(default, str):
+        expected = None if isinstance(value, str) else "text"
+    elif isinstance(default, (list, tuple)):
+        expected = None if isinstance(value, (list, tuple)) else "a list such as [a,b]"
+    if expected:
+        raise ConfigError(f"{name}={value} is not valid; expected {expected}.")
 
 
 def _split(args: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -64,6 +112,7 @@ def _compose(overrides: list[str]):
     if group not in choices("reward"):
         raise ConfigError(f"unknown reward {group!r}; choose one of: {', '.join(choices('reward'))}.")
     cfg = compose([f"+reward={group}", *rest])
+    check_common(cfg)
     if cfg.reward.kind != "vlm":
         raise ConfigError(f"reward={group} is not a learned model (kind {cfg.reward.kind}); use reward=vlm.")
     return cfg
@@ -84,7 +133,9 @@ def _reward_config(cfg):
     from reward_models.config import RewardConfig, from_dict
 
     block = OmegaConf.to_container(cfg.reward, resolve=True)
-    return from_dict(RewardConfig, {k: block[k] for k in ("model", "augment", "negatives", "train", "shaping")})
+    parts = {k: block[k] for k in ("model", "augment", "negatives", "train", "shaping")}
+    _check_types(parts, RewardConfig(), "reward")  # before the dataclasses compare a str with an int
+    return from_dict(RewardConfig, parts)
 
 
 def _bank():
@@ -104,7 +155,7 @@ def _train(own: dict[str, str], cfg) -> int:
     m, t = config.model, config.train
     data = load_dataset(_paths(own, "data"), m.cameras, m.image_size, t.labels, t.success_tail, t.frame_stride)
     held_out = _paths(own, "held_out", required=False)
-    out = Path(own.get("out") or Path(cfg.out_dir) / "reward" / "vlm")
+    out = writable_dir("out", own.get("out") or Path(cfg.out_dir) / "reward" / "vlm")
     model = train(data, _bank(), config)
     save(model, out, extra={"data": _paths(own, "data"), "resolved_config": OmegaConf.to_container(cfg.reward)})
     print(f"saved reward model -> {out}")
@@ -118,7 +169,7 @@ def _eval(own: dict[str, str], cfg) -> int:
 
     model = load(_model_path(own, cfg), device=own.get("device", cfg.reward.device))
     model.batch_size = int(cfg.reward.score.batch_size)
-    out = Path(own.get("out") or _model_path(own, cfg))
+    out = writable_dir("out", own.get("out") or _model_path(own, cfg))
     _grade(model, _paths(own, "data"), out, name=_model_path(own, cfg))
     return 0
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from robot_rl.config import ConfigError, choices, compose
+from robot_rl.config import ConfigError, as_choice, as_int, check_common, choices, compose, one_line, writable_dir
 
 GRID_TIMES = 4
 
@@ -33,7 +33,7 @@ def run(argv: list[str]) -> int:
     try:
         written = render_all(overrides)
     except ConfigError as error:
-        print(f"robot-rl sim render: {error}", file=sys.stderr)
+        print(f"robot-rl sim render: {one_line(error)}", file=sys.stderr)
         return 2
     for task, robot, video, grid_png in written:
         print(f"{task}/{robot}: video {video}  grid {grid_png}")
@@ -48,6 +48,9 @@ def _expand(overrides: list[str], group: str) -> tuple[list[str] | None, list[st
         key, _, value = item.partition("=")
         if key == group:
             names = choices(group) if value == "all" else value.split(",")
+            unknown = [n for n in names if n not in choices(group)]
+            if unknown:
+                raise ConfigError(f"unknown {group} {unknown[0]!r}; choose one of: {', '.join(choices(group))} (or all).")
         else:
             rest.append(item)
     return names, rest
@@ -58,6 +61,7 @@ def render_all(overrides: list[str]) -> list[tuple[str, str, Path, Path]]:
     tasks, rest = _expand(overrides, "task")
     robots, rest = _expand(rest, "robot")
     defaults = compose(rest)
+    check_render(defaults)
     tasks, robots = tasks or [defaults.task.name], robots or [defaults.robot.name]
     written = []
     for robot in robots:
@@ -65,6 +69,16 @@ def render_all(overrides: list[str]) -> list[tuple[str, str, Path, Path]]:
             cfg = compose([*rest, f"task={task}", f"robot={robot}"])
             written.append((task, robot, *render_one(cfg, task, robot)))
     return written
+
+
+def check_render(cfg) -> None:
+    """Refuse (ConfigError, one sentence) a render option of the wrong type before the sim starts."""
+    check_common(cfg)
+    as_int("render.steps", cfg.render.steps, minimum=1)
+    as_int("render.image_size", cfg.render.image_size, minimum=16)
+    as_choice("render.profile", cfg.render.profile, ("fast", "pretty"))
+    as_choice("render.policy", cfg.render.policy, ("expert", "random"))
+    writable_dir("out_dir", cfg.out_dir)
 
 
 def render_one(cfg, task: str, robot: str) -> tuple[Path, Path]:

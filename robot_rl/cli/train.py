@@ -50,7 +50,7 @@ import itertools
 import sys
 from pathlib import Path
 
-from robot_rl.config import CONF_DIR, ConfigError, choices, compose
+from robot_rl.config import CONF_DIR, ConfigError, as_bool, as_float, as_int, choices, compose, one_line
 
 GROUPS = ("task", "robot", "randomize", "algo", "reward", "logger")
 
@@ -67,12 +67,56 @@ def run(argv: list[str]) -> int:
         jobs = expand_sweep(overrides) if multirun else [overrides]
         for job in jobs:
             cfg = compose(job, config_name="train")
+            check_values(cfg)
             run_dir = train(cfg, chosen(job, "task"))
             print(f"run: {run_dir}")
     except (ConfigError, ValueError, FileNotFoundError) as error:
-        print(f"robot-rl train: {with_choices(str(error))}", file=sys.stderr)
+        print(f"robot-rl train: {with_choices(one_line(error))}", file=sys.stderr)
         return 2
     return 0
+
+
+def check_values(cfg) -> None:
+    """Refuse (ConfigError, one sentence) a value of the wrong type or range before anything starts."""
+    from robot_rl.config import check_common
+
+    check_common(cfg)
+    as_int("torch_threads", cfg.torch_threads, minimum=1)
+    as_bool("resume", cfg.resume)
+    if cfg.max_episodes is not None:
+        as_int("max_episodes", cfg.max_episodes, minimum=1)
+    t, a = cfg.train, cfg.algo
+    if str(a.kind) == "online":
+        as_int("train.total_steps", t.total_steps, minimum=1)
+        as_int("algo.seed_steps", a.seed_steps, minimum=0)
+        as_int("algo.utd", a.utd, minimum=1)
+        as_float("algo.demo_fraction", a.demo_fraction, minimum=0.0)
+        if float(a.demo_fraction) >= 1.0:
+            raise ConfigError(f"algo.demo_fraction={a.demo_fraction} is not valid; expected a number in [0, 1).")
+        if str(t.num_envs) != "auto":
+            as_int("train.num_envs", t.num_envs, minimum=1)
+        as_int("train.eval_episodes", t.eval_episodes, minimum=1)  # the final evaluation is the result
+    else:
+        as_int("train.total_updates", t.total_updates, minimum=1)
+    as_int("algo.batch_size", a.batch_size, minimum=1)
+    for key in ("eval_every", "eval_episodes", "video_episodes", "checkpoint_every"):
+        as_int(f"train.{key}", t[key], minimum=0)
+    as_int("train.log_every", t.log_every, minimum=1)
+    as_int("baseline.bc_updates", cfg.baseline.bc_updates, minimum=1)
+    as_bool("baseline.bc", cfg.baseline.bc)
+    for key in ("tensorboard", "csv", "progress_bar"):
+        if key in cfg.logger:
+            as_bool(f"logger.{key}", cfg.logger[key])
+    from robot_rl.contracts import CAMERAS
+
+    if isinstance(a.cameras, str) or not all(str(c) in CAMERAS for c in a.cameras):
+        raise ConfigError(f"algo.cameras={a.cameras} is not valid; expected a list drawn from {', '.join(CAMERAS)}.")
+    for key in ("demos", "data"):
+        path = cfg[key]
+        if path is not None and not isinstance(path, str):
+            raise ConfigError(f"{key}={path} is not valid; expected one Zarr store path.")
+        if path and not Path(path).exists():
+            raise ConfigError(f"{key}={path} does not exist; expected a Zarr episode store (see `robot-rl record`).")
 
 
 def expand_sweep(overrides: list[str]) -> list[list[str]]:
@@ -117,15 +161,20 @@ def train(cfg, task: str) -> Path:
 
     from robot_rl.train.logger import Logger
 
-    torch.set_num_threads(int(cfg.torch_threads))
     if cfg.algo.kind == "offline" and not (cfg.data or cfg.demos):
         raise ValueError(f"algo={cfg.algo.name} learns offline; give data=<Zarr store> (or demos=<store>).")
+    run_dir = check_run_dir(cfg, task)
+    start_step = resume_step(cfg, run_dir)  # a damaged checkpoint is refused before anything starts
+    for key in ("demos", "data"):
+        if cfg[key]:
+            check_store_task(key, str(cfg[key]), task)
+    torch.set_num_threads(int(cfg.torch_threads))
     model = load_reward_model(cfg)
     env = Envs(cfg, task, model)
     learned = learned_reward(cfg, model, env.kind)
     agent = build_agent(cfg.algo, env.obs_specs, env.action_dim, int(cfg.seed))
     run_dir = prepare_run_dir(cfg, task)
-    logger = Logger(run_dir, bool(cfg.logger.tensorboard), bool(cfg.logger.csv), resume_step=resume_step(cfg, run_dir))
+    logger = Logger(run_dir, bool(cfg.logger.tensorboard), bool(cfg.logger.csv), resume_step=start_step)
     try:
         if cfg.algo.kind == "online":
             result, baseline = train_online(cfg, env, agent, learned, run_dir, logger)
@@ -179,34 +228,89 @@ class Envs:
                 "task": task, "scaling": scaling, "instruction": {"conditioned": False, "handling": handling}}
 
 
+def run_dir_of(cfg, task: str) -> Path:
+    from robot_rl.train.build import default_run_dir
+
+    return Path(cfg.run) if cfg.run else default_run_dir(cfg.out_dir, task, cfg.algo.name, int(cfg.seed))
+
+
+def check_run_dir(cfg, task: str) -> Path:
+    """The run directory, refused (one sentence) when it cannot be used as asked; creates nothing."""
+    from robot_rl.train.checkpoint import checkpoint_path
+
+    run_dir = run_dir_of(cfg, task)
+    where = "run=" if cfg.run else "the default run directory"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{where} {run_dir} is a file; expected a run directory.")
+    found = checkpoint_path(run_dir / "checkpoints") if run_dir.is_dir() else None
+    if as_bool("resume", cfg.resume) and found is None:
+        what = "does not exist" if not run_dir.exists() else "has no checkpoint (checkpoints/ is empty or missing)"
+        raise ConfigError(f"resume=true but {where} {run_dir} {what}; expected the directory of an earlier "
+                          "`robot-rl train` run (pass it as run=DIR), or drop resume=true to start a new run.")
+    if found is not None and not as_bool("resume", cfg.resume):
+        raise ConfigError(f"{run_dir} already holds a run; pass resume=true to continue it or choose another run=.")
+    parent = next((p for p in [run_dir, *run_dir.parents] if p.exists()), Path("."))
+    import os
+
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write the run directory {run_dir}: {parent} is not a writable directory; "
+                          "choose another run= or out_dir=.")
+    return run_dir
+
+
 def prepare_run_dir(cfg, task: str) -> Path:
     from omegaconf import OmegaConf
 
-    from robot_rl.train.build import default_run_dir
+    from robot_rl.config import writable_dir
 
-    run_dir = Path(cfg.run) if cfg.run else default_run_dir(cfg.out_dir, task, cfg.algo.name, int(cfg.seed))
-    if (run_dir / "checkpoints" / "latest.pt").exists() and not cfg.resume:
-        raise ValueError(f"{run_dir} already holds a run; pass resume=true to continue it or choose another run=.")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = writable_dir("run" if cfg.run else "out_dir", run_dir_of(cfg, task))
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     return run_dir
 
 
 def resume_step(cfg, run_dir: Path) -> int | None:
     """The checkpoint step a resumed run continues from (metrics past it are dropped)."""
-    if not cfg.resume or not (run_dir / "checkpoints" / "latest.pt").exists():
-        return None
-    import torch
+    from robot_rl.train.checkpoint import CheckpointError, checkpoint_path, read_checkpoint
 
-    return int(torch.load(run_dir / "checkpoints" / "latest.pt", map_location="cpu", weights_only=False)["step"])
+    path = checkpoint_path(run_dir / "checkpoints") if cfg.resume else None
+    if path is None:
+        return None
+    step = read_checkpoint(path).get("step")
+    if not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{path} has no valid step counter; it is not a complete robot_rl checkpoint.")
+    return step
+
+
+def check_store_task(key: str, path: str, task: str) -> None:
+    """Refuse a store whose episodes were recorded for another task than the one being trained."""
+    from robot_rl.data import EpisodeStore
+
+    with EpisodeStore.open(path) as store:
+        recorded = {str(store.attrs.get("task") or "")} | {i.task for i in store.episode_infos()}
+    recorded.discard("")
+    if recorded and recorded != {task}:
+        raise ConfigError(f"{key}={path} was recorded for task {', '.join(sorted(recorded))}, not {task}; "
+                          f"expected a store recorded with task={task} (or train with task={min(recorded)}).")
 
 
 def build_agent(algo, obs_specs, action_dim: int, seed: int):
+    import dataclasses
+    import importlib
+
     from omegaconf import OmegaConf
 
+    from robot_rl.config import check_fields
     from robot_rl.train.build import make_agent
 
-    return make_agent(str(algo._target_), obs_specs, action_dim, OmegaConf.to_container(algo.agent), seed)
+    params = OmegaConf.to_container(algo.agent, resolve=True)
+    module = importlib.import_module(str(algo._target_).rpartition(".")[0])
+    for value in vars(module).values():  # the algorithm's XConfig dataclass: its defaults give the types
+        if isinstance(value, type) and dataclasses.is_dataclass(value) and value.__name__.endswith("Config"):
+            check_fields(params, value, "algo.agent")
+    try:
+        return make_agent(str(algo._target_), obs_specs, action_dim, params, seed)
+    except TypeError as error:  # an unknown algo.agent key: the dataclass names it
+        raise ConfigError(f"algo.agent is not valid for algo={algo.name} ({error}).") from None
 
 
 def reward_kind(cfg) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -14,6 +15,21 @@ from robot_rl.policy.spec import PolicySpec
 
 log = logging.getLogger(__name__)
 OPSET = 18
+GRAPH_FACTS = "robot_rl.json"  # metadata key (ONNX) / extra file (TorchScript): what the graph was exported for
+
+
+def graph_facts(spec: PolicySpec) -> dict[str, str]:
+    """The facts stamped into both graphs, checked against policy.yaml when the artifact is loaded."""
+    return {"action_dim": str(int(spec.action["dim"])), "control_rate_hz": repr(float(spec.control_rate_hz)),
+            "robot": str(spec.robot), "observations": json.dumps(spec.obs_keys)}
+
+
+def _stamp_onnx(path: Path, spec: PolicySpec) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {GRAPH_FACTS: json.dumps(graph_facts(spec))})
+    onnx.save(model, str(path))
 
 
 def random_observations(spec: PolicySpec, batch: int, seed: int = 0) -> list[np.ndarray]:
@@ -41,7 +57,7 @@ def export_policy(module: torch.nn.Module, out_dir: str | Path, spec: PolicySpec
     example = tuple(torch.as_tensor(x) for x in random_observations(spec, 2, seed=1))
     with torch.no_grad():
         traced = torch.jit.trace(module, example, check_trace=False)
-    traced.save(str(out / spec.files["torchscript"]))
+    traced.save(str(out / spec.files["torchscript"]), _extra_files={GRAPH_FACTS: json.dumps(graph_facts(spec))})
     check = {"atol": atol, "batch": check_batch}
     inputs = random_observations(spec, check_batch, seed=2)
     with torch.no_grad():
@@ -49,6 +65,7 @@ def export_policy(module: torch.nn.Module, out_dir: str | Path, spec: PolicySpec
         scripted = torch.jit.load(str(out / spec.files["torchscript"]))(*[torch.as_tensor(x) for x in inputs]).numpy()
     check["max_abs_diff_torchscript"] = float(np.abs(reference - scripted).max())
     if _export_onnx(module, example, out / spec.files["onnx"], spec):
+        _stamp_onnx(out / spec.files["onnx"], spec)
         check["max_abs_diff_onnx"] = _onnx_diff(out / spec.files["onnx"], spec, inputs, reference)
     else:
         spec.files = {k: v for k, v in spec.files.items() if k != "onnx"}

@@ -65,20 +65,60 @@ class PolicySpec:
         if not path.is_file():
             raise ContractError(f"{directory} is not a policy artifact: it has no {SPEC_FILE}.")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ContractError(f"{path} is not a text file; expected policy.yaml written by robot_rl.") from None
         except yaml.YAMLError as error:
             raise ContractError(f"{path} is not valid YAML ({str(error).splitlines()[0]}).") from None
         if not isinstance(data, dict):
             raise ContractError(f"{path} does not describe a policy (it holds no mapping of fields).")
         if data.get("format") != FORMAT:
             raise ContractError(f"{path} has format {data.get('format')!r}, expected {FORMAT!r}.")
-        if int(data.get("version", -1)) > VERSION:
+        if type(data.get("version")) is not int:
+            raise ContractError(f"{path} has version {data.get('version')!r}; expected an integer.")
+        if data["version"] > VERSION:
             raise ContractError(f"{path} is version {data['version']}; this robot_rl reads up to version {VERSION}.")
         try:
             data["observations"] = [ObservationSpec(**o) for o in data["observations"]]
-            return cls(**data)
+            spec = cls(**data)
         except (KeyError, TypeError) as error:
             raise ContractError(f"{path} does not describe a policy ({type(error).__name__}: {error}).") from None
+        spec.validate(path)
+        return spec
+
+    def validate(self, path: Path | str) -> None:
+        """Refuse (ContractError naming ``path``) fields of the wrong type or range."""
+        def bad(field_name: str, expected: str) -> ContractError:
+            return ContractError(f"{path}: {field_name} is not valid; expected {expected}.")
+
+        if not self.observations:
+            raise bad("observations", "a non-empty list of {key, shape, dtype}")
+        for obs in self.observations:
+            if not isinstance(obs.key, str) or not obs.key:
+                raise bad("an observation key", "a data key such as obs/state")
+            if not isinstance(obs.shape, list) or not all(type(d) is int and d > 0 for d in obs.shape):
+                raise bad(f"the shape of {obs.key}", "a list of positive integers")
+            if str(obs.dtype) not in ("float32", "float64", "uint8"):
+                raise bad(f"the dtype of {obs.key}", "float32, float64 or uint8")
+            if not isinstance(obs.normalization, dict):
+                raise bad(f"the normalization of {obs.key}", "a mapping")
+        action = self.action
+        if not isinstance(action, dict) or type(action.get("dim")) is not int or action["dim"] <= 0:
+            raise bad("action.dim", "a positive integer")
+        rate = self.control_rate_hz
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not np.isfinite(rate) or rate <= 0:
+            raise bad("control_rate_hz", "a positive number")
+        if not isinstance(self.robot, str) or not isinstance(self.task, str):
+            raise bad("robot/task", "names (strings)")
+        if not isinstance(self.joint_names, list) or not all(isinstance(j, str) for j in self.joint_names):
+            raise bad("joint_names", "a list of joint names")
+        if not isinstance(self.files, dict) or not self.files or not all(
+                k in ("onnx", "torchscript") and isinstance(v, str) and v and "/" not in v and "\\" not in v
+                for k, v in self.files.items()):
+            raise bad("files", "onnx and/or torchscript file names inside the artifact directory")
+        for name in ("instruction", "provenance"):
+            if not isinstance(getattr(self, name), dict):
+                raise bad(name, "a mapping")
 
 
 def check_contract(spec: PolicySpec, robot_name: str, joint_names: list[str] | tuple[str, ...],

@@ -57,6 +57,8 @@ def evaluate(act: ActFn, env: gym.Env, episodes: int, seed: int = 10_000, video_
              on_episode: Callable[[int, bool], None] | None = None) -> EvalResult:
     """Run ``episodes`` episodes with seeds ``seed, seed+1, ...``; keep frames of the first ``video_episodes``.
     ``on_episode(index, success)`` is called after each (a progress bar)."""
+    if int(episodes) < 1:  # a mean over no episodes is NaN, not a success rate
+        raise ValueError(f"evaluation needs at least one episode, got episodes={episodes}.")
     returns, successes, videos = [], [], []
     for i in range(episodes):
         ret, first_success, frames = run_episode(act, env, seed + i, record=i < video_episodes)

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from robot_rl.train.checkpoint import load_checkpoint, save_checkpoint
+from robot_rl.train.checkpoint import checkpoint_path, load_checkpoint, restore_agent, save_checkpoint
 from robot_rl.train.collect import EnvFactory
 from robot_rl.train.evaluate import EvalResult, evaluate_and_record
 from robot_rl.train.logger import Logger
@@ -104,7 +104,7 @@ class OfflineTrainer:
         if state is None:
             log.info("no checkpoint in %s; starting from scratch", self.run_dir)
             return
-        self.agent.load_state_dict(state["agent"])
+        restore_agent(self.agent, state, checkpoint_path(self.run_dir / "checkpoints"))
         self.step, self.wall_s = state["step"], state["wall_s"]
         self.dataset.rng.bit_generator.state = state["dataset_rng"]
         log.info("resumed %s at update %d", self.run_dir, self.step)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from robot_rl.train.checkpoint import load_checkpoint, save_checkpoint
+from robot_rl.train.checkpoint import checkpoint_path, load_checkpoint, restore_agent, save_checkpoint
 from robot_rl.train.collect import Collector, EnvFactory
 from robot_rl.train.evaluate import EvalResult, evaluate_and_record
 from robot_rl.train.logger import Logger
@@ -142,7 +142,7 @@ class OnlineTrainer:
         if state is None:
             log.info("no checkpoint in %s; starting from scratch", self.run_dir)
             return
-        self.agent.load_state_dict(state["agent"])
+        restore_agent(self.agent, state, checkpoint_path(self.run_dir / "checkpoints"))
         self.step, self.normalized, self.wall_s = state["step"], state["normalized"], state["wall_s"]
         self.rng.bit_generator.state = state["trainer_rng"]
         log.info("resumed %s at step %d (replay buffer: %d transitions)", self.run_dir, self.step, len(self.buffer))

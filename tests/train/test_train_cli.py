@@ -27,7 +27,7 @@ def read_csv(path):
 
 
 def check_run(run, algo, online):
-    assert (run / "config.yaml").exists() and (run / "checkpoints" / "latest.pt").exists()
+    assert (run / "config.yaml").exists() and (run / "checkpoints" / "latest.safetensors").exists()
     report = json.loads((run / "report.json").read_text())
     assert report["algo"] == algo and 0.0 <= report["eval"]["success_rate"] <= 1.0
     eval_rows = read_csv(run / "metrics" / "eval.csv")
@@ -112,19 +112,19 @@ def test_resume_after_kill_continues_from_checkpoint(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 240
-        while not (run / "checkpoints" / "latest.pt").exists() and time.time() < deadline and proc.poll() is None:
+        while not (run / "checkpoints" / "latest.safetensors").exists() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.2)
         assert proc.poll() is None, "run finished before it could be killed"
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
-    import torch
+    from robot_rl.train.checkpoint import read_checkpoint
 
-    killed_at = torch.load(run / "checkpoints" / "latest.pt", weights_only=False)["step"]
+    killed_at = read_checkpoint(run / "checkpoints" / "latest.safetensors")["step"]
     assert 100 <= killed_at < 400
     assert main(["train", *args]) == 2  # refuses to overwrite without resume=true
     assert main(["train", *args, "resume=true"]) == 0
-    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=False)
+    state = read_checkpoint(run / "checkpoints" / "latest.safetensors")
     assert state["step"] == 400
     steps = [int(r["step"]) for r in read_csv(run / "metrics" / "train.csv")]
     assert steps == sorted(set(steps)) and steps[-1] == 400  # no duplicated rows after the resume

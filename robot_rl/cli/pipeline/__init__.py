@@ -38,7 +38,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from robot_rl.config import ConfigError, compose
+from robot_rl.config import ConfigError, compose, one_line
 
 
 def run(argv: list[str]) -> int:
@@ -50,9 +50,10 @@ def run(argv: list[str]) -> int:
     overrides = [("budget=" + a.split("=", 1)[1]) if a.startswith("pipeline.budget=") else a for a in argv]
     try:
         cfg = compose(overrides, config_name="pipeline")
+        check_values(cfg)
         summary = run_pipeline(cfg)
     except (ConfigError, ValueError) as error:
-        print(f"robot-rl pipeline: {error}", file=sys.stderr)
+        print(f"robot-rl pipeline: {one_line(error)}", file=sys.stderr)
         return 2
     except StageFailed as error:
         print(f"\nrobot-rl pipeline: {error}", file=sys.stderr)
@@ -68,6 +69,36 @@ def run(argv: list[str]) -> int:
     return 0
 
 
+def check_values(cfg) -> None:
+    """Refuse (ConfigError, one sentence) a wrong type in the shared keys or the budget before any stage runs."""
+    from omegaconf import OmegaConf
+
+    from robot_rl.config import check_common, load_group
+
+    check_common(cfg)
+    _same_types(OmegaConf.to_container(cfg.budget, resolve=True), load_group("budget", str(cfg.budget.name)), "budget")
+    if cfg.out is not None and not isinstance(cfg.out, str):
+        raise ConfigError(f"out={cfg.out} is not valid; expected a directory path.")
+
+
+def _same_types(value, default, name: str) -> None:
+    if isinstance(default, dict) and isinstance(value, dict):
+        for key, sub in value.items():
+            if key in default:
+                _same_types(sub, default[key], f"{name}.{key}")
+        return
+    if isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, expected = type(value) is int and value >= 0, "a whole number >= 0"
+    elif isinstance(default, float):
+        ok, expected = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, "a number >= 0"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"{name}={value} is not valid; expected {expected}.")
+
+
 def run_pipeline(cfg) -> Path | None:
     """Run (or resume) every stage for ``cfg``; returns summary.md (None when ``until`` stopped early)."""
     from robot_rl.cli.pipeline.report import write_summary
@@ -81,7 +112,9 @@ def run_pipeline(cfg) -> Path | None:
                    layout.summary_md.is_file, lambda forced: remove_paths(layout.summary_md, layout.pictures),
                    lambda: [])
     pipeline = Pipeline([*stages, report], out, dict(cfg.budget.eta_s), force=cfg.force, until=cfg.until)
-    out.mkdir(parents=True, exist_ok=True)
+    from robot_rl.config import writable_dir
+
+    writable_dir("out", out)  # after the options are checked: a refused run creates nothing
     print(f"robot-rl pipeline: {cfg.task.name} on {cfg.robot.name}, budget {cfg.budget.name}, seed {cfg.seed} -> {out}")
     pipeline.run()
     return layout.summary_md if cfg.until in (None, "report") else None

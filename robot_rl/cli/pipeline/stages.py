@@ -136,7 +136,9 @@ class PipelineStages:
 
     def resumable(self) -> bool:
         """A run killed mid-training (Ctrl-C, a crash, a reboot): it has a checkpoint, no report."""
-        return (self.at.train / "checkpoints" / "latest.pt").exists() and not (self.at.train / "report.json").exists()
+        from robot_rl.train.checkpoint import LATEST
+
+        return (self.at.train / "checkpoints" / LATEST).exists() and not (self.at.train / "report.json").exists()
 
     def run_train(self) -> None:
         resume = self.resumable()

@@ -1,0 +1,566 @@
+"""Bad input through every verb: one sentence naming the input, a non-zero exit, never a traceback.
+
+Each row of the table runs the real ``robot-rl`` console script in a subprocess, against real
+files in a temporary directory: truncated, garbage and crafted checkpoints, graphs and configs.
+Crafted pickles would create a marker file if anything unpickled them; the marker must never
+appear. A few in-process tests cover what a subprocess cannot arrange (Ctrl-C, a bug, a closed
+pipe, an unwritable log directory).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROBOT_RL = str(Path(sys.executable).with_name("robot-rl"))
+
+
+class _Marker:
+    """Unpickling this creates the marker file: proof that a crafted file was (not) executed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def _pickle(path: Path, marker: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps({"step": 1, "agent": _Marker(marker)}, protocol=2))
+    return path
+
+
+def _torch_zip_pickle(path: Path, marker: Path) -> Path:
+    """What torch.save writes: a zip whose data.pkl holds the (here: crafted) object."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"step": 1, "x": _Marker(marker)}, protocol=2))
+        archive.writestr("archive/version", "3\n")
+    return path
+
+
+# --- the shared files: a run with a checkpoint and an exported artifact, and a store --------
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Built once in-process (no training): a run dir, its policy artifact, a checkpoint, a store."""
+    from omegaconf import OmegaConf
+
+    from robot_rl.algos import sac
+    from robot_rl.algos.networks import ObsSpec
+    from robot_rl.cli.main import main
+    from robot_rl.config import compose
+    from robot_rl.train.artifact import export_agent
+    from robot_rl.train.checkpoint import save_checkpoint
+
+    root = tmp_path_factory.mktemp("world")
+    cfg = compose(["task=reach", "env.cameras=[]"], config_name="train")
+    run = root / "run"
+    run.mkdir()
+    OmegaConf.save(cfg, run / "config.yaml", resolve=True)
+    specs = {"obs/state": ObsSpec((22,), "float32")}
+    agent = sac.build(specs, 5, {"hidden_dim": 16}, 0)
+    joints = [f"panda_joint{i}" for i in range(1, 8)]
+    env = {"action_dim": 5, "action_space": "ee_delta", "robot": "panda", "joint_names": joints,
+           "control_rate_hz": 20.0, "task": "reach", "scaling": {"max_pos_step_m": 0.04},
+           "instruction": {"conditioned": False}}
+    export_agent(agent, specs, run / "policy", env, {"algo": "sac"}, OmegaConf.to_yaml(cfg, resolve=True))
+    save_checkpoint(run / "checkpoints", {"step": 10, "agent": agent.state_dict(), "wall_s": 1.0})
+    store = root / "push store é.zarr"
+    assert main(["record", "task=push", "device=scripted", "episodes=1", "env.cameras=[front]", "env.image_size=32",
+                 f"out={store}"]) == 0
+    return {"root": root, "run": run, "policy": run / "policy", "ckpt": run / "checkpoints" / "latest.safetensors",
+            "push_store": store}
+
+
+def _run_copy(world, tmp: Path, checkpoint_bytes: bytes | None = None, name: str = "latest.safetensors") -> Path:
+    run = tmp / "run"
+    run.mkdir()
+    shutil.copy(world["run"] / "config.yaml", run / "config.yaml")
+    if checkpoint_bytes is not None:
+        (run / "checkpoints").mkdir()
+        (run / "checkpoints" / name).write_bytes(checkpoint_bytes)
+    return run
+
+
+def _artifact_copy(world, tmp: Path, **replace: str | bytes | None) -> Path:
+    """A copy of the exported artifact with some files replaced (None: removed)."""
+    out = tmp / "artifact"
+    shutil.copytree(world["policy"], out)
+    for name, content in replace.items():
+        path = out / name.replace("_", ".", 1) if "_" in name else out / name
+        if content is None:
+            path.unlink()
+        else:
+            path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return out
+
+
+def _policy_yaml_edit(world, tmp: Path, old: str, new: str) -> Path:
+    out = _artifact_copy(world, tmp)
+    text = (out / "policy.yaml").read_text()
+    assert old in text, old
+    (out / "policy.yaml").write_text(text.replace(old, new, 1))
+    return out
+
+
+def _truncated(path: Path) -> bytes:
+    data = path.read_bytes()
+    return data[: len(data) // 2]
+
+
+def _foreign_safetensors(tmp: Path) -> bytes:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"weight": torch.zeros(3)}, str(tmp / "foreign.safetensors"))
+    return (tmp / "foreign.safetensors").read_bytes()
+
+
+def _checkpoint_of_another_agent(tmp: Path) -> bytes:
+    from robot_rl.algos import bc
+    from robot_rl.algos.networks import ObsSpec
+    from robot_rl.train.checkpoint import save_checkpoint
+
+    agent = bc.build({"obs/state": ObsSpec((22,), "float32")}, 5, {}, 0)
+    save_checkpoint(tmp / "other", {"step": 3, "agent": agent.state_dict(), "wall_s": 0.0})
+    return (tmp / "other" / "latest.safetensors").read_bytes()
+
+
+def _launch_file(tmp: Path, text: str) -> Path:
+    path = tmp / "bad.launch.yaml"
+    path.write_text(text)
+    return path
+
+
+def _readonly_target(tmp: Path) -> str:
+    """A path that cannot be created even as root: below a regular file."""
+    blocker = tmp / "a_file"
+    blocker.write_text("not a directory\n")
+    return str(blocker / "sub")
+
+
+GARBAGE = bytes(range(256)) * 8
+YAML_LIST = "- a\n- b\n"
+YAML_BAD = "format: [robot_rl.policy\nversion: 1\n"
+PYTHON_TAG = "!!python/object/apply:pathlib.Path.touch ['{marker}']\n"
+
+# (id, function(world, tmp, marker) -> argv, what the last stderr line must mention)
+CASES = [
+    # --- eval ----------------------------------------------------------------------------------
+    ("eval-no-run", lambda w, t, m: ["eval"], "run="),
+    ("eval-missing-run", lambda w, t, m: ["eval", f"run={t / 'nope'}"], "nope"),
+    ("eval-run-is-file", lambda w, t, m: ["eval", f"run={_readonly_target(t)[:-4]}"], "a_file"),
+    ("eval-run-without-policy", lambda w, t, m: ["eval", f"run={t}"], "policy.yaml"),
+    ("eval-episodes-zero", lambda w, t, m: ["eval", f"run={w['run']}", "episodes=0"], "episodes=0"),
+    ("eval-episodes-negative", lambda w, t, m: ["eval", f"run={w['run']}", "episodes=-3"], "episodes=-3"),
+    ("eval-episodes-abc", lambda w, t, m: ["eval", f"run={w['run']}", "episodes=abc"], "episodes=abc"),
+    ("eval-seed-abc", lambda w, t, m: ["eval", f"run={w['run']}", "seed=abc"], "seed=abc"),
+    ("eval-seed-negative", lambda w, t, m: ["eval", f"run={w['run']}", "seed=-5"], "seed=-5"),
+    ("eval-policy-yaml-is-dir", lambda w, t, m: ["eval", f"run={_yaml_dir(w, t)}"], "policy.yaml"),
+    ("eval-checkpoint-is-dir", lambda w, t, m: ["eval", f"run={_ckpt_dir(w, t)}", "checkpoint=true"],
+     "latest.safetensors"),
+    ("eval-video-negative", lambda w, t, m: ["eval", f"run={w['run']}", "video=-1"], "video=-1"),
+    ("eval-backend-unknown", lambda w, t, m: ["eval", f"run={w['run']}", "backend=tpu"], "backend=tpu"),
+    ("eval-checkpoint-maybe", lambda w, t, m: ["eval", f"run={w['run']}", "checkpoint=maybe"], "checkpoint=maybe"),
+    ("eval-ros-maybe", lambda w, t, m: ["eval", f"run={w['run']}", "ros=maybe"], "ros=maybe"),
+    ("eval-episode-s-negative", lambda w, t, m: ["eval", f"run={w['run']}", "episode_s=-1"], "episode_s=-1"),
+    ("eval-unknown-key", lambda w, t, m: ["eval", f"run={w['run']}", "epsiodes=3"], "epsiodes=3"),
+    ("eval-not-key-value", lambda w, t, m: ["eval", f"run={w['run']}", "fast"], "fast"),
+    ("eval-randomize-unknown", lambda w, t, m: ["eval", f"run={w['run']}", "randomize=nope"], "nope"),
+    ("eval-out-under-a-file", lambda w, t, m: ["eval", f"run={w['run']}", f"out={_readonly_target(t)}"], "out="),
+    ("eval-out-is-a-file", lambda w, t, m: ["eval", f"run={w['run']}", f"out={w['run'] / 'config.yaml'}"], "out="),
+    ("eval-checkpoint-none", lambda w, t, m: ["eval", f"run={_run_copy(w, t)}", "checkpoint=true"], "checkpoints"),
+    ("eval-checkpoint-pickle", lambda w, t, m: ["eval", f"run={_pickled_run(w, t, m, 'latest.pt')}",
+                                                "checkpoint=true"], "latest.pt"),
+    ("eval-checkpoint-torch-zip", lambda w, t, m: ["eval", f"run={_zipped_run(w, t, m)}", "checkpoint=true"],
+     "latest.pt"),
+    ("eval-checkpoint-pickle-renamed", lambda w, t, m: [
+        "eval", f"run={_pickled_run(w, t, m, 'latest.safetensors')}", "checkpoint=true"], "latest.safetensors"),
+    ("eval-checkpoint-truncated", lambda w, t, m: [
+        "eval", f"run={_run_copy(w, t, _truncated(w['ckpt']))}", "checkpoint=true"], "latest.safetensors"),
+    ("eval-checkpoint-garbage", lambda w, t, m: [
+        "eval", f"run={_run_copy(w, t, GARBAGE)}", "checkpoint=true"], "latest.safetensors"),
+    ("eval-checkpoint-empty", lambda w, t, m: ["eval", f"run={_run_copy(w, t, b'')}", "checkpoint=true"],
+     "latest.safetensors"),
+    ("eval-checkpoint-foreign", lambda w, t, m: [
+        "eval", f"run={_run_copy(w, t, _foreign_safetensors(t))}", "checkpoint=true"], "latest.safetensors"),
+    ("eval-onnx-garbage", lambda w, t, m: ["eval", f"run={_artifact_copy(w, t, policy_onnx=GARBAGE)}",
+                                           "backend=onnx"], "policy.onnx"),
+    ("eval-onnx-truncated", lambda w, t, m: [
+        "eval", f"run={_artifact_copy(w, t, policy_onnx=_truncated(w['policy'] / 'policy.onnx'))}", "backend=onnx"],
+     "policy.onnx"),
+    ("eval-onnx-empty", lambda w, t, m: ["eval", f"run={_artifact_copy(w, t, policy_onnx=b'')}"], "policy.onnx"),
+    ("eval-onnx-missing", lambda w, t, m: ["eval", f"run={_artifact_copy(w, t, policy_onnx=None)}",
+                                           "backend=onnx"], "policy.onnx"),
+    ("eval-torchscript-garbage", lambda w, t, m: ["eval", f"run={_artifact_copy(w, t, policy_pt=GARBAGE)}",
+                                                  "backend=torch"], "policy.pt"),
+    ("eval-torchscript-truncated", lambda w, t, m: [
+        "eval", f"run={_artifact_copy(w, t, policy_pt=_truncated(w['policy'] / 'policy.pt'))}", "backend=torch"],
+     "policy.pt"),
+    ("eval-torchscript-is-pickle", lambda w, t, m: [
+        "eval", f"run={_artifact_copy(w, t, policy_pt=pickle.dumps(_Marker(m), protocol=2))}", "backend=torch"],
+     "policy.pt"),
+    ("eval-torchscript-is-torch-zip", lambda w, t, m: [
+        "eval", f"run={_artifact_copy(w, t, policy_pt=_torch_zip_pickle(t / 'x.pt', m).read_bytes())}",
+        "backend=torch"], "policy.pt"),
+    ("eval-policy-yaml-list", lambda w, t, m: ["eval", f"run={_artifact_copy(w, t, policy_yaml=YAML_LIST)}"],
+     "policy.yaml"),
+    ("eval-policy-yaml-empty", lambda w, t, m: ["eval", f"run={_artifact_copy(w, t, policy_yaml='')}"],
+     "policy.yaml"),
+    ("eval-policy-yaml-bad-syntax", lambda w, t, m: [
+        "eval", f"run={_artifact_copy(w, t, policy_yaml=YAML_BAD)}"],
+     "policy.yaml"),
+    ("eval-policy-yaml-python-tag", lambda w, t, m: [
+        "eval", f"run={_artifact_copy(w, t, policy_yaml=PYTHON_TAG.format(marker=m))}"], "policy.yaml"),
+    ("eval-policy-yaml-binary", lambda w, t, m: ["eval", f"run={_artifact_copy(w, t, policy_yaml=GARBAGE)}"],
+     "policy.yaml"),
+    ("eval-policy-action-dim-mismatch", lambda w, t, m: [
+        "eval", f"run={_policy_yaml_edit(w, t, 'dim: 5', 'dim: 7')}"], "policy.onnx"),
+    ("eval-policy-action-dim-mismatch-torch", lambda w, t, m: [
+        "eval", f"run={_policy_yaml_edit(w, t, 'dim: 5', 'dim: 7')}", "backend=torch"], "policy.pt"),
+    ("eval-policy-rate-mismatch", lambda w, t, m: [
+        "eval", f"run={_policy_yaml_edit(w, t, 'control_rate_hz: 20.0', 'control_rate_hz: 50.0')}"], "policy.onnx"),
+    ("eval-policy-rate-abc", lambda w, t, m: [
+        "eval", f"run={_policy_yaml_edit(w, t, 'control_rate_hz: 20.0', 'control_rate_hz: abc')}"],
+     "control_rate_hz"),
+    ("eval-policy-version-text", lambda w, t, m: [
+        "eval", f"run={_policy_yaml_edit(w, t, 'version: 1', 'version: one')}"], "version"),
+    ("eval-policy-unknown-task", lambda w, t, m: [
+        "eval", f"run={_policy_yaml_edit(w, t, 'task: reach', 'task: juggle')}"], "juggle"),
+    ("eval-config-yaml-missing", lambda w, t, m: ["eval", f"run={_artifact_copy(w, t, config_yaml=None)}"],
+     "config.yaml"),
+    ("eval-config-yaml-garbage", lambda w, t, m: ["eval", f"run={_artifact_copy(w, t, config_yaml=YAML_BAD)}"],
+     "config.yaml"),
+    ("eval-config-yaml-list", lambda w, t, m: ["eval", f"run={_artifact_copy(w, t, config_yaml=YAML_LIST)}"],
+     "config.yaml"),
+    # --- train -----------------------------------------------------------------------------------
+    ("train-seed-abc", lambda w, t, m: ["train", "task=reach", "seed=abc"], "seed=abc"),
+    ("train-total-steps-zero", lambda w, t, m: ["train", "task=reach", "train.total_steps=0"], "train.total_steps=0"),
+    ("train-total-steps-abc", lambda w, t, m: ["train", "task=reach", "train.total_steps=abc"], "train.total_steps"),
+    ("train-total-updates-negative", lambda w, t, m: ["train", "algo=bc", f"data={w['push_store']}",
+                                                      "task=push", "train.total_updates=-1"], "train.total_updates"),
+    ("train-num-envs-zero", lambda w, t, m: ["train", "task=reach", "train.num_envs=0"], "train.num_envs=0"),
+    ("train-batch-size-abc", lambda w, t, m: ["train", "task=reach", "algo.batch_size=abc"], "algo.batch_size"),
+    ("train-image-size-abc", lambda w, t, m: ["train", "task=reach", "env.image_size=abc"], "env.image_size"),
+    ("train-action-space-unknown", lambda w, t, m: ["train", "task=reach", "env.action_space=cartesian"],
+     "env.action_space"),
+    ("train-cameras-unknown", lambda w, t, m: ["train", "task=reach", "env.cameras=[top]"], "env.cameras"),
+    ("train-unknown-key", lambda w, t, m: ["train", "task=reach", "trian.total_steps=5"], "trian"),
+    ("train-no-equals", lambda w, t, m: ["train", "task=reach", "total_steps"], "total_steps"),
+    ("train-task-unknown", lambda w, t, m: ["train", "task=juggle"], "juggle"),
+    ("train-algo-unknown", lambda w, t, m: ["train", "algo=ppo"], "ppo"),
+    ("train-resume-maybe", lambda w, t, m: ["train", "task=reach", "resume=maybe"], "resume=maybe"),
+    ("train-resume-missing-run", lambda w, t, m: ["train", "task=reach", f"run={t / 'nope'}", "resume=true"],
+     "nope"),
+    ("train-resume-empty-run", lambda w, t, m: ["train", "task=reach", f"run={_run_copy(w, t)}", "resume=true"],
+     "run="),
+    ("train-resume-old-pickle", lambda w, t, m: ["train", "task=reach", f"run={_pickled_run(w, t, m, 'latest.pt')}",
+                                                 "resume=true"], "latest.pt"),
+    ("train-resume-torch-zip", lambda w, t, m: ["train", "task=reach", f"run={_zipped_run(w, t, m)}",
+                                                "resume=true"], "latest.pt"),
+    ("train-resume-pickle-renamed", lambda w, t, m: [
+        "train", "task=reach", f"run={_pickled_run(w, t, m, 'latest.safetensors')}", "resume=true"],
+     "latest.safetensors"),
+    ("train-resume-truncated", lambda w, t, m: [
+        "train", "task=reach", f"run={_run_copy(w, t, _truncated(w['ckpt']))}", "resume=true"], "latest.safetensors"),
+    ("train-resume-garbage", lambda w, t, m: [
+        "train", "task=reach", f"run={_run_copy(w, t, GARBAGE)}", "resume=true"], "latest.safetensors"),
+    ("train-resume-foreign", lambda w, t, m: [
+        "train", "task=reach", f"run={_run_copy(w, t, _foreign_safetensors(t))}", "resume=true"],
+     "latest.safetensors"),
+    ("train-resume-other-agent", lambda w, t, m: [
+        "train", "task=reach", "train.num_envs=1", "env.cameras=[]", "algo.agent.hidden_dim=16",
+        f"run={_run_copy(w, t, _checkpoint_of_another_agent(t))}", "resume=true", "logger=csv"],
+     "latest.safetensors"),
+    ("train-existing-run-without-resume", lambda w, t, m: ["train", "task=reach", f"run={w['run']}"], "resume=true"),
+    ("train-run-is-file", lambda w, t, m: ["train", "task=reach", f"run={_readonly_target(t)[:-4]}"], "a_file"),
+    ("train-run-unwritable", lambda w, t, m: ["train", "task=reach", f"run={_readonly_target(t)}"], "a_file"),
+    ("train-demos-missing-unicode", lambda w, t, m: ["train", "task=reach", f"demos={t / 'my démos (1).zarr'}"],
+     "démos"),
+    ("train-demos-other-task", lambda w, t, m: ["train", "task=reach", f"demos={w['push_store']}"], "push"),
+    ("train-data-is-garbage-file", lambda w, t, m: ["train", "task=reach", "algo=bc",
+                                                    f"data={_readonly_target(t)[:-4]}"], "a_file"),
+    ("train-seed-negative", lambda w, t, m: ["train", "task=reach", "seed=-1"], "seed=-1"),
+    ("train-agent-lr-abc", lambda w, t, m: ["train", "task=reach", "train.num_envs=1", "env.cameras=[]",
+                                            "algo.agent.lr=abc"], "algo.agent.lr"),
+    ("train-agent-unknown-key", lambda w, t, m: ["train", "task=reach", "algo.agent.hiden=3"], "algo.agent.hiden"),
+    ("train-comma-without-sweep", lambda w, t, m: ["train", "task=reach", "seed=1,2"], "seed=1,2"),
+    ("train-unbalanced-bracket", lambda w, t, m: ["train", "task=reach", "env.cameras=[front"], "env.cameras"),
+    ("train-empty-key", lambda w, t, m: ["train", "=3"], "=3"),
+    ("train-interpolation", lambda w, t, m: ["train", "task=reach", "seed=${nowhere}"], "seed"),
+    ("train-baseline-bc-maybe", lambda w, t, m: ["train", "task=reach", "baseline.bc=maybe"], "baseline.bc"),
+    ("train-max-episodes-zero", lambda w, t, m: ["train", "task=reach", "max_episodes=0"], "max_episodes=0"),
+    # --- sim --------------------------------------------------------------------------------------
+    ("sim-unknown-command", lambda w, t, m: ["sim", "draw"], "draw"),
+    ("sim-seed-abc", lambda w, t, m: ["sim", "render", "seed=abc"], "seed=abc"),
+    ("sim-steps-zero", lambda w, t, m: ["sim", "render", "render.steps=0"], "render.steps=0"),
+    ("sim-profile-unknown", lambda w, t, m: ["sim", "render", "render.profile=ugly"], "render.profile"),
+    ("sim-policy-unknown", lambda w, t, m: ["sim", "render", "render.policy=human"], "render.policy"),
+    ("sim-task-unknown", lambda w, t, m: ["sim", "render", "task=juggle"], "juggle"),
+    ("sim-task-list-unknown", lambda w, t, m: ["sim", "render", "task=reach,juggle"], "juggle"),
+    ("sim-robot-unknown", lambda w, t, m: ["sim", "render", "robot=r2d2"], "r2d2"),
+    ("sim-out-dir-unwritable", lambda w, t, m: ["sim", "render", f"out_dir={_readonly_target(t)}"], "out_dir"),
+    ("sim-unknown-key", lambda w, t, m: ["sim", "render", "rendr.steps=3"], "rendr"),
+    # --- reward -----------------------------------------------------------------------------------
+    ("reward-unknown-command", lambda w, t, m: ["reward", "fit"], "fit"),
+    ("reward-train-no-data", lambda w, t, m: ["reward", "train"], "data="),
+    ("reward-train-missing-data", lambda w, t, m: ["reward", "train", f"data={t / 'nope é.zarr'}"], "nope é.zarr"),
+    ("reward-train-steps-abc", lambda w, t, m: ["reward", "train", f"data={w['push_store']}",
+                                                "reward.train.steps=abc"], "reward.train.steps"),
+    ("reward-eval-missing-model", lambda w, t, m: ["reward", "eval", f"model={t / 'nope'}",
+                                                   f"data={w['push_store']}"], "nope"),
+    ("reward-eval-garbage-model", lambda w, t, m: ["reward", "eval", f"model={_garbage_model(t)}",
+                                                   f"data={w['push_store']}"], "config.json"),
+    ("reward-label-stride-abc", lambda w, t, m: ["reward", "label", f"model={t}", f"data={w['push_store']}",
+                                                 "stride=abc"], "stride=abc"),
+    ("reward-device-unknown", lambda w, t, m: ["reward", "eval", f"model={t}", f"data={w['push_store']}",
+                                               "device=tpu"], "device=tpu"),
+    ("reward-group-unknown", lambda w, t, m: ["reward", "train", "reward=magic"], "magic"),
+    # --- pipeline ---------------------------------------------------------------------------------
+    ("pipeline-seed-abc", lambda w, t, m: ["pipeline", "seed=abc"], "seed=abc"),
+    ("pipeline-budget-unknown", lambda w, t, m: ["pipeline", "budget=huge"], "huge"),
+    ("pipeline-budget-value-abc", lambda w, t, m: ["pipeline", "budget=tiny", "budget.sac.total_steps=abc"],
+     "budget.sac.total_steps"),
+    ("pipeline-force-unknown", lambda w, t, m: ["pipeline", f"out={t / 'p'}", "force=everything"], "everything"),
+    ("pipeline-until-unknown", lambda w, t, m: ["pipeline", f"out={t / 'p'}", "until=lunch"], "lunch"),
+    ("pipeline-out-unwritable", lambda w, t, m: ["pipeline", f"out={_readonly_target(t)}"], "out="),
+    # --- record (the recorder's roots belong to its own module) -------------------------------------
+    ("record-episodes-abc", lambda w, t, m: ["record", "device=scripted", "episodes=abc"], "episodes"),
+    ("record-episodes-zero", lambda w, t, m: ["record", "device=scripted", "episodes=0"], "episodes"),
+    ("record-noise-negative", lambda w, t, m: ["record", "device=scripted", "noise=-1"], "noise"),
+    ("record-seed-abc", lambda w, t, m: ["record", "device=scripted", "seed=abc"], "seed"),
+    ("record-device-unknown", lambda w, t, m: ["record", "device=joystick"], "joystick"),
+    ("record-out-unwritable", lambda w, t, m: ["record", "device=scripted", "episodes=1",
+                                               f"out={_readonly_target(t)}"], "a_file"),
+    # --- data (the store's roots belong to robot_rl.data) -------------------------------------------
+    ("data-no-verb", lambda w, t, m: ["data"], "data"),
+    ("data-unknown-verb", lambda w, t, m: ["data", "explode", "x"], "explode"),
+    ("data-info-missing", lambda w, t, m: ["data", "info", str(t / "nope.zarr")], "nope.zarr"),
+    ("data-info-garbage-zarr-json", lambda w, t, m: ["data", "info", _garbage_store(t)], "bad.zarr"),
+    ("data-info-file", lambda w, t, m: ["data", "info", _readonly_target(t)[:-4]], "a_file"),
+    ("data-validate-empty-dir", lambda w, t, m: ["data", "validate", str(t)], "work"),
+    ("data-split-fraction-abc", lambda w, t, m: ["data", "split", str(w["push_store"]), "--val-fraction", "abc"],
+     "val-fraction"),
+    ("data-drop-episodes-abc", lambda w, t, m: ["data", "drop", str(w["push_store"]), "--episodes", "abc"],
+     "episodes"),
+    ("data-export-video-missing", lambda w, t, m: ["data", "export-video", str(t / "nope.zarr"), "--out",
+                                                   str(t / "v.mp4")], "nope.zarr"),
+    ("data-export-video-out-unwritable", lambda w, t, m: ["data", "export-video", str(w["push_store"]), "--out",
+                                                          _readonly_target(t) + "/v.mp4"], "a_file"),
+    # --- launch -----------------------------------------------------------------------------------
+    ("launch-missing-file", lambda w, t, m: ["launch", "nope.launch.yaml"], "nope.launch.yaml"),
+    ("launch-garbage-file", lambda w, t, m: ["launch", str(_launch_file(t, YAML_BAD))], "bad.launch.yaml"),
+    ("launch-list-file", lambda w, t, m: ["launch", str(_launch_file(t, YAML_LIST))], "bad.launch.yaml"),
+    ("launch-show-args-garbage", lambda w, t, m: ["launch", str(_launch_file(t, YAML_BAD)), "--show-args"],
+     "bad.launch.yaml"),
+    ("launch-not-name-value", lambda w, t, m: ["launch", "deploy_sim.launch.yaml", "policy=x"], "policy=x"),
+    ("launch-unknown-argument", lambda w, t, m: ["launch", "deploy_sim.launch.yaml", f"policy:={w['policy']}",
+                                                 "speed:=2"], "speed"),
+    ("launch-missing-policy-arg", lambda w, t, m: ["launch", "deploy_sim.launch.yaml"], "policy"),
+    ("launch-param-wrong-type", lambda w, t, m: ["launch", "deploy_robot.launch.yaml", f"policy:={w['policy']}",
+                                                 "max_joint_step_rad:=abc"], "max_joint_step_rad"),
+    ("launch-bool-wrong-type", lambda w, t, m: ["launch", "deploy_sim.launch.yaml", f"policy:={w['policy']}",
+                                                "autostart:=sometimes"], "autostart"),
+    ("launch-policy-missing", lambda w, t, m: ["launch", "deploy_sim.launch.yaml", f"policy:={t / 'nope'}"], "nope"),
+    ("launch-policy-yaml-list", lambda w, t, m: [
+        "launch", "deploy_sim.launch.yaml", f"policy:={_artifact_copy(w, t, policy_yaml=YAML_LIST)}"], "policy.yaml"),
+    ("launch-policy-onnx-pickle", lambda w, t, m: [
+        "launch", "deploy_sim.launch.yaml",
+        f"policy:={_artifact_copy(w, t, policy_onnx=pickle.dumps(_Marker(m), protocol=2))}"], "policy.onnx"),
+    # --- the entry point --------------------------------------------------------------------------
+    ("main-unknown-verb", lambda w, t, m: ["fly"], "fly"),
+]
+
+
+def _pickled_run(world, tmp: Path, marker: Path, name: str) -> Path:
+    run = _run_copy(world, tmp)
+    _pickle(run / "checkpoints" / name, marker)
+    return run
+
+
+def _zipped_run(world, tmp: Path, marker: Path) -> Path:
+    run = _run_copy(world, tmp)
+    _torch_zip_pickle(run / "checkpoints" / "latest.pt", marker)
+    return run
+
+
+def _yaml_dir(world, tmp: Path) -> Path:
+    out = _artifact_copy(world, tmp, policy_yaml=None)
+    (out / "policy.yaml").mkdir()
+    return out
+
+
+def _ckpt_dir(world, tmp: Path) -> Path:
+    run = _run_copy(world, tmp)
+    (run / "checkpoints" / "latest.safetensors").mkdir(parents=True)
+    return run
+
+
+def _garbage_model(tmp: Path) -> Path:
+    model = tmp / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{not json")
+    (model / "model.safetensors").write_bytes(GARBAGE)
+    return model
+
+
+def _garbage_store(tmp: Path) -> str:
+    store = tmp / "bad.zarr"
+    store.mkdir()
+    (store / "zarr.json").write_bytes(GARBAGE)
+    return str(store)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gets_one_sentence(case, world, tmp_path):
+    name, make_argv, mentions = case
+    marker = tmp_path / "UNPICKLED"
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = make_argv(world, work, marker)
+    env = {**os.environ, "ROBOT_RL_LOG_DIR": str(tmp_path / "logs"), "PYTHONWARNINGS": "ignore",
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    out = subprocess.run([ROBOT_RL, *argv], cwd=work, env=env, capture_output=True, text=True, timeout=180,
+                         stdin=subprocess.DEVNULL)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode != 0, f"{name}: exit 0\n{out.stderr[-2000:]}"
+    assert "Traceback" not in out.stderr, f"{name}: traceback on stderr\n{out.stderr[-3000:]}"
+    assert lines, f"{name}: nothing on stderr"
+    last = lines[-1]
+    assert last.startswith("robot-rl"), f"{name}: last stderr line is not robot-rl's sentence: {last!r}"
+    assert "internal error" not in last, f"{name}: a user error reported as a bug: {last!r}"
+    assert mentions in last, f"{name}: {last!r} does not name {mentions!r}"
+    assert not marker.exists(), f"{name}: a crafted pickle was executed"
+
+
+# --- in-process: what a subprocess cannot arrange ------------------------------------------------
+def _fake_verb(monkeypatch, error: BaseException) -> None:
+    import robot_rl.cli.sim as sim_cli
+
+    def run(argv):
+        raise error
+
+    monkeypatch.setattr(sim_cli, "run", run)
+
+
+def test_ctrl_c_is_one_line_and_130(monkeypatch, capsys, tmp_path):
+    from robot_rl.cli.main import main
+
+    monkeypatch.setenv("ROBOT_RL_LOG_DIR", str(tmp_path))
+    _fake_verb(monkeypatch, KeyboardInterrupt())
+    assert main(["sim", "list"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "robot-rl sim: interrupted."
+
+
+def test_a_bug_is_one_line_with_the_traceback_in_the_log(monkeypatch, capsys, tmp_path):
+    from robot_rl.cli.main import main
+
+    monkeypatch.setenv("ROBOT_RL_LOG_DIR", str(tmp_path / "logs"))
+    _fake_verb(monkeypatch, ZeroDivisionError("division by zero"))
+    assert main(["sim", "list"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "internal error: ZeroDivisionError" in err and "Traceback" not in err
+    log = next((tmp_path / "logs").glob("robot-rl-sim-*.log"))
+    assert str(log) in err and "Traceback" in log.read_text() and "ZeroDivisionError" in log.read_text()
+
+
+def test_user_errors_name_the_path(monkeypatch, capsys, tmp_path):
+    from robot_rl.cli.main import main
+
+    monkeypatch.setenv("ROBOT_RL_LOG_DIR", str(tmp_path / "logs"))
+    _fake_verb(monkeypatch, PermissionError(13, "Permission denied", "/data/store.zarr"))
+    assert main(["sim", "list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("robot-rl sim: /data/store.zarr: permission denied") and len(err.splitlines()) == 1
+
+
+def test_broken_pipe_is_one_sentence(monkeypatch, capsys, tmp_path):
+    from robot_rl.cli.main import main
+
+    monkeypatch.setenv("ROBOT_RL_LOG_DIR", str(tmp_path / "logs"))
+    _fake_verb(monkeypatch, BrokenPipeError(32, "Broken pipe"))
+    assert main(["sim", "list"]) == 2
+    assert "pipe closed" in capsys.readouterr().err
+
+
+def test_an_unwritable_log_dir_still_gives_one_line(monkeypatch, capsys, tmp_path):
+    import robot_rl.cli.main as cli_main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setattr(cli_main, "log_dirs", lambda: [blocker / "logs"])
+    _fake_verb(monkeypatch, ValueError("boom"))
+    assert cli_main.main(["sim", "list"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "could not be saved" in err
+
+
+def test_output_closed_early_is_quiet():
+    """``robot-rl sim list | head -0``: no BrokenPipeError traceback at exit."""
+    proc = subprocess.Popen([ROBOT_RL, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err
+
+
+def test_paths_with_spaces_and_unicode_work(world, tmp_path, monkeypatch, capsys):
+    """A quoted-or-not path with spaces, unicode, quotes and brackets reaches the verb intact."""
+    from robot_rl.config import compose
+
+    for path in ("my store é.zarr", "it's (1).zarr", "a,b=c.zarr", "~/x ü/y", "dir\\"):
+        cfg = compose([f"demos={path}", f"run={path}", f"out_dir={path}"], config_name="train")
+        assert (cfg.demos, cfg.run, cfg.out_dir) == (path, path, path)
+
+
+def test_checkpoint_round_trip_refuses_pickles(tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+
+    from robot_rl.algos import sac
+    from robot_rl.algos.networks import ObsSpec
+    from robot_rl.train.checkpoint import CheckpointError, load_checkpoint, restore_agent, save_checkpoint
+
+    specs = {"obs/state": ObsSpec((6,), "float32")}
+    agent, other = sac.build(specs, 3, {"hidden_dim": 16}, 0), sac.build(specs, 3, {"hidden_dim": 16}, 1)
+    save_checkpoint(tmp_path, {"step": 7, "agent": agent.state_dict(), "wall_s": 2.5, "normalized": True,
+                               "trainer_rng": np.random.default_rng(3).bit_generator.state})
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    state = load_checkpoint(tmp_path)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected  # RNGs restored
+    assert state["step"] == 7 and state["normalized"] is True
+    restore_agent(other, state, tmp_path)
+    for key, value in agent.state_dict()["actor"].items():
+        assert torch.equal(value, other.state_dict()["actor"][key])
+    marker = tmp_path / "UNPICKLED"
+    legacy = tmp_path / "legacy"
+    _pickle(legacy / "latest.pt", marker)
+    with pytest.raises(CheckpointError, match="old pickle format"):
+        load_checkpoint(legacy)
+    assert not marker.exists()
+
+
+def test_in_process_table_sample(world, tmp_path, monkeypatch, capsys):
+    """The same guarantees for callers of ``main(argv)`` (the pipeline runs verbs in-process)."""
+    from robot_rl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ROBOT_RL_LOG_DIR", str(tmp_path / "logs"))
+    for argv, mentions in ((["eval", f"run={world['run']}", "episodes=0"], "episodes=0"),
+                           (["train", "task=reach", "train.total_steps=0"], "train.total_steps=0"),
+                           (["sim", "render", "render.steps=abc"], "render.steps=abc")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert mentions in err[-1] and not any("Traceback" in line for line in err)
