@@ -39,6 +39,7 @@ def run_seed(args) -> dict:
     from robot_rl.algos.networks import ObsSpec
     from robot_rl.algos.sac import SAC, SACConfig
     from robot_rl.train.logger import Logger
+    from robot_rl.train.checkpoint import checkpoint_path
     from robot_rl.train.online import OnlineConfig, OnlineTrainer
     from robot_rl.train.replay import ReplayBuffer
 
@@ -54,7 +55,7 @@ def run_seed(args) -> dict:
                           progress_bar=False)
     agent = SAC(specs, action_dim, SACConfig(lr=args.lr, num_critics=args.num_critics), seed=args.seed)
     buffer = ReplayBuffer(specs, action_dim, args.steps, seed=args.seed)
-    resume = args.resume and (run_dir / "checkpoints" / "latest.pt").exists()
+    resume = args.resume and checkpoint_path(run_dir / "checkpoints") is not None
     logger = Logger(run_dir, resume_step=None)
     trainer = OnlineTrainer(agent, partial(make_env, args.task, args.seed), partial(make_env, args.task, args.seed + 100),
                             config, run_dir, logger, buffer, resume=resume)

@@ -9,7 +9,7 @@ Run a policy for N episodes in the sim and write success rate, return and a vide
 
 Options:
   run=PATH          a run directory (uses PATH/policy), or a policy artifact directory
-  checkpoint=true   evaluate the run's checkpoints/latest.pt instead of the exported artifact
+  checkpoint=true   evaluate the run's checkpoints/latest.safetensors instead of the exported artifact
   episodes=20       number of episodes (seeds seed, seed+1, ...)
   seed=100000       first episode seed
   randomize=NAME    randomisation preset (none | train | hard | ...); default: the training one
