@@ -84,19 +84,27 @@ def load_dataset(paths: str | os.PathLike | Sequence[str | os.PathLike], cameras
     for path in paths:
         store = _open(path)
         try:
-            if require_ground_truth and not {INFO_PROGRESS, INFO_SUCCESS} <= set(store.schema):
-                raise RewardModelError(f"{store.path} has no {INFO_PROGRESS} and {INFO_SUCCESS} ground truth to grade "
-                                       "the reward model against; evaluate on episodes recorded in sim.")
-            mode = resolve_mode("sim" if require_ground_truth else labels, store.schema, store.path)
-            _check_store(store, cameras)
-            parts.append(_load_one(store, cameras, image_size, mode, success_tail, frame_stride))
-            modes.add(mode)
+            parts.append(_load_checked(store, cameras, image_size, labels, success_tail, frame_stride,
+                                       require_ground_truth, modes))
+        except StoreError as error:  # a corrupt chunk found while reading: refuse, never train on it
+            raise RewardModelError(str(error)) from None
         finally:
             store.close()
     if len(modes) > 1:
         raise RewardModelError("some stores have sim ground truth and some do not; pass labels=data to label "
                                "all of them from time and episode success.")
     return _concat(parts, modes.pop())
+
+
+def _load_checked(store: EpisodeStore, cameras: Sequence[str], image_size: int, labels: str, success_tail: float,
+                  frame_stride: int, require_ground_truth: bool, modes: set[str]) -> RewardDataset:
+    if require_ground_truth and not {INFO_PROGRESS, INFO_SUCCESS} <= set(store.schema):
+        raise RewardModelError(f"{store.path} has no {INFO_PROGRESS} and {INFO_SUCCESS} ground truth to grade "
+                               "the reward model against; evaluate on episodes recorded in sim.")
+    mode = resolve_mode("sim" if require_ground_truth else labels, store.schema, store.path)
+    _check_store(store, cameras)
+    modes.add(mode)
+    return _load_one(store, cameras, image_size, mode, success_tail, frame_stride)
 
 
 def _open(path: str | os.PathLike) -> EpisodeStore:

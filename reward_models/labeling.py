@@ -15,7 +15,6 @@ readers go by, is updated last. Killed at any point, the store reads as before o
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import shutil
@@ -30,7 +29,9 @@ from robot_rl.contracts import DATA_GROUP, REWARD, image_key
 from robot_rl.data.cache import resize_frames
 from robot_rl.data.episodes import utc_now
 from robot_rl.data.format import StoreError, array_layout, parse_key_spec
+from robot_rl.data.integrity import ARRAY_CRCS, crc
 from robot_rl.data.store import EpisodeStore
+from robot_rl.data.tools import exchange
 
 log = logging.getLogger(__name__)
 VLM_PROGRESS, VLM_SUCCESS, VLM_REWARD = "info/vlm_progress", "info/vlm_success", "info/vlm_reward"
@@ -91,32 +92,24 @@ def _install(store: EpisodeStore, key: str, values: np.ndarray) -> None:
     here = Path(store.path)
     tmp = here.with_name(f".{here.name}.label-{os.getpid()}-{key.replace('/', '_')}")
     shutil.rmtree(tmp, ignore_errors=True)
+    values = values.astype(np.float32)
+    # Per-episode checksums travel inside the array, so they swap in with it atomically and
+    # take precedence over the (now stale) ones in the episode records; see integrity.
+    crcs = [crc(values[store.episode_slice(i)]) for i in range(store.num_episodes)]
     array = zarr.create_array(store=str(tmp), shape=(len(values),), dtype="float32", fill_value=np.float32(0),
-                              zarr_format=3, **array_layout(key, spec))
-    array[:] = values.astype(np.float32)
+                              zarr_format=3, attributes={ARRAY_CRCS: crcs},
+                              config={"write_empty_chunks": True}, **array_layout(key, spec))
+    array[:] = values
     target = here / DATA_GROUP / key
     target.parent.mkdir(parents=True, exist_ok=True)
     if not (target.parent / "zarr.json").exists():
         store.root.require_group(f"{DATA_GROUP}/{key.rsplit('/', 1)[0]}")
     if target.exists():
-        _exchange(tmp, target)
+        exchange(tmp, target)
         shutil.rmtree(tmp)  # now holds the old array
     else:
         os.rename(tmp, target)
     store._arrays.pop(key, None)  # noqa: SLF001 - drop a stale cached handle to the old array
-
-
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two directories in one step (Linux renameat2); a plain two-rename swap elsewhere."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fn = getattr(libc, "renameat2", None)
-    if fn is not None and fn(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0:  # AT_FDCWD, RENAME_EXCHANGE
-        return
-    log.warning("atomic directory exchange is unavailable here; swapping %s with two renames.", b)
-    old = b.with_name(f".{b.name}.old-{os.getpid()}")
-    os.rename(b, old)
-    os.rename(a, b)
-    os.rename(old, a)
 
 
 def _commit_schema(store: EpisodeStore, keys: list[str], provenance: dict) -> None:

@@ -38,6 +38,7 @@ class SessionSummary:
         return self.successes / self.kept if self.kept else 0.0
 
     def status(self) -> str:
+        """``kept`` counts only episodes whose commit is on disk (see :meth:`RecordingSession._keep`)."""
         return f"kept {self.kept} (success {self.success_rate:.0%}), discarded {self.discarded}"
 
 
@@ -118,7 +119,9 @@ class RecordingSession:
                 time.sleep(max(0.0, next_tick - time.monotonic()))
 
     def _keep(self, success: bool) -> None:
-        index = self.writer.end_episode(success=bool(success), keep=True)
+        # "kept" is a promise that the episode survives a crash, so it is counted (and shown)
+        # only once its commit is on disk; the wait is one flush plus two small metadata writes.
+        index = self.writer.end_episode(success=bool(success), keep=True, wait=True)
         if index is not None:
             self.summary.kept += 1
             self.summary.successes += int(success)

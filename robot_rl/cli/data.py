@@ -1,7 +1,8 @@
 """``robot-rl data``: inspect, check, fix and combine Zarr episode stores.
 
-Every user mistake prints one sentence to stderr and returns 2; ``validate`` returns 1 when
-it finds problems. Heavy imports happen inside :func:`run`.
+Every user mistake or damaged store prints one sentence to stderr and returns 2; ``validate``
+returns 1 when it finds problems, ``repair`` when some remain; Ctrl-C prints one sentence saying
+what state things are in and returns 130. Heavy imports happen inside :func:`run`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = verbs.add_parser("validate", help="list problems; exit 1 when there are any")
     sub.add_argument("store")
     sub.add_argument("--deep", action="store_true", help="also decode every chunk")
-    sub = verbs.add_parser("repair", help="truncate uncommitted tails and fix what can be fixed")
+    sub = verbs.add_parser("repair", help="rebuild the commit marker, keep every intact episode, drop damaged ones")
     sub.add_argument("store")
     sub = verbs.add_parser("merge", help="concatenate stores into a new one")
     sub.add_argument("out")
@@ -73,8 +74,23 @@ def run(argv: list[str]) -> int:
         print(f"robot-rl data {args.verb}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"robot-rl data {args.verb}: {exc.strerror or exc} ({exc.filename}).", file=sys.stderr)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"robot-rl data {args.verb}: {exc.strerror or exc}{where}.", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"robot-rl data {args.verb}: interrupted by Ctrl-C; {_INTERRUPTED.get(args.verb, _READ_ONLY)}",
+              file=sys.stderr)
+        return 130
+
+
+_READ_ONLY = "nothing was changed."
+_INTERRUPTED = {
+    "merge": "no output store was written and nothing was left behind.",
+    "split": "no output store was written and nothing was left behind.",
+    "drop": "the store holds either all of its episodes or none of the dropped ones.",
+    "repair": "every step taken so far is safe; run `robot-rl data repair` again to finish.",
+    "export-video": "the video may be incomplete.",
+}
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -89,7 +105,7 @@ def _info(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from robot_rl.data.store import EpisodeStore
 
-    with EpisodeStore.open(args.store) as store:
+    with EpisodeStore.open(args.store, check=False) as store:
         problems = store.validate(deep=args.deep)
         for problem in problems:
             print(f"problem: {problem}")
@@ -101,10 +117,11 @@ def _validate(args: argparse.Namespace) -> int:
 def _repair(args: argparse.Namespace) -> int:
     from robot_rl.data.store import EpisodeStore
 
-    with EpisodeStore.open(args.store, mode="a", truncate_tail=False) as store:
+    with EpisodeStore.open(args.store, mode="a", truncate_tail=False, check=False) as store:
         actions = store.repair()
-        for action in actions:
-            print(f"repaired: {action}")
+    for action in actions:
+        print(f"repaired: {action}")
+    with EpisodeStore.open(args.store, check=False) as store:
         left = store.validate()
         for problem in left:
             print(f"not repairable: {problem}")

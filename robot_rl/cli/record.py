@@ -27,6 +27,14 @@ def run(argv: list[str]) -> int:
     except (ConfigError, ValueError, RuntimeError) as error:
         print(f"robot-rl record: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # e.g. a disk that filled up or went read-only mid-session
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"robot-rl record: {error.strerror or error}{where}; every episode shown as kept is on disk.",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("robot-rl record: interrupted by Ctrl-C; every episode shown as kept is on disk.", file=sys.stderr)
+        return 130
     print(f"{summary.status()} -> {out}")
     return 0
 

@@ -14,6 +14,7 @@ import numpy as np
 from robot_rl.contracts import EPISODE_ENDS, EPISODE_INFO
 from robot_rl.data.episodes import EpisodeInfo, append_rows, utc_now
 from robot_rl.data.format import StoreError, is_image_key
+from robot_rl.data.integrity import crc
 from robot_rl.data.store import EpisodeStore
 
 
@@ -26,6 +27,7 @@ class StoreAppender:
         self.store = store
         self.committed_end = store.num_steps
         self.written_end = store.num_steps
+        self.pending_crcs: dict[str, int] = {}
 
     @property
     def block_steps(self) -> int:
@@ -52,9 +54,11 @@ class StoreAppender:
             raise StoreError(f"every key of a block needs the same number of rows; got {sorted(counts)}.")
         new_end = self.written_end + counts.pop()
         for key, rows in block.items():
+            rows = np.asarray(rows, self.store.schema[key].dtype)
             array = self.store.array(key)
             array.resize((new_end, *array.shape[1:]))
             array[self.written_end:new_end] = rows
+            self.pending_crcs[key] = crc(rows, self.pending_crcs.get(key, 0))
         self.written_end = new_end
 
     def commit(self, info: EpisodeInfo) -> int:
@@ -62,12 +66,14 @@ class StoreAppender:
         if self.written_end == self.committed_end:
             raise StoreError("an episode needs at least one step before it can be committed.")
         info.start, info.end = self.committed_end, self.written_end
+        info.checksums = dict(sorted(self.pending_crcs.items()))
         info.recorded_at = info.recorded_at or utc_now()
         root = self.store.root
         append_rows(root[EPISODE_INFO], np.array([info.to_json()], dtype=object))
         append_rows(root[EPISODE_ENDS], np.array([self.written_end], dtype=np.int64))
         self.store.episode_ends = np.append(self.store.episode_ends, np.int64(self.written_end))
         self.committed_end = self.written_end
+        self.pending_crcs = {}
         return self.store.num_episodes - 1
 
     def discard(self) -> None:
@@ -77,3 +83,4 @@ class StoreAppender:
             if array.shape[0] > self.committed_end:
                 array.resize((self.committed_end, *array.shape[1:]))
         self.written_end = self.committed_end
+        self.pending_crcs = {}

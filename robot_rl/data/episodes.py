@@ -31,6 +31,7 @@ class EpisodeInfo:
     start: int = 0
     end: int = 0
     recorded_at: str = ""
+    checksums: dict[str, int] = field(default_factory=dict)  # CRC-32 of each key's rows, see integrity
 
     def __post_init__(self) -> None:
         if self.source not in EPISODE_SOURCES:
@@ -58,6 +59,8 @@ class EpisodeInfo:
     def from_json(cls, text: str) -> EpisodeInfo:
         """Parse a record written by :meth:`to_json`; unknown fields go to ``extra``."""
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         known = {k: data.pop(k) for k in list(data) if k in cls.__dataclass_fields__}
         info = cls(**known)
         if data:

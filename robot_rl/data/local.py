@@ -38,10 +38,33 @@ def check_local_path(path: str | os.PathLike) -> str:
     """``path`` as a string when it is a directory with a root ``zarr.json``; else StoreError."""
     p = Path(path)
     if not p.exists():
+        hidden = [q.name for q in p.parent.glob(f".{p.name}.old*")] if p.parent.is_dir() else []
+        if hidden:  # an in-place rewrite was killed between its two renames
+            raise StoreError(f"{p} does not exist, but {p.parent / hidden[0]} holds its previous contents; "
+                             f"rename it back to {p.name}.")
         raise StoreError(f"{p} does not exist.")
-    if not p.is_dir() or not (p / "zarr.json").is_file():
+    if not p.is_dir():
+        raise StoreError(f"{p} is a file, not a Zarr v3 store directory.")
+    if (p / ".zgroup").is_file() or (p / ".zarray").is_file():
+        raise StoreError(f"{p} is a Zarr v2 store; robot_rl reads Zarr v3 episode stores only.")
+    if not (p / "zarr.json").is_file():
         raise StoreError(f"{p} is not a Zarr v3 store (it has no zarr.json).")
+    if not os.access(p / "zarr.json", os.R_OK) or not os.access(p, os.R_OK | os.X_OK):
+        raise StoreError(f"{p} is not readable (permission denied).")
     return str(p)
+
+
+def check_writable(path: str, what: str = "") -> None:
+    """Refuse a store (or, with ``what``, a folder) that this process cannot write into."""
+    for folder, dirs, _ in os.walk(path):
+        if not os.access(folder, os.W_OK | os.X_OK):
+            if what:
+                raise StoreError(f"cannot create a store in {path}: the folder is read-only for this user; "
+                                 "choose a writable path or fix its permissions.")
+            raise StoreError(f"{path} is not writable ({folder} is read-only for this user); "
+                             "choose a writable path or fix its permissions.")
+        if what:
+            return  # a folder to create a store in: only the folder itself matters
 
 
 def lock(path: str) -> int:

@@ -29,8 +29,10 @@ from robot_rl.data.format import (
     parse_key_spec,
     parse_schema,
 )
+from robot_rl.data.integrity import INTEGRITY, check_rows, short
 from robot_rl.data.local import (
     check_local_path,
+    check_writable,
     is_remote,
     lock,
     read_runs,
@@ -57,12 +59,15 @@ class EpisodeStore:
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike, mode: str = "r", truncate_tail: bool = True) -> EpisodeStore:
+    def open(cls, path: str | os.PathLike, mode: str = "r", truncate_tail: bool = True,
+             check: bool = True) -> EpisodeStore:
         """Open an existing store read-only (``"r"``) or for appending/repair (``"a"``).
 
         ``"a"`` takes an exclusive lock (one writer per store) and truncates an uncommitted
         tail (unless ``truncate_tail=False``: :meth:`repair` then reports it); ``"r"`` ignores
-        the tail. Raises StoreError with one sentence on bad input.
+        the tail. With ``check`` (the default) a damaged store is refused: invalid episode ends,
+        unreadable metadata, missing, short or mistyped arrays, lost chunk files (see
+        :mod:`robot_rl.data.integrity`). Raises StoreError with one sentence on bad input.
         """
         import zarr
 
@@ -73,21 +78,27 @@ class EpisodeStore:
         where = str(path) if is_remote(path) else check_local_path(path)
         if mode == "a":
             require_zarr_for_writing()
+            check_writable(where)
         lock_fd = lock(where) if mode == "a" else None
         try:
             root = zarr.open_group(store=where, mode="r" if mode == "r" else "r+", zarr_format=3)
             check_format(root.attrs, where)
-            if EPISODE_ENDS not in root:
-                raise StoreError(f"{where} has no {EPISODE_ENDS} array, so no episode is committed in it.")
+            if check and EPISODE_ENDS not in root:
+                raise StoreError(f"{where} has no {EPISODE_ENDS} array, so no episode is committed in it; "
+                                 "run `robot-rl data repair` on it.")
             store = cls(root, where, mode, lock_fd)
+            store.store_attrs  # noqa: B018 - refuse unusable attributes now, not mid-command
+            problems = checks.head_problems(store)
+            if check and problems:
+                raise StoreError(checks.damaged(where, problems))
+            if not problems and (mode == "r" or truncate_tail):
+                store._handle_tail()  # a tail is only a tail when the committed head is sound
         except StoreError:
             unlock(lock_fd)
             raise
         except Exception as exc:  # zarr's own errors for a damaged store
             unlock(lock_fd)
-            raise StoreError(f"{where} could not be opened as a Zarr v3 store ({exc}).") from exc
-        if mode == "r" or truncate_tail:
-            store._handle_tail()
+            raise StoreError(f"{where} could not be opened as a Zarr v3 store ({short(exc)}).") from exc
         return store
 
     @classmethod
@@ -109,15 +120,22 @@ class EpisodeStore:
         header = StoreAttrs.parse(attrs).to_json(specs)
         layouts = {key: array_layout(key, spec, shard_steps) for key, spec in specs.items()}
         tmp = target.with_name(f".{target.name}.creating-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        root = zarr.open_group(store=str(tmp), mode="w-", zarr_format=3, attributes=header)
-        for key, spec in specs.items():
-            root.create_array(f"{DATA_GROUP}/{key}", shape=(0, *spec.shape), dtype=spec.dtype,
-                              fill_value=np.zeros((), spec.dtype)[()], **layouts[key])
-        root.create_array(EPISODE_ENDS, shape=(0,), dtype="int64", chunks=(4096,), fill_value=0)
-        root.create_array(EPISODE_INFO, shape=(0,), dtype=str, chunks=(1024,))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(tmp, target)  # atomic; also replaces an empty directory
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            check_writable(str(target.parent), "folder")
+            shutil.rmtree(tmp, ignore_errors=True)
+            root = zarr.open_group(store=str(tmp), mode="w-", zarr_format=3,
+                                   attributes={**header, "integrity": INTEGRITY})
+            for key, spec in specs.items():
+                root.create_array(f"{DATA_GROUP}/{key}", shape=(0, *spec.shape), dtype=spec.dtype,
+                                  fill_value=np.zeros((), spec.dtype)[()], **layouts[key])
+            root.create_array(EPISODE_ENDS, shape=(0,), dtype="int64", chunks=(4096,), fill_value=0)
+            root.create_array(EPISODE_INFO, shape=(0,), dtype=str, chunks=(1024,))
+            os.rename(tmp, target)  # atomic; also replaces an empty directory
+        except OSError as exc:
+            raise StoreError(f"{target} could not be created ({exc.strerror or short(exc)}).") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return cls.open(target, mode="a")
 
     def close(self) -> None:
@@ -135,7 +153,10 @@ class EpisodeStore:
     def refresh(self) -> None:
         """Re-read ``meta/episode_ends`` (e.g. to see episodes another process committed)."""
         self._arrays.clear()  # cached arrays hold their shape from when they were opened
-        raw = np.asarray(self.root[EPISODE_ENDS][:], dtype=np.int64)
+        try:
+            raw = np.asarray(self.root[EPISODE_ENDS][:], dtype=np.int64)
+        except Exception:  # noqa: BLE001 - a missing or garbage ends array commits nothing
+            raw = np.zeros(0, np.int64)
         self.episode_ends = raw[: checks.valid_prefix(raw)]
 
     @property
@@ -156,7 +177,11 @@ class EpisodeStore:
     @property
     def store_attrs(self) -> StoreAttrs:
         """Control rate, robot, action space and extra attributes."""
-        return StoreAttrs.parse({k: self.attrs[k] for k in ("control_rate_hz", "robot", "action_space", "extra")})
+        try:
+            return StoreAttrs.parse({k: self.attrs[k] for k in ("control_rate_hz", "robot", "action_space", "extra")
+                                     if k in self.attrs})
+        except (StoreError, TypeError, ValueError) as exc:
+            raise StoreError(f"{self.path} has unusable store attributes ({short(exc)}).") from None
 
     @property
     def cameras(self) -> list[str]:
@@ -175,14 +200,33 @@ class EpisodeStore:
     def episode_info(self, index: int) -> EpisodeInfo:
         """Metadata of committed episode ``index``."""
         self.episode_slice(index)  # bounds check with a clear message
-        return EpisodeInfo.from_json(str(self.root[EPISODE_INFO][index % self.num_episodes]))
+        index %= self.num_episodes
+        return self._parse_info(index, self._info_records(index, index + 1)[0])
 
     def episode_infos(self) -> list[EpisodeInfo]:
         """Metadata of every committed episode, in order."""
         if not self.num_episodes:
             return []
-        raw = self.root[EPISODE_INFO][: self.num_episodes]
-        return [EpisodeInfo.from_json(str(text)) for text in raw]
+        raw = self._info_records(0, self.num_episodes)
+        return [self._parse_info(i, text) for i, text in enumerate(raw)]
+
+    def _info_records(self, start: int, stop: int) -> list[str]:
+        try:
+            raw = [str(text) for text in self.root[EPISODE_INFO][start:stop]]
+        except Exception as exc:  # noqa: BLE001 - missing or undecodable metadata array
+            raise StoreError(f"{self.path}: {EPISODE_INFO} cannot be read ({short(exc)}); "
+                             "run `robot-rl data repair` on it.") from exc
+        if len(raw) < stop - start:
+            raise StoreError(f"{self.path}: {EPISODE_INFO} has no record for episode {start + len(raw)}; "
+                             "run `robot-rl data repair` on it.")
+        return raw
+
+    def _parse_info(self, index: int, text: str) -> EpisodeInfo:
+        try:
+            return EpisodeInfo.from_json(text)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"{self.path}: the metadata record of episode {index} is unreadable ({short(exc)}); "
+                             "run `robot-rl data repair` on it.") from None
 
     # -- reading -------------------------------------------------------------------------
     def array(self, key: str) -> Any:
@@ -192,15 +236,26 @@ class EpisodeStore:
                 have = ", ".join(self.schema)
                 raise StoreError(f"{self.path} has no data key {key!r}; it has {have}.")
             try:
-                self._arrays[key] = self.root[f"{DATA_GROUP}/{key}"]
+                array = self.root[f"{DATA_GROUP}/{key}"]
             except KeyError:
                 raise StoreError(f"{self.path} declares {key!r} but has no {DATA_GROUP}/{key} array.") from None
+            except Exception as exc:  # noqa: BLE001 - a garbage zarr.json
+                raise StoreError(f"{self.path}: the {DATA_GROUP}/{key} array cannot be opened "
+                                 f"({short(exc)}).") from exc
+            if not hasattr(array, "shards"):
+                raise StoreError(f"{self.path}: {DATA_GROUP}/{key} is a group, not an array.")
+            # All-fill chunks are written too, so a missing chunk file is always damage.
+            self._arrays[key] = array.with_config({"write_empty_chunks": True})
         return self._arrays[key]
 
     def read_slice(self, key: str, start: int, stop: int) -> np.ndarray:
         """Committed rows ``start:stop`` of ``key``."""
         stop = min(stop, self.num_steps)
-        return np.asarray(self.array(key)[start:stop])
+        array = self.array(key)
+        try:
+            return np.asarray(array[start:stop])
+        except Exception as exc:  # noqa: BLE001 - codec, checksum and I/O errors of damaged chunks
+            raise _unreadable(self.path, key, start, stop, exc) from exc
 
     def read(self, key: str, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Rows of ``key`` at arbitrary committed time ``indices`` (any order, repeats allowed)."""
@@ -209,18 +264,32 @@ class EpisodeStore:
             raise StoreError(f"time index out of range 0..{self.num_steps - 1} for {key!r}.")
         uniq, inverse = np.unique(idx, return_inverse=True)
         array = self.array(key)
-        if uniq.size and uniq[-1] - uniq[0] + 1 == uniq.size:
-            rows = np.asarray(array[int(uniq[0]): int(uniq[-1]) + 1])
-        elif array.shards is not None:
-            rows = read_runs(array, uniq)
-        else:
-            rows = np.asarray(array.get_orthogonal_selection((uniq,)))
+        try:
+            if uniq.size and uniq[-1] - uniq[0] + 1 == uniq.size:
+                rows = np.asarray(array[int(uniq[0]): int(uniq[-1]) + 1])
+            elif array.shards is not None:
+                rows = read_runs(array, uniq)
+            else:
+                rows = np.asarray(array.get_orthogonal_selection((uniq,)))
+        except Exception as exc:  # noqa: BLE001 - codec, checksum and I/O errors of damaged chunks
+            lo, hi = (int(uniq[0]), int(uniq[-1]) + 1) if uniq.size else (0, 0)
+            raise _unreadable(self.path, key, lo, hi, exc) from exc
         return rows[inverse.reshape(idx.shape)]
 
-    def read_episode(self, index: int, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        """All rows of one committed episode for ``keys`` (default: every key)."""
+    def read_episode(self, index: int, keys: Sequence[str] | None = None,
+                     verify: bool = False) -> dict[str, np.ndarray]:
+        """All rows of one committed episode for ``keys`` (default: every key).
+
+        ``verify`` compares each key's rows with the checksum recorded at commit and raises
+        StoreError on a mismatch.
+        """
         sl = self.episode_slice(index)
-        return {key: self.read_slice(key, sl.start, sl.stop) for key in (keys or self.schema)}
+        rows = {key: self.read_slice(key, sl.start, sl.stop) for key in (keys or self.schema)}
+        if verify:
+            info = self.episode_info(index)
+            for key, values in rows.items():
+                check_rows(self, key, index % self.num_episodes, info, values)
+        return rows
 
     # -- checking ------------------------------------------------------------------------
     def validate(self, deep: bool = False) -> list[str]:
@@ -253,11 +322,18 @@ class EpisodeStore:
                     "left by an interrupted writer.", self.path, steps, records, len(temps))
 
 
+def _unreadable(path: str, key: str, start: int, stop: int, exc: BaseException) -> StoreError:
+    return StoreError(f"{path}: {DATA_GROUP}/{key} cannot be read at steps {start}..{stop} ({short(exc)}); "
+                      "run `robot-rl data validate --deep` on it.")
+
+
 def _schema_from_attrs(attrs: Mapping[str, Any], path: str) -> dict[str, KeySpec]:
     schema = attrs.get("schema")
     if not isinstance(schema, Mapping) or not schema:
         raise StoreError(f"{path} has no key schema in its attributes.")
     try:
         return {key: parse_key_spec(key, value) for key, value in schema.items()}
-    except (KeyError, TypeError) as exc:
-        raise StoreError(f"{path} has a malformed key schema ({exc}).") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(f"{path} has a malformed key schema ({short(exc)}).") from None

@@ -6,56 +6,132 @@ into a hidden sibling directory and renames it into place only when it is comple
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from robot_rl.contracts import REWARD
+from robot_rl.contracts import DATA_GROUP, REWARD
 from robot_rl.data.appender import StoreAppender
+from robot_rl.data.episodes import EpisodeInfo
 from robot_rl.data.format import StoreError, is_image_key, time_block
+from robot_rl.data.integrity import expected_crc, short
 from robot_rl.data.sampler import split_episodes
 from robot_rl.data.store import EpisodeStore
 
 log = logging.getLogger(__name__)
 
 
-def copy_episodes(src: EpisodeStore, appender: StoreAppender, episodes: Sequence[int]) -> None:
-    """Append ``episodes`` of ``src`` to ``appender``'s store, recording where each came from."""
+def copy_episodes(src: EpisodeStore, appender: StoreAppender, episodes: Sequence[int],
+                  infos: Sequence[EpisodeInfo] | None = None) -> None:
+    """Append ``episodes`` of ``src`` to ``appender``'s store, recording where each came from.
+
+    Every episode's rows are checked against the checksums recorded when it was committed, so a
+    corrupt source is refused instead of copied. ``infos`` overrides ``src``'s records (repair).
+    """
     block = appender.block_steps
     for index in episodes:
         sl = src.episode_slice(int(index))
+        info = src.episode_info(int(index)) if infos is None else infos[int(index)]
         lo = sl.start
         while lo < sl.stop:
             # Align to the destination's blocks so each shard is written whole, once.
             hi = min(sl.stop, lo + block - appender.written_end % block)
             appender.write({key: src.read_slice(key, lo, hi) for key in src.schema})
             lo = hi
-        info = src.episode_info(int(index))
-        info.extra = {**info.extra, "origin": {"store": src.path, "episode": int(index)}}
+        for key in src.schema:
+            expected = expected_crc(src, key, int(index), info)
+            if expected is not None and appender.pending_crcs.get(key) != expected:
+                raise StoreError(f"{src.path}: episode {index} of {DATA_GROUP}/{key} does not match the checksum "
+                                 "recorded when it was committed (a corrupt chunk); run `robot-rl data repair` "
+                                 "on it first.")
+        info = replace(info, extra={**info.extra, "origin": {"store": src.path, "episode": int(index)}})
         appender.commit(info)
 
 
 def write_store(out: str | os.PathLike, template: EpisodeStore,
-                parts: Sequence[tuple[EpisodeStore, Sequence[int]]]) -> Path:
-    """Create ``out`` with ``template``'s schema and attributes holding the given episodes."""
+                parts: Sequence[tuple[EpisodeStore, Sequence[int]]],
+                infos: Sequence[EpisodeInfo] | None = None, publish: bool = True) -> Path:
+    """Create ``out`` with ``template``'s schema and attributes holding the given episodes.
+
+    It is built in a hidden sibling folder that is removed on any failure or Ctrl-C, and
+    renamed into place only when complete. ``publish=False`` returns the finished hidden
+    folder instead (the caller renames or removes it).
+    """
     target = Path(out)
     if target.exists():
         raise StoreError(f"{target} already exists; choose a new output path.")
+    _remove_stale_partials(target)
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     schema = {k: (s.shape, s.dtype) for k, s in template.schema.items()}
-    with EpisodeStore.create(tmp, schema, template.store_attrs) as dst:
-        appender = StoreAppender(dst)
-        for src, episodes in parts:
-            copy_episodes(src, appender, episodes)
-    os.rename(tmp, target)
+    try:
+        with EpisodeStore.create(tmp, schema, template.store_attrs) as dst:
+            appender = StoreAppender(dst)
+            for src, episodes in parts:
+                copy_episodes(src, appender, episodes, infos)
+        if not publish:
+            return tmp
+        os.rename(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StoreError(f"writing {target} failed ({exc.strerror or short(exc)}); nothing was written "
+                         "there.") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return target
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Remove hidden build folders of ``target`` left by killed processes."""
+    for folder in target.parent.glob(f".{target.name}.partial-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def replace_in_place(store: EpisodeStore, keep: Sequence[int], infos: Sequence[EpisodeInfo] | None = None) -> Path:
+    """Rebuild ``store`` (open in ``"a"`` mode) with only ``keep`` and swap it in atomically."""
+    here = Path(store.path)
+    rebuilt, old = here.with_name(f".{here.name}.rebuilt"), here.with_name(f".{here.name}.old")
+    shutil.rmtree(rebuilt, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    try:
+        write_store(rebuilt, store, [(store, keep)], infos)
+        exchange(rebuilt, here)  # one atomic step: the path holds the old or the new store, never neither
+    finally:
+        shutil.rmtree(rebuilt, ignore_errors=True)  # after the exchange this is the old store
+    return here
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two directories in one step (Linux renameat2); two renames elsewhere."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is not None and fn(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0:  # AT_FDCWD, RENAME_EXCHANGE
+        return
+    old = b.with_name(f".{b.name}.old")  # a kill between the renames leaves this, named in open's message
+    os.rename(b, old)
+    os.rename(a, b)
+    os.rename(old, a)
 
 
 def check_compatible(stores: Sequence[EpisodeStore]) -> None:
@@ -74,9 +150,17 @@ def merge(out: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> Path:
     """Concatenate the episodes of ``inputs`` (in order) into a new store ``out``."""
     if not inputs:
         raise StoreError("merge needs at least one input store.")
-    stores = [EpisodeStore.open(path) for path in inputs]
-    check_compatible(stores)
-    return write_store(out, stores[0], [(s, range(s.num_episodes)) for s in stores])
+    if Path(out).exists():
+        raise StoreError(f"{out} already exists; choose a new output path.")
+    stores = []
+    try:
+        for path in inputs:
+            stores.append(EpisodeStore.open(path))
+        check_compatible(stores)
+        return write_store(out, stores[0], [(s, range(s.num_episodes)) for s in stores])
+    finally:
+        for store in stores:
+            store.close()
 
 
 def _sibling(path: Path, suffix: str) -> Path:
@@ -87,14 +171,26 @@ def _sibling(path: Path, suffix: str) -> Path:
 def split(path: str | os.PathLike, val_fraction: float, seed: int = 0, out_train: str | None = None,
           out_val: str | None = None) -> tuple[Path, Path]:
     """Split by episode (seeded) into ``<name>_train.zarr`` and ``<name>_val.zarr``."""
-    src = EpisodeStore.open(path)
-    train, val = split_episodes(src.num_episodes, val_fraction, seed)
-    train_path = Path(out_train) if out_train else _sibling(Path(src.path), "train")
-    val_path = Path(out_val) if out_val else _sibling(Path(src.path), "val")
-    for target in (train_path, val_path):
-        if target.exists():
-            raise StoreError(f"{target} already exists; remove it or pass another output path.")
-    return write_store(train_path, src, [(src, train)]), write_store(val_path, src, [(src, val)])
+    with EpisodeStore.open(path) as src:
+        train, val = split_episodes(src.num_episodes, val_fraction, seed)
+        train_path = Path(out_train) if out_train else _sibling(Path(src.path), "train")
+        val_path = Path(out_val) if out_val else _sibling(Path(src.path), "val")
+        for target in (train_path, val_path):
+            if target.exists():
+                raise StoreError(f"{target} already exists; remove it or pass another output path.")
+        built = []
+        try:  # both halves are built hidden, then published together: a split is both or nothing
+            built.append(write_store(train_path, src, [(src, train)], publish=False))
+            built.append(write_store(val_path, src, [(src, val)], publish=False))
+            os.rename(built[0], train_path)
+            os.rename(built[1], val_path)
+        except BaseException:
+            for folder in built:
+                shutil.rmtree(folder, ignore_errors=True)
+            if train_path.exists() and not val_path.exists():  # stopped between the two renames
+                shutil.rmtree(train_path, ignore_errors=True)
+            raise
+        return train_path, val_path
 
 
 def drop(path: str | os.PathLike, episodes: Sequence[int], out: str | os.PathLike | None = None) -> Path:
@@ -107,14 +203,7 @@ def drop(path: str | os.PathLike, episodes: Sequence[int], out: str | os.PathLik
         keep = [i for i in range(src.num_episodes) if i not in dropped]
         if out is not None:
             return write_store(out, src, [(src, keep)])
-        here = Path(src.path)
-        rebuilt, old = here.with_name(f".{here.name}.rebuilt"), here.with_name(f".{here.name}.old")
-        shutil.rmtree(rebuilt, ignore_errors=True)
-        write_store(rebuilt, src, [(src, keep)])
-        os.rename(here, old)  # a crash between these renames leaves both copies, named, on disk
-        os.rename(rebuilt, here)
-    shutil.rmtree(old)
-    return here
+        return replace_in_place(src, keep)
 
 
 def stats(store: EpisodeStore) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from robot_rl.data.format import (
     WriterError,
     parse_schema,
 )
+from robot_rl.data.integrity import short
 from robot_rl.data.store import EpisodeStore
 from robot_rl.data.writer_thread import BlockWriter, StepChecker
 
@@ -183,7 +184,8 @@ class EpisodeWriter:
         try:
             done.result()
         except Exception as exc:
-            raise WriterError(f"the background writer for {self.path} failed: {exc}") from exc
+            raise WriterError(f"the background writer for {self.path} failed ({_why(exc)}); every episode "
+                              "committed before this one is safe.") from exc
 
     def _check_usable(self) -> None:
         if self._closed:
@@ -193,7 +195,14 @@ class EpisodeWriter:
     def _check_failed(self) -> None:
         error = self._block_writer.error
         if error is not None:
-            raise WriterError(f"the background writer for {self.path} failed: {error}") from error
+            raise WriterError(f"the background writer for {self.path} failed ({_why(error)}); every episode "
+                              "committed before is safe.") from error
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror  # e.g. "No space left on device"
+    return short(error)
 
 
 def _open_or_create(path: str | os.PathLike, specs: dict, attrs: StoreAttrs,

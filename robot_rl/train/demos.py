@@ -46,7 +46,11 @@ def check_store(store: EpisodeStore, obs_specs: dict[str, ObsSpec], action_dim: 
 def load_store(path: str | os.PathLike, obs_specs: dict[str, ObsSpec], action_dim: int, reward: EpisodeReward,
                terminate_on_success: bool = False, max_episodes: int | None = None, seed: int = 0,
                extra_keys: tuple[str, ...] = (), action_space: str | None = None) -> ReplayBuffer:
-    """Every committed episode of ``path`` as transitions; ``reward(episode, instruction)`` labels rows."""
+    """Every committed episode of ``path`` as transitions; ``reward(episode, instruction)`` labels rows.
+
+    A damaged store (see ``EpisodeStore.open``) or an episode whose rows differ from their
+    commit-time checksums raises StoreError with one sentence.
+    """
     with EpisodeStore.open(path) as store:
         check_store(store, obs_specs, action_dim, action_space)
         missing = [k for k in extra_keys if k not in store.schema]
@@ -60,7 +64,8 @@ def load_store(path: str | os.PathLike, obs_specs: dict[str, ObsSpec], action_di
         buffer = ReplayBuffer(obs_specs, action_dim, sum(max(i.length - 1, 0) for i in infos), seed)
         keys = [*obs_specs, ACTION, *[k for k in store.schema if k.startswith("info/") or k == "reward"], *extra_keys]
         for index, info in enumerate(infos):
-            episode = store.read_episode(index, sorted(set(keys) & set(store.schema)))
+            # verify: a corrupt chunk is refused (StoreError) instead of trained on
+            episode = store.read_episode(index, sorted(set(keys) & set(store.schema)), verify=True)
             _add_episode(buffer, episode, reward(episode, info.instruction), obs_specs, terminate_on_success)
     return buffer
 

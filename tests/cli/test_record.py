@@ -68,3 +68,61 @@ def test_record_unknown_device_is_one_sentence(tmp_path, capsys):
     assert main(["record", "device=joystick", f"out={tmp_path / 'x.zarr'}", "env.image_size=32"]) == 2
     err = capsys.readouterr().err
     assert "joystick" in err and "keyboard" in err and "Traceback" not in err
+
+
+_RECORDER = """
+import sys
+from types import SimpleNamespace
+import numpy as np
+from robot_rl.data.writer import EpisodeWriter
+from robot_rl.recording import RecordingSession
+
+class Env:
+    unwrapped = SimpleNamespace(config=SimpleNamespace(control_rate_hz=1000.0))
+    def reset(self, seed):
+        self.t, self.seed = 0, seed
+        return self._obs(), {"instruction": f"episode {seed}"}
+    def _obs(self):
+        return {"obs/state": np.full(3, self.seed, np.float32),
+                "obs/images/front": np.full((16, 16, 3), self.seed % 256, np.uint8)}
+    def step(self, action):
+        self.t += 1
+        done = self.t >= 12
+        return self._obs(), 0.0, done, False, {"success": done, "progress": self.t / 12, "instruction": "x"}
+
+class Device:
+    def read(self):
+        return SimpleNamespace(action=np.zeros(2, np.float32), events=())
+
+schema = {"obs/state": ((3,), "float32"), "obs/images/front": ((16, 16, 3), "uint8"), "action": ((2,), "float32"),
+          "reward": ((), "float32"), "info/success": ((), "bool"), "info/progress": ((), "float32")}
+attrs = {"control_rate_hz": 1000.0, "robot": "toy", "action_space": "joint_delta"}
+with EpisodeWriter(sys.argv[1], schema, attrs, shard_steps=8) as writer:
+    print("ready", flush=True)
+    RecordingSession(Env(), Device(), writer, episodes=10**6, source="scripted", task="toy", seed=int(sys.argv[2]),
+                     realtime=False, autostart=True, on_status=lambda text: print(text, flush=True)).run()
+"""
+
+
+def test_an_episode_shown_as_kept_survives_a_kill(tmp_path):
+    """SIGKILL the recorder at random moments: every episode it printed as kept is in the store."""
+    import re
+    import subprocess
+    import sys
+    import time
+
+    path, rng, promised = tmp_path / "kills.zarr", np.random.default_rng(0), set()
+    for trial in range(6):
+        base = (trial + 1) * 10_000
+        proc = subprocess.Popen([sys.executable, "-c", _RECORDER, str(path), str(base)], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 1.0))
+        proc.kill()
+        out, _ = proc.communicate()
+        kept = [int(m) for m in re.findall(r"^kept (\d+)", out, re.M)]
+        promised |= {base + i for i in range(max(kept, default=0))}
+    with EpisodeStore.open(path, mode="a") as store:  # "a" cuts the last kill's uncommitted tail
+        seeds = {info.seed for info in store.episode_infos()}
+        assert store.validate(deep=True) == []
+    assert len(promised) >= 6 and promised <= seeds, sorted(promised - seeds)

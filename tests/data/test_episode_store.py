@@ -172,12 +172,14 @@ def test_validate_reports_and_repair_fixes_damage(make_store):
     ends.resize((4,))
     ends[3] = 2  # not increasing: a foreign tool's bad append
     (path / "meta" / "episode_ends" / "zarr.1234.partial").write_bytes(b"{")
-    with EpisodeStore.open(path) as store:
+    with pytest.raises(StoreError, match="is damaged .*entry 3 .value 2. does not increase"):
+        EpisodeStore.open(path)  # readers refuse rather than guess
+    with EpisodeStore.open(path, check=False) as store:
         problems = store.validate()
         assert store.num_episodes == 3
-    assert any("stops increasing at entry 3" in p for p in problems)
+    assert any("entry 3 (value 2) does not increase" in p for p in problems)
     assert any("*.partial" in p for p in problems)
-    with EpisodeStore.open(path, mode="a", truncate_tail=False) as store:
+    with EpisodeStore.open(path, mode="a", truncate_tail=False, check=False) as store:
         actions = store.repair()
         assert len(actions) == 2 and store.validate() == [] and store.num_episodes == 3
     assert not list(path.rglob("*.partial"))
@@ -187,10 +189,14 @@ def test_repair_uncommits_episodes_whose_data_is_missing(make_store):
     path, _ = make_store([4, 7, 3])
     state = zarr.open_group(str(path), mode="r+")[f"{DATA_GROUP}/{OBS_STATE}"]
     state.resize((12, 4))  # episode 2 lost its last rows
-    with EpisodeStore.open(path, mode="a") as store:
+    with pytest.raises(StoreError, match="has 12 steps but"):
+        EpisodeStore.open(path, mode="a")
+    with EpisodeStore.open(path, mode="a", check=False) as store:
         assert any("has 12 steps but" in p for p in store.validate())
-        store.repair()
+        actions = store.repair()
         assert store.num_episodes == 2 and store.validate() == []
+    assert actions == ["dropped episode 2: data/obs/state has only 12 steps.",
+                       "truncated an uncommitted tail of 3 steps and 1 episode records."]
 
 
 def test_on_full_drop_counts_and_raise_raises(toy, tmp_path):
