@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -35,12 +36,11 @@ class MediaError(ValueError):
     """A video or image could not be written; the message names the file and why."""
 
 
-def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> Path:
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float) -> Path:
     """An H.264 mp4 of uint8 HWC frames (sizes padded to even numbers for the codec)."""
     import imageio.v2 as imageio
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _writable(Path(path))
     try:
         with imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=2, quality=7,
                                 ffmpeg_log_level="error") as writer:
@@ -57,12 +57,24 @@ def write_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> Path:
 def write_png(path: Path, image: np.ndarray) -> Path:
     import imageio.v2 as imageio
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _writable(Path(path))
     try:
         imageio.imwrite(path, image)
     except (OSError, ValueError, RuntimeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise MediaError(f"could not write the image {path} ({first}); expected a writable path ending in "
                          ".png.") from None
+    return path
+
+
+def _writable(path: Path) -> Path:
+    """``path`` once its folder exists and may be written (MediaError naming it otherwise), so
+    ffmpeg is never started on a file it cannot open."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MediaError(f"could not create the folder of {path} ({(error.strerror or str(error)).lower()}); "
+                         "expected a writable location.") from None
+    if path.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise MediaError(f"cannot write {path}; expected a writable file path.")
     return path

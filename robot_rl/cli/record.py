@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from robot_rl.config import ConfigError, compose
+from robot_rl.config import ConfigError, as_bool, as_choice, as_float, as_int, check_common, compose
 
 
 def run(argv: list[str]) -> int:
@@ -23,6 +23,7 @@ def run(argv: list[str]) -> int:
         return 0
     try:
         cfg = compose(argv, config_name="record")
+        check(cfg)
         summary, out = record(cfg, str(cfg.task.name))
     except (ConfigError, ValueError, RuntimeError) as error:
         print(f"robot-rl record: {error}", file=sys.stderr)
@@ -37,6 +38,18 @@ def run(argv: list[str]) -> int:
         return 130
     print(f"{summary.status()} -> {out}")
     return 0
+
+
+def check(cfg) -> None:
+    """Refuse (ConfigError, one sentence) a value of the wrong type or range before anything opens."""
+    check_common(cfg)
+    as_int("episodes", cfg.episodes, minimum=1)
+    as_float("noise", cfg.noise, minimum=0.0)
+    as_choice("display", cfg.display, ("auto", "on", "off"))
+    if cfg.realtime is not None:
+        as_bool("realtime", cfg.realtime)
+    if cfg.out is not None and not str(cfg.out).strip():
+        raise ConfigError("out= is empty; expected the path of a Zarr store (e.g. out=data/lift_demos.zarr).")
 
 
 class ScriptedDevice:
@@ -88,7 +101,7 @@ def record(cfg, task: str):
     attrs = {"control_rate_hz": env.env_spec.control_rate_hz, "robot": env.env_spec.robot,
              "action_space": env.env_spec.action_space, "task": task,
              "joint_names": list(env.env_spec.joint_names), "cameras": list(env.env_spec.cameras)}
-    realtime = (not scripted) if cfg.realtime is None else bool(cfg.realtime)
+    realtime = (not scripted) if cfg.realtime is None else as_bool("realtime", cfg.realtime)
     viewer = None if scripted and cfg.display == "auto" else make_viewer(cfg.display)
     if not scripted:
         print(getattr(device, "help", ""))

@@ -117,12 +117,15 @@ def _write_png(out: Path, image: np.ndarray) -> int:
 
 
 def _write_mp4(out: Path, frames: Iterator[np.ndarray], fps: float) -> int:
-    import imageio.v2 as imageio
+    from robot_rl.media import write_video
 
     count = 0
-    with imageio.get_writer(out, fps=fps, codec="libx264", quality=7, macro_block_size=1,
-                            pixelformat="yuv420p", ffmpeg_log_level="error") as writer:
+
+    def counted() -> Iterator[np.ndarray]:
+        nonlocal count
         for frame in frames:
-            writer.append_data(frame)
             count += 1
+            yield frame
+
+    write_video(out, counted(), fps)  # a broken pipe to ffmpeg becomes one sentence (MediaError)
     return count
