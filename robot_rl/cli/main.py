@@ -148,12 +148,9 @@ def describe(error: BaseException) -> str:
 
 def first_line(error: BaseException) -> str:
     """The first line of the message, with the config key OmegaConf names on a later line."""
-    import re
+    from robot_rl.config import one_line  # a light module: re and pathlib only
 
-    text = str(error).strip()
-    first = text.splitlines()[0] if text else type(error).__name__
-    key = re.search(r"full_key: (\S+)", text)
-    return f"{key.group(1)}: {first}" if key and key.group(1) not in first else first
+    return one_line(error)
 
 
 def log_dirs() -> list[Path]:
