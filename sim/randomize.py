@@ -2,10 +2,13 @@
 
 Every reset restores the nominal model values first, then draws a fresh perturbation from the
 episode's generator, so episodes are independent and the same seed gives the same world.
+Physics knobs name what they scale: the task's objects (mass, friction) apart from the robot's
+own links (mass) and fingers (friction).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, fields
 
@@ -14,7 +17,12 @@ import numpy as np
 
 from sim.scene import Scene
 
+log = logging.getLogger(__name__)
+
 Range = tuple[float, float]
+# Fields of older presets, each replaced by the knobs it used to cover (all bodies, all geoms).
+_SPLIT_FIELDS = {"mass_scale": ("object_mass_scale", "link_mass_scale"),
+                 "friction_scale": ("object_friction_scale", "finger_friction_scale")}
 
 
 @dataclass(frozen=True)
@@ -29,21 +37,38 @@ class RandomizeConfig:
     texture_brightness: Range = (1.0, 1.0)
     camera_pos_jitter_m: float = 0.0
     camera_rot_jitter_rad: float = 0.0
-    mass_scale: Range = (1.0, 1.0)
-    friction_scale: Range = (1.0, 1.0)
-    damping_scale: Range = (1.0, 1.0)
-    gain_scale: Range = (1.0, 1.0)
+    object_mass_scale: Range = (1.0, 1.0)  # each free object's mass and inertia
+    object_friction_scale: Range = (1.0, 1.0)  # sliding friction of each object geom
+    link_mass_scale: Range = (1.0, 1.0)  # each robot link's mass and inertia (hand, fingers too)
+    finger_friction_scale: Range = (1.0, 1.0)  # sliding friction of the finger geoms, one draw
+    damping_scale: Range = (1.0, 1.0)  # each joint's damping
+    gain_scale: Range = (1.0, 1.0)  # each actuator's kp and kv
     action_latency_steps: tuple[int, int] = (0, 0)
     action_noise: float = 0.0
     obs_noise: float = 0.0
 
     @classmethod
     def from_dict(cls, values: dict) -> "RandomizeConfig":
+        values = _split_old_fields(dict(values))
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"randomize preset has unknown fields {unknown}; valid fields: {sorted(known)}.")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def _split_old_fields(values: dict) -> dict:
+    """Map a pre-split ``mass_scale``/``friction_scale`` onto the knobs that replaced it."""
+    for old, new in _SPLIT_FIELDS.items():
+        if old not in values:
+            continue
+        clash = [n for n in new if n in values]
+        if clash:
+            raise ValueError(f"randomize preset sets both {old!r} and {clash}; {old!r} is replaced by {list(new)}.")
+        log.warning("randomize field %r is deprecated; it now sets %s (rename it in the preset).", old, list(new))
+        range_ = values.pop(old)
+        values.update({n: range_ for n in new})
+    return values
 
 
 _NOMINAL_FIELDS = ("light_diffuse", "light_pos", "geom_rgba", "cam_pos", "cam_quat", "body_mass",
@@ -57,10 +82,20 @@ class Randomizer:
     def __init__(self, scene: Scene, config: RandomizeConfig, object_geoms: np.ndarray) -> None:
         self.scene = scene
         self.config = config
-        self.object_geoms = object_geoms
+        self.object_geoms = object_geoms = np.asarray(object_geoms, dtype=int)
         model = scene.model
         self.nominal = {name: getattr(model, name).copy() for name in _NOMINAL_FIELDS}
         self.scene_geoms = np.setdiff1d(np.arange(model.ngeom), object_geoms)
+        # Mass goes to bodies with dynamics (through their own or a welded parent's joints): not to
+        # mocap bowls and markers or to the arm's fixed base.
+        object_bodies = np.unique(model.geom_bodyid[object_geoms])
+        self.object_bodies = object_bodies[_has_dynamics(model, object_bodies)]
+        self.link_bodies = scene.robot.bodies[_has_dynamics(model, scene.robot.bodies)]
+        # Friction is drawn per object, so one object's geoms (a bowl's walls) share a draw.
+        self._object_of_geom = np.searchsorted(object_bodies, model.geom_bodyid[object_geoms])
+        self._n_objects = len(object_bodies)
+        self.finger_geoms = scene.robot.finger_geoms
+        self._setconst_data: mujoco.MjData | None = None
         self._latency = 0
         self._actions: deque[np.ndarray] = deque()
         self.textures_changed = False
@@ -97,14 +132,30 @@ class Randomizer:
 
     def _physics(self, model: mujoco.MjModel, rng: np.random.Generator) -> None:
         cfg = self.config
-        scale = rng.uniform(*cfg.mass_scale, size=model.nbody)
-        model.body_mass[:] *= scale
-        model.body_inertia[:] *= scale[:, None]
-        model.geom_friction[:, 0] *= rng.uniform(*cfg.friction_scale, size=model.ngeom)
+        for bodies, range_ in ((self.object_bodies, cfg.object_mass_scale), (self.link_bodies, cfg.link_mass_scale)):
+            _scale_mass(model, bodies, rng.uniform(*range_, size=len(bodies)))
+        per_object = rng.uniform(*cfg.object_friction_scale, size=self._n_objects)
+        model.geom_friction[self.object_geoms, 0] *= per_object[self._object_of_geom]
+        model.geom_friction[self.finger_geoms, 0] *= rng.uniform(*cfg.finger_friction_scale)
         model.dof_damping[:] *= rng.uniform(*cfg.damping_scale, size=model.nv)
         gains = rng.uniform(*cfg.gain_scale, size=model.nu)
         model.actuator_gainprm[:, 0] *= gains
         model.actuator_biasprm[:, 1:3] *= gains[:, None]
+        self._recompute_derived_constants(model)
+
+    def _recompute_derived_constants(self, model: mujoco.MjModel) -> None:
+        """Recompute what the compiler derived from masses (``mj_setConst``).
+
+        The compiler derives ``body_subtreemass`` (the divisor of each tree's centre of mass, the
+        origin of its com-based inertias), the inverse weights behind constraint softness,
+        ``dof_M0``, ``actuator_acc0`` and the model statistics once. Left at nominal under scaled
+        masses, a stale ``body_subtreemass`` alone made about one ``hard`` grasp in six diverge
+        (NaN or huge qacc). This runs on scratch data at ``qpos0``, so the env's state is left
+        alone, and on unchanged values it reproduces the compiled model bit for bit.
+        """
+        if self._setconst_data is None:
+            self._setconst_data = mujoco.MjData(model)
+        mujoco.mj_setConst(model, self._setconst_data)
 
     def perturb_action(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The action the robot actually executes this step: delayed and noisy per the preset."""
@@ -119,6 +170,16 @@ class Randomizer:
         if not self.config.obs_noise:
             return state
         return (state + rng.normal(0, self.config.obs_noise, size=state.shape)).astype(state.dtype)
+
+
+def _has_dynamics(model: mujoco.MjModel, bodies: np.ndarray) -> np.ndarray:
+    return model.body_dofnum[model.body_weldid[bodies]] > 0
+
+
+def _scale_mass(model: mujoco.MjModel, bodies: np.ndarray, scale: np.ndarray) -> None:
+    """Mass and rotational inertia by the same factor: the body is denser, not reshaped."""
+    model.body_mass[bodies] *= scale
+    model.body_inertia[bodies] *= scale[:, None]
 
 
 def _jitter_quat(quat: np.ndarray, rng: np.random.Generator, angle_rad: float) -> np.ndarray:

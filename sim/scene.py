@@ -7,6 +7,10 @@ import numpy as np
 
 from sim.robots.base import RobotHandles
 
+# MuJoCo resets the physics when one of these fires: the episode's trajectory is spoilt.
+DIVERGENCE_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
+                       mujoco.mjtWarning.mjWARN_BADQPOS)
+
 
 def yaw_of_quat(quat: np.ndarray) -> float:
     """Rotation about world z of a (w, x, y, z) quaternion, in radians."""
@@ -65,6 +69,22 @@ class Scene:
         fingers = self.data.xpos[self.robot.finger_bodies]
         axis = fingers[1:].mean(axis=0) - fingers[0]
         return float(np.arctan2(axis[1], axis[0]))
+
+    # --- the physics ------------------------------------------------------------------------
+    def warning_counts(self) -> dict[str, int]:
+        """MuJoCo's warnings raised since the last reset, e.g. ``{"badqacc": 2}``; empty when none."""
+        counts = {}
+        for index in range(mujoco.mjtWarning.mjNWARNING.value):
+            number = int(self.data.warning[index].number)
+            if number:
+                counts[mujoco.mjtWarning(index).name.removeprefix("mjWARN_").lower()] = number
+        return counts
+
+    def diverged(self) -> bool:
+        """True when the state is not finite or MuJoCo flagged a NaN, Inf or huge value."""
+        flagged = any(self.data.warning[w].number for w in DIVERGENCE_WARNINGS)
+        finite = all(np.isfinite(a).all() for a in (self.data.qpos, self.data.qvel, self.data.qacc))
+        return flagged or not finite
 
     # --- objects ---------------------------------------------------------------------------
     def _free_adr(self, name: str) -> int:
