@@ -24,8 +24,6 @@ import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import mujoco  # noqa: E402
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from robot_rl.config import ConfigError, choices  # noqa: E402
 from sim.env import RobotEnv  # noqa: E402
@@ -33,9 +31,6 @@ from sim.experts import WaypointExpert, make_expert  # noqa: E402
 from sim.loading import load, task_names  # noqa: E402
 
 SUCCESS_TARGET = 0.9
-# MuJoCo resets the state when one of these fires, so an episode that hits one is spoilt.
-DIVERGENCE_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
-                       mujoco.mjtWarning.mjWARN_BADQACC)
 SHOWN_FAILURES = 10
 
 
@@ -67,7 +62,7 @@ def run_episode(env: RobotEnv, expert: WaypointExpert, seed: int) -> tuple[int |
         success, done = info["success"], terminated or truncated
         if success and first is None:
             first = step
-    diverged = any(env.data.warning[w].number > 0 for w in DIVERGENCE_WARNINGS)  # reset() zeroes them
+    diverged = env.scene.diverged()  # MuJoCo resets a diverged state, so the episode is spoilt
     return first, success, diverged
 
 
