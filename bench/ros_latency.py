@@ -144,7 +144,9 @@ def run_config(path: Path, kind: str, rate_hz: float, backend: str, seconds: flo
     timeout = 0.1 if kind == "image" else 0.05  # images come at 30 Hz
     params = {"policy_path": str(path), "control_rate_hz": float(rate_hz), "backend": backend, "autostart": True,
               "ramp_in_s": 0.0, "obs_timeout_s": timeout, "diagnostics_period_s": 0.5, "warmup_runs": 200,
-              "realtime_priority": realtime_priority}
+              "realtime_priority": realtime_priority,
+              # a private e-stop latch: the benchmark must not leave (or obey) the robot's own
+              "estop_latch_file": str(Path(tempfile.gettempdir()) / f"robot_rl_bench_estop_{os.getpid()}.latch")}
     argv = [sys.executable, "-m", "hardware.ros.policy_node", "--ros-args"]
     for name, value in params.items():
         argv += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]

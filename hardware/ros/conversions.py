@@ -55,7 +55,9 @@ class JointStateReader:
     """Picks the arm and gripper joints out of JointState messages by name, in driver order.
 
     The name-to-index map is cached per name list, so the usual fixed layout costs one
-    tuple comparison per message. Wrong names or array sizes raise ``MessageError``.
+    tuple comparison per message. Wrong, missing or duplicate names, array sizes that differ
+    from the names (an empty velocity field included) and non-finite values raise
+    ``MessageError``.
     """
 
     def __init__(self, joint_names: tuple[str, ...], gripper_names: tuple[str, ...] = ()) -> None:
@@ -74,10 +76,18 @@ class JointStateReader:
                                f"{len(msg.velocity)} velocities; expected one of each per name.")
         position = np.frombuffer(msg.position, np.float64) if n else np.zeros(0)
         velocity = np.frombuffer(msg.velocity, np.float64) if n else np.zeros(0)
-        return position[self._arm], velocity[self._arm], position[self._grip]
+        q, qd, qg = position[self._arm], velocity[self._arm], position[self._grip]
+        if not (np.isfinite(q).all() and np.isfinite(qd).all() and np.isfinite(qg).all()):
+            raise MessageError(f"joint_states has non-finite values: positions {q.tolist()}, velocities "
+                               f"{qd.tolist()}.")
+        return q, qd, qg
 
     def _index(self, names: tuple[str, ...]) -> None:
         wanted = self.joint_names + self.gripper_names
+        if len(set(names)) != len(names):
+            self._names = None
+            twice = sorted({j for j in names if names.count(j) > 1})
+            raise MessageError(f"joint_states names joints {twice} more than once; expected each name once.")
         missing = [j for j in wanted if j not in names]
         if missing:
             self._names = None

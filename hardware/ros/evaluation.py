@@ -11,6 +11,7 @@ node's own per tick (``/policy/timing``) and an end-to-end figure seen from outs
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -79,8 +80,10 @@ def evaluate_over_ros(config: RosEvalConfig, log_path: Path | None = None,
     """
     started_s = time.monotonic()
     domain_id = private_domain()
-    with LaunchLog(log_path) as launch_log:
-        stack = _Stack(config, domain_id, launch_log)
+    # A private e-stop latch: an e-stop left by an evaluation must not stop the robot's own
+    # policy node, nor the robot's latch stop the evaluation.
+    with LaunchLog(log_path) as launch_log, tempfile.TemporaryDirectory(prefix="robot_rl_ros_eval_") as state_dir:
+        stack = _Stack(config, domain_id, launch_log, Path(state_dir) / "estop-policy.latch")
         try:
             stack.start()
             times_s = [_run_episode(stack, config, i, on_episode) for i in range(config.episodes)]
@@ -180,8 +183,8 @@ class _Evaluator(Node):
 class _Stack:
     """deploy_sim's processes under a Launcher thread, and the evaluator node, on one private domain."""
 
-    def __init__(self, config: RosEvalConfig, domain_id: int, launch_log: LaunchLog) -> None:
-        self.config, self.domain_id, self.launch_log = config, domain_id, launch_log
+    def __init__(self, config: RosEvalConfig, domain_id: int, launch_log: LaunchLog, latch_file: Path) -> None:
+        self.config, self.domain_id, self.launch_log, self.latch_file = config, domain_id, launch_log, latch_file
         self.launcher: Launcher | None = None
         self.evaluator: _Evaluator | None = None
         self._context = self._executor = self._spinner = self._launch_thread = None
@@ -191,7 +194,8 @@ class _Stack:
     def start(self) -> None:
         """Launch the nodes; wait until the policy is loaded and the services the episodes use are up."""
         try:
-            description = load_launch_file(resolve_launch_file("deploy_sim.launch.yaml"), _launch_arguments(self.config))
+            description = load_launch_file(resolve_launch_file("deploy_sim.launch.yaml"),
+                                           _launch_arguments(self.config, self.latch_file))
         except LaunchError as error:
             raise RosEvalError(f"cannot launch deploy_sim for the evaluation: {error}") from None
         deadline_s = time.monotonic() + self.config.start_timeout_s
@@ -248,9 +252,9 @@ class _Stack:
     def new_episode(self) -> int:
         """Reset the bridge with the policy inactive, then activate it; the system time (ns) it took over.
 
-        The reset puts the arm back at once. A policy node left active would keep stepping from
-        its last command (the safety filter limits each step relative to it) and drag the arm
-        back; activating anchors it at the measured position, as an operator does on a robot.
+        The reset puts the arm back at once. A policy node left active would see the jump as a
+        fault and wait out its recovery; deactivating first and activating after anchors it at
+        the measured position at once, as an operator does on a robot.
         """
         if self._policy_active:
             response, _ = self._call(self.evaluator.lifecycle_client, _transition("deactivate"),
@@ -312,12 +316,13 @@ class _Stack:
                 rclpy.try_shutdown(context=self._context)
 
 
-def _launch_arguments(config: RosEvalConfig) -> dict[str, str]:
+def _launch_arguments(config: RosEvalConfig, latch_file: Path) -> dict[str, str]:
     # The bridge plays seed - 1 while the nodes start; the first reset brings episode 0 its seed.
     # No autostart: every episode activates the policy itself (see _Stack.new_episode).
     return {"policy": config.policy_path, "task": config.task, "robot": config.robot, "seed": str(config.seed - 1),
             "cameras": f"[{', '.join(config.cameras)}]", "image_size": str(config.image_size),
-            "backend": config.backend, "command_interface": config.command_interface, "autostart": "false"}
+            "backend": config.backend, "command_interface": config.command_interface, "autostart": "false",
+            "estop_latch_file": str(latch_file)}
 
 
 def _transition(name: str) -> ChangeState.Request:

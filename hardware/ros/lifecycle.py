@@ -52,3 +52,23 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def guard_transitions(node) -> None:
+    """Answer ``success: false`` to a transition the node's current state does not have (say,
+    configure while active) instead of letting rclpy's RCLError escape the service callback,
+    which would end the executor's spin and with it the node."""
+    service = getattr(node, "_service_change_state", None)
+    if service is None:
+        return
+    handler = service.callback
+
+    def guarded(request, response):
+        try:
+            return handler(request, response)
+        except Exception as error:  # noqa: BLE001 - any failure is a refusal, never a crash
+            node.get_logger().error(f"refusing lifecycle transition {request.transition.id}: {error}")
+            response.success = False
+            return response
+
+    service.callback = guarded

@@ -4,8 +4,14 @@ One ``ObservationCache`` subscribes to the joint states and to every other input
 reads: camera images (``<camera>/image_raw``, sensor_msgs/Image) and vectors
 (``observations/<name>``, std_msgs/Float32MultiArray, e.g. the sim's ``obs/object``). Each
 callback converts with numpy and stores the value and its arrival time under a lock; a bad
-message is kept as an error string rather than raised, so the control thread can hold and
-report it.
+message is kept as an error string rather than raised, so the control thread can treat it as a
+fault and report it.
+
+This is where messages are validated, once: joint names (missing, unknown order, duplicates),
+array sizes (an empty velocity field included), non-finite values, vector sizes, and header
+stamps (more than ``max_stamp_age_s`` from this node's clock, or going backwards). Every bad
+message is also remembered until the control thread takes it (``take_fault``), so a single bad
+message between two ticks is still a fault even if a good one follows it.
 """
 
 from __future__ import annotations
@@ -45,8 +51,11 @@ class ObservationCache:
 
     def __init__(self, node, joint_names: tuple[str, ...], gripper_names: tuple[str, ...],
                  extra: dict[str, tuple[tuple[int, ...], str]] | None = None, joint_states_topic: str = "joint_states",
-                 clock=time.perf_counter) -> None:
+                 clock=time.perf_counter, max_stamp_age_s: float = 1.0) -> None:
         self.clock = clock
+        self.max_stamp_age_s = max_stamp_age_s
+        self._ros_clock = node.get_clock()
+        self._fault = ""
         self.reader = JointStateReader(joint_names, gripper_names)
         self.extra = dict(extra or {})
         self._lock = threading.Lock()
@@ -70,33 +79,58 @@ class ObservationCache:
             latest = self._latest[key]
             latest.value, latest.error, latest.time_s, latest.stamp_s = value, error, now, stamp_s
             latest.count += 1
+            if error:
+                self._fault = error
+
+    def _check_stamp(self, key: str, stamp_s: float) -> None:
+        """Raise MessageError for a stamp far from this node's clock or older than the previous one."""
+        now_s = self._ros_clock.now().nanoseconds * 1e-9
+        if not abs(now_s - stamp_s) <= self.max_stamp_age_s:
+            when = "in the past" if stamp_s < now_s else "in the future"
+            raise MessageError(f"{self.topics[key]} is stamped {abs(now_s - stamp_s):.3f} s {when} "
+                               f"(max_stamp_age_s {self.max_stamp_age_s:g}); is the sender's clock in sync?")
+        previous = self._latest[key].stamp_s
+        if stamp_s < previous:
+            raise MessageError(f"{self.topics[key]} stamps went back {previous - stamp_s:.3f} s (out of order).")
 
     def _on_joints(self, msg: JointState) -> None:
+        stamp_s = stamp_to_s(msg.header.stamp)
         try:
-            self._store(OBS_STATE, self.reader.read(msg), stamp_s=stamp_to_s(msg.header.stamp))
+            self._check_stamp(OBS_STATE, stamp_s)
+            self._store(OBS_STATE, self.reader.read(msg), stamp_s=stamp_s)
         except MessageError as error:
-            self._store(OBS_STATE, error=str(error))
+            self._store(OBS_STATE, error=str(error), stamp_s=stamp_s)
 
     def _on_image(self, key: str, shape: tuple[int, ...], msg: Image) -> None:
+        stamp_s = stamp_to_s(msg.header.stamp)
         try:
+            self._check_stamp(key, stamp_s)
             rgb = image_to_rgb(msg)
             if rgb.shape != tuple(shape):
                 import cv2
 
                 rgb = cv2.resize(rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-            self._store(key, rgb, stamp_s=stamp_to_s(msg.header.stamp))
+            self._store(key, rgb, stamp_s=stamp_s)
         except MessageError as error:
-            self._store(key, error=f"{self.topics[key]}: {error}")
+            self._store(key, error=f"{self.topics[key]}: {error}", stamp_s=stamp_s)
 
     def _on_vector(self, key: str, shape: tuple[int, ...], msg: Float32MultiArray) -> None:
         values = np.array(msg.data, np.float32)
         if values.size != int(np.prod(shape)):
             self._store(key, error=f"{self.topics[key]} has {values.size} values; the policy's {key} has shape "
                                    f"{tuple(shape)}.")
-            return
-        self._store(key, values.reshape(shape))
+        elif not np.isfinite(values).all():
+            self._store(key, error=f"{self.topics[key]} has non-finite values.")
+        else:
+            self._store(key, values.reshape(shape))
 
     # --- readers (control thread) -----------------------------------------------------------
+    def take_fault(self) -> str:
+        """The last bad message since the previous call ('' if none), then forget it."""
+        with self._lock:
+            fault, self._fault = self._fault, ""
+        return fault
+
     def problem(self) -> str:
         """Why no observation can be built now (nothing received, or a bad message), else ''."""
         with self._lock:

@@ -7,8 +7,18 @@ Activate (lifecycle ``change_state``, ``python -m hardware.ros.lifecycle activat
 fresh and of the right layout; then a control thread ticks at the control rate:
 latest observation -> policy -> joint targets -> safety filter -> command.
 
+Safety (see ``hardware.safety``): every command is within one step of the *measured* joint
+position; any fault (a bad or stale input, a jump of the measured position, a non-finite policy
+output, an observation too old by publish time, a stalled control thread) sends nothing, and
+motion resumes only after ``fault_recovery_s`` of good inputs, re-anchored and ramped in;
+repeated faults latch until the node is activated again. The e-stop latches in
+``estop_latch_file`` too, so it survives a restart: activate and autostart refuse until
+``~/reset_estop``. Parameters are read once at start; setting one later is refused.
+
 Topics (relative, remap as needed): in ``joint_states`` and one per extra policy input
-(``<camera>/image_raw``, ``observations/<name>``), ``estop`` (std_msgs/Bool, true trips);
+(``<camera>/image_raw``, ``observations/<name>``), ``estop`` (std_msgs/Bool, true trips; a
+BEST_EFFORT subscription, so reliable and best-effort publishers both reach it; false never
+clears it);
 out the arm command (``joint_trajectory_controller/joint_trajectory`` or
 ``forward_position_controller/commands``), ``gripper_controller/commands``, ``~/action`` and
 ``/diagnostics`` (observation age, inference time, latency and tick jitter p50/p99), and
@@ -27,8 +37,10 @@ import time
 from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.publisher import Publisher
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.service import Service
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
@@ -37,6 +49,7 @@ from std_srvs.srv import Trigger
 
 from hardware.ros import diagnostics
 from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type, joint_command, vector
+from hardware.ros.lifecycle import guard_transitions
 from hardware.ros.observations import ObservationCache
 from hardware.ros.params import declare_config
 from hardware.ros.runner import USER_ERRORS, loop_guard, run_node
@@ -44,12 +57,16 @@ from hardware.runtime import load_runtime
 from hardware.runtime.control import PolicyController, TickResult
 from hardware.runtime.robot_model import load_robot_model
 from hardware.runtime.timing import PhaseLock, RateLoop, RollingStats
-from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter
+from hardware.safety import CommandWatchdog, EStopLatch, SafetyConfig, SafetyFilter, default_latch_path
 from robot_rl.contracts import OBS_STATE, ArraySpec
 from robot_rl.policy.spec import PolicySpec
 
 
 AUTOSTART_RETRY_S = 1.0  # between autostart attempts after a refusal
+# Best effort matches both reliable and best-effort publishers (a reliable subscription would
+# never hear a best-effort e-stop button); volatile matches volatile and transient-local ones.
+ESTOP_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT,
+                       durability=DurabilityPolicy.VOLATILE)
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,12 @@ class PolicyNodeConfig:
     obs_timeout_s: float = 0.1
     command_timeout_s: float = 0.25
     ramp_in_s: float = 1.0
+    fault_recovery_s: float = 0.5  # good inputs needed, without a break, before motion resumes after a fault
+    fault_latch_count: int = 5  # this many faults within fault_latch_window_s latch until activated again
+    fault_latch_window_s: float = 10.0
+    tracking_tolerance_rad: float = 0.05  # measured further than one step plus this from the last command: a fault
+    max_stamp_age_s: float = 1.0  # header stamps further than this from the node's clock are refused
+    estop_latch_file: str = ""  # empty: $ROBOT_RL_STATE_DIR (or ~/.local/state/robot_rl)/estop-d<domain>-<node>.latch
     diagnostics_period_s: float = 1.0
     spin_s: float = 2e-4  # busy-wait this long before each tick, for a punctual wake-up
     phase_lock: bool = True  # tick just after the joint states arrive (see hardware.runtime.timing.PhaseLock)
@@ -88,6 +111,7 @@ class PolicyNodeConfig:
 class PolicyNode(LifecycleNode):
     def __init__(self, **node_kwargs) -> None:
         super().__init__("policy", **node_kwargs)
+        guard_transitions(self)  # a transition the state lacks is refused, not a crash
         self.config = declare_config(self, PolicyNodeConfig)
         # Python's default 5 ms GIL switch interval would add up to 5 ms of jitter whenever a
         # subscription callback holds the GIL as a tick wakes up.
@@ -100,19 +124,39 @@ class PolicyNode(LifecycleNode):
         self._tick_lock = threading.Lock()
         self._stats = {k: RollingStats() for k in ("obs_age", "infer", "latency", "compute", "jitter")}
         self._ticks = self._holds = self._phase_shifts = 0
-        self._hold_reason = ""
+        self._hold_reason = self._fault_logged = ""
         self._loop: RateLoop | None = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._refuse_parameter_change)
+        # The e-stop is heard in every lifecycle state, configured or not, and outlives a cleanup.
+        self.estop = EStopLatch(self.config.estop_latch_file or default_latch_path(
+            self.get_fully_qualified_name(), self.context.get_domain_id()))
+        if self.estop.tripped:
+            self.get_logger().error(f"the e-stop is latched ({self.estop.reason}) in {self.estop.path}; call "
+                                    "~/reset_estop before activating")
+        self.safety: SafetyFilter | None = None
+        self.create_subscription(Bool, "estop", self._on_estop_topic, ESTOP_QOS)
+        self.create_service(Trigger, "~/estop", self._on_estop_service)
+        self.create_service(Trigger, "~/reset_estop", self._on_reset_service)
+
+    def _refuse_parameter_change(self, parameters) -> SetParametersResult:
+        # The safety limits are read once; a change that silently did nothing (or applied
+        # half-way through a motion) would be worse than a refusal.
+        names = ", ".join(p.name for p in parameters)
+        return SetParametersResult(successful=False, reason=f"{names}: parameters are read at start; restart the "
+                                                            "node to change them.")
 
     # --- lifecycle --------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
         self.configure_error = ""
         try:
             self._configure()
-        except USER_ERRORS as error:
-            self.configure_error = str(error)
-            self.get_logger().error(f"cannot configure: {error}")
+        except Exception as error:  # noqa: BLE001 - a broken artifact raises whatever its loader raises
+            self.configure_error = _one_sentence(error)
+            self.get_logger().error(f"cannot configure: {self.configure_error}")
+            self.runtime = None
+            self._publish_diagnostics()
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"configured: {self.config.policy_path} on {self.runtime.describe()}, "
                                f"{self.rate_hz:g} Hz, inactive until activated")
@@ -136,14 +180,13 @@ class PolicyNode(LifecycleNode):
             self.robot.joint_range, self.robot.velocity_limits_rad_s, self.rate_hz,
             max_joint_step_rad=cfg.max_joint_step_rad, workspace_low_m=cfg.workspace_low_m,
             workspace_high_m=cfg.workspace_high_m, obs_timeout_s=cfg.obs_timeout_s,
-            command_timeout_s=cfg.command_timeout_s, ramp_in_s=cfg.ramp_in_s)
-        previous = getattr(self, "safety", None)
-        self.safety = SafetyFilter(safety, self.robot.ee_position)
-        if previous is not None and previous.estop.tripped:  # reconfiguring never clears an e-stop
-            self.safety.trip_estop(previous.estop.reason)
+            command_timeout_s=cfg.command_timeout_s, ramp_in_s=cfg.ramp_in_s, fault_recovery_s=cfg.fault_recovery_s,
+            fault_latch_count=cfg.fault_latch_count, fault_latch_window_s=cfg.fault_latch_window_s,
+            tracking_tolerance_rad=cfg.tracking_tolerance_rad)
+        self.safety = SafetyFilter(safety, self.robot.ee_position, self.estop)  # the node's one latch
         self.controller = PolicyController(self.runtime, self.robot, self.safety)
         self.cache = ObservationCache(self, self.robot.joint_names, self.robot.gripper_joint_names, extra,
-                                      cfg.joint_states_topic)
+                                      cfg.joint_states_topic, max_stamp_age_s=cfg.max_stamp_age_s)
         topic = cfg.command_topic or DEFAULT_COMMAND_TOPICS[cfg.command_interface]
         self._command_pub = self.create_publisher(command_type(cfg.command_interface), topic, 10)
         self._gripper_pub = self.create_publisher(Float64MultiArray, cfg.gripper_topic, 10)
@@ -154,9 +197,6 @@ class PolicyNode(LifecycleNode):
         # Everything configure creates, so cleanup can take it down and configure run again.
         self._configured = [*self.cache.subscriptions, self._command_pub, self._gripper_pub, self._action_pub,
                             self._timing_pub,
-                            self.create_subscription(Bool, "estop", self._on_estop_topic, 10),
-                            self.create_service(Trigger, "~/estop", self._on_estop_service),
-                            self.create_service(Trigger, "~/reset_estop", self._on_reset_service),
                             self.create_timer(cfg.command_timeout_s / 2, self._check_control_thread)]
         if cfg.autostart:
             self._autostart_tried_s = -math.inf
@@ -177,6 +217,7 @@ class PolicyNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.refusal = ""
         with self._tick_lock:
+            self.cache.take_fault()  # bad messages before activation were refused then; they are not faults now
             self.controller.activate(obs, time.perf_counter())
         self._start_thread()
         self._active = True
@@ -187,8 +228,8 @@ class PolicyNode(LifecycleNode):
         problem = self.cache.problem()
         if problem:
             return problem
-        if self.safety.estop.tripped:
-            return f"the e-stop is latched ({self.safety.estop.reason}); call ~/reset_estop first."
+        if self.estop.tripped:
+            return f"the e-stop is latched ({self.estop.reason}); call ~/reset_estop first."
         for key, age_s in self.cache.ages_s().items():
             if age_s > self.config.obs_timeout_s:
                 return (f"{self.cache.topics[key]} last arrived {age_s:.2f} s ago "
@@ -220,7 +261,7 @@ class PolicyNode(LifecycleNode):
         on a busy machine) is retried each second. Never after an e-stop: that needs a person."""
         if "nothing received" in self.cache.problem():
             return  # wait for the robot to appear
-        if self.safety.estop.tripped:
+        if self.estop.tripped:
             self._autostart.cancel()
             self.get_logger().warning("autostart abandoned: the e-stop is latched; call ~/reset_estop, then "
                                       "activate by hand")
@@ -255,13 +296,13 @@ class PolicyNode(LifecycleNode):
             late_s = self._loop.wait()
             start = time.perf_counter()
             joint_arrival = self.cache.joint_arrival_s()
+            problem = self.cache.take_fault()
             obs = self.cache.snapshot()
+            if obs is None:
+                problem = problem or self.cache.problem() or "no observation"
             with self._tick_lock:
-                if obs is None:
-                    result = TickResult(self.safety.hold(self.cache.problem() or "no observation"))
-                else:
-                    result = self.controller.tick(obs, start)
-            self._publish(result)
+                result = self.controller.tick(obs, start, problem)
+            self._publish(result, obs)
             end = time.perf_counter()
             self._watchdog.feed(end)
             self._account(result, obs, start, end, late_s, joint_arrival)
@@ -280,14 +321,20 @@ class PolicyNode(LifecycleNode):
         except (PermissionError, OSError) as error:
             self.get_logger().warning(f"keeping normal priority: SCHED_FIFO refused ({error})")
 
-    def _publish(self, result: TickResult) -> None:
+    def _publish(self, result: TickResult, obs) -> None:
         command = result.command
-        if command.publish:
-            self._command_pub.publish(joint_command(self.config.command_interface, self.robot.joint_names,
-                                                    command.positions, 1.0 / self.rate_hz))
-            if result.gripper is not None:
-                self._gripper_pub.publish(Float64MultiArray(data=result.gripper.tolist()))
-        if result.action is not None and not command.held:
+        if not command.publish or obs is None:
+            return
+        message = joint_command(self.config.command_interface, self.robot.joint_names, command.positions,
+                                1.0 / self.rate_hz)
+        # Under the filter's lock: once an e-stop or a fault has been recorded, nothing more goes out.
+        with self.safety.lock:
+            if not self.safety.may_publish(obs.time_s, time.perf_counter()):
+                return
+            self._command_pub.publish(message)
+        if result.gripper is not None:
+            self._gripper_pub.publish(Float64MultiArray(data=result.gripper.tolist()))
+        if result.action is not None:
             self._action_pub.publish(vector(result.action))
 
     def _account(self, result: TickResult, obs, start: float, end: float, late_s: float, joint_arrival: float) -> None:
@@ -308,20 +355,27 @@ class PolicyNode(LifecycleNode):
             self._holds += 1
             self._hold_reason = result.command.reason
         else:
-            self._hold_reason = ""
+            self._hold_reason = self.safety.fault_reason
+        fault = self.safety.latched_reason or self.safety.fault_reason
+        if fault != self._fault_logged:  # once per change, not per tick
+            if fault:
+                self.get_logger().warning(f"fault: {fault}; sending nothing until the inputs are good for "
+                                          f"{self.config.fault_recovery_s:g} s" if not self.safety.latched_reason
+                                          else f"fault latched: {fault}")
+            else:
+                self.get_logger().info("fault cleared: ramping in from the measured position")
+            self._fault_logged = fault
 
     def _check_control_thread(self) -> None:
-        """Hold from the executor when the control thread has stopped ticking (e.g. stuck inference)."""
+        """A fault, from the executor, when the control thread has stopped ticking (e.g. stuck inference):
+        whatever that tick computes is not sent, and motion resumes only by the fault rule."""
         now = time.perf_counter()
         if not self._active or not self._watchdog.expired(now):
             return
-        held = self.safety.hold("control_thread_stalled")
-        if held.publish:
-            self._command_pub.publish(joint_command(self.config.command_interface, self.robot.joint_names,
-                                                    held.positions, 1.0 / self.rate_hz))
+        self.safety.fault("control_thread_stalled", now)
         self._hold_reason = "control_thread_stalled"
-        self.get_logger().error(f"control thread has not ticked for {self._watchdog.age_s(now):.3f} s; holding",
-                                throttle_duration_sec=1.0)
+        self.get_logger().error(f"control thread has not ticked for {self._watchdog.age_s(now):.3f} s; sending "
+                                "nothing", throttle_duration_sec=1.0)
 
     # --- e-stop -----------------------------------------------------------------------------
     def _on_estop_topic(self, msg: Bool) -> None:
@@ -334,11 +388,18 @@ class PolicyNode(LifecycleNode):
         return response
 
     def _trip(self, source: str) -> None:
-        if not self.safety.estop.tripped:
+        if not self.estop.tripped:
             self.get_logger().error(f"E-STOP from {source}: commands stop until ~/reset_estop")
-        self.safety.trip_estop(source)
+        if self.safety is not None:
+            self.safety.trip_estop(source)  # under the filter's lock: no command goes out after this
+        else:
+            self.estop.trip(source)
 
     def _on_reset_service(self, request, response):
+        if self.safety is None or getattr(self, "runtime", None) is None:
+            response.success = False
+            response.message = "cannot reset the e-stop before the node is configured (it needs fresh joint states)."
+            return response
         obs = self.cache.snapshot()
         if obs is None or max(self.cache.ages_s().values()) > self.config.obs_timeout_s:
             response.success = False
@@ -346,6 +407,7 @@ class PolicyNode(LifecycleNode):
             response.message = f"cannot reset the e-stop without fresh observations: {problem}"
             return response
         with self._tick_lock:
+            self.cache.take_fault()
             was = self.safety.reset_estop(obs.q, time.perf_counter())
         response.success = True
         response.message = "e-stop reset; ramping in from the measured position." if was else "e-stop was not latched."
@@ -361,7 +423,9 @@ class PolicyNode(LifecycleNode):
             values.update(backend=runtime.backend, backend_detail=runtime.describe(), control_rate_hz=self.rate_hz,
                           ticks=self._ticks, holds=self._holds, hold_reason=self._hold_reason,
                           overruns=self._loop.overruns if self._loop else 0, phase_shifts=self._phase_shifts,
-                          estop=self.safety.estop.reason)
+                          estop=self.estop.reason, estop_latch_file=str(self.estop.path or ""),
+                          fault=self.safety.fault_reason, fault_latched=self.safety.latched_reason,
+                          faults=self.safety.faults)
             for name, stats in self._stats.items():
                 values.update(diagnostics.percentile_values(f"{name}_ms", stats))
         self._diag_pub.publish(diagnostics.diagnostic_array(f"robot_rl policy: {self.get_fully_qualified_name()}",
@@ -370,10 +434,12 @@ class PolicyNode(LifecycleNode):
     def _summary(self) -> tuple[bytes, str]:
         if self.configure_error:
             return diagnostics.ERROR, f"cannot configure: {self.configure_error}"
-        if getattr(self, "safety", None) is not None and self.safety.estop.tripped:
-            return diagnostics.ERROR, f"e-stop latched ({self.safety.estop.reason})"
+        if self.estop.tripped:
+            return diagnostics.ERROR, f"e-stop latched ({self.estop.reason})"
         if self.refusal:
             return diagnostics.ERROR, self.refusal
+        if self.safety is not None and self.safety.latched_reason:
+            return diagnostics.ERROR, f"fault latched: {self.safety.latched_reason}"
         if not self._active:
             return diagnostics.WARN, "inactive"
         if self._hold_reason:
@@ -382,6 +448,13 @@ class PolicyNode(LifecycleNode):
 
     def close(self) -> None:
         self._stop_thread()
+
+
+def _one_sentence(error: BaseException) -> str:
+    """The error as one line: its message's first line, named by its type unless it is a user error."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else "no message"
+    return text if isinstance(error, USER_ERRORS) else f"{type(error).__name__}: {text}"
 
 
 def _configure_now(node: PolicyNode) -> None:

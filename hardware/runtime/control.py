@@ -2,7 +2,9 @@
 
 The ROS 2 policy node (and the latency benchmark) own the threads, the messages and the clock;
 this class owns the order of operations, so that every command, whoever sends it, has gone
-through the same observation checks and the same safety filter.
+through the same observation checks and the same safety filter. A bad observation (a message
+the cache refused, non-finite values, a stale input) or a non-finite policy output is a
+*fault* of the safety filter: nothing is sent, and motion resumes only as its fault rule allows.
 """
 
 from __future__ import annotations
@@ -53,24 +55,31 @@ class PolicyController:
         self.safety.activate(obs.q, now_s)
         self._gripper = None
 
-    def tick(self, obs: Observation, now_s: float) -> TickResult:
-        """The command for this tick: a new safe target, a hold, or nothing (inactive, e-stop)."""
-        problem = self.safety.check_inputs(obs.q, obs.time_s, now_s)
-        if problem is None and not _finite(obs):
-            problem = self.safety.hold(HoldReason.NON_FINITE_OBSERVATION)
-        if problem is not None:
-            return TickResult(problem, self._gripper if problem.publish else None)
+    def tick(self, obs: Observation | None, now_s: float, problem: str = "") -> TickResult:
+        """The command for this tick: a new safe target, or nothing (inactive, e-stop, a fault).
+
+        ``problem`` is why the observation source has no usable observation (the cache's
+        reason); it is a fault like any other.
+        """
+        if problem or obs is None:
+            return TickResult(self.safety.fault(problem or "no observation", now_s))
+        stop = self.safety.check_inputs(obs.q, obs.time_s, now_s)
+        if stop is None and not _finite(obs):
+            stop = self.safety.fault(HoldReason.NON_FINITE_OBSERVATION, now_s)
+        if stop is not None:
+            return TickResult(stop)
         start = time.perf_counter()
         self._fill_inputs(obs)
         action = self.runtime.act().copy()
-        infer_s = time.perf_counter() - start
+        end = time.perf_counter()
         if not np.all(np.isfinite(action)):
-            return TickResult(self.safety.hold(HoldReason.NON_FINITE_TARGET), self._gripper, action, infer_s)
+            return TickResult(self.safety.fault(HoldReason.NON_FINITE_TARGET, end), None, action, end - start)
         q_target, gripper = self.robot.joint_targets(action, obs.q, obs.q_gripper)
-        command = self.safety.filter(q_target, obs.q, obs.time_s, now_s, target_time_s=now_s)
-        if command.publish and not command.held:
+        # Filtered at the time inference ended: a slow inference shows as an old observation.
+        command = self.safety.filter(q_target, obs.q, obs.time_s, end, target_time_s=now_s)
+        if command.publish:
             self._gripper = gripper
-        return TickResult(command, self._gripper if command.publish else None, action, infer_s)
+        return TickResult(command, self._gripper if command.publish else None, action, end - start)
 
     def _fill_inputs(self, obs: Observation) -> None:
         if self._state_buffer is not None:

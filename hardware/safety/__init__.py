@@ -5,14 +5,18 @@
     safety = SafetyFilter(SafetyConfig.for_robot(joint_range, velocity_limits, rate_hz), ee_position)
     safety.activate(q_measured, now_s)                   # ramp-in starts here
     command = safety.filter(q_target, q_measured, obs_time_s, now_s)
-    if command.publish: send(command.positions)          # held or limited, never NaN
+    if command.publish and safety.may_publish(obs_time_s, time_now()):
+        send(command.positions)                          # within one step of q_measured
 
+Every command is limited against the *measured* joint position; a fault sends nothing and
+motion resumes only after ``fault_recovery_s`` of good inputs, re-anchored and ramped in.
 Every limit is a ``SafetyConfig`` field and every field is checked on every call; there is no
 flag that turns a check off.
 """
 
 from hardware.safety.config import SafetyConfig
 from hardware.safety.filter import HoldReason, SafeCommand, SafetyFilter
-from hardware.safety.watchdog import CommandWatchdog, EStopLatch
+from hardware.safety.watchdog import CommandWatchdog, EStopLatch, default_latch_path
 
-__all__ = ["CommandWatchdog", "EStopLatch", "HoldReason", "SafeCommand", "SafetyConfig", "SafetyFilter"]
+__all__ = ["CommandWatchdog", "EStopLatch", "HoldReason", "SafeCommand", "SafetyConfig", "SafetyFilter",
+           "default_latch_path"]

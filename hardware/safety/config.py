@@ -15,10 +15,18 @@ JOINT_MARGIN_FRACTION = 0.02  # as the sim controller: stay 2% of each range off
 class SafetyConfig:
     """Limits for one arm at one control rate. Joint tuples are in driver joint order.
 
-    ``max_joint_step_rad`` bounds the change between consecutive commands; the joint velocity
-    limits bound it further to ``velocity * period``. Observations older than ``obs_timeout_s``
-    and targets older than ``command_timeout_s`` make the filter hold the last safe command.
-    ``ramp_in_s`` grows the step limit from zero to full after every activation or reset.
+    ``max_joint_step_rad`` bounds every command's distance from the *measured* joint position
+    (and from the previous command); the joint velocity limits bound it further to
+    ``velocity * period``. Observations older than ``obs_timeout_s`` (at filter time and again
+    at publish time) and targets older than ``command_timeout_s`` are faults. ``ramp_in_s``
+    grows the step limit from zero to full after every activation, reset or fault recovery.
+
+    Fault rule: after any fault nothing is sent until the inputs have been good for
+    ``fault_recovery_s`` without a break; then the filter re-anchors at the measured position
+    and ramps in. ``fault_latch_count`` fault onsets within ``fault_latch_window_s`` latch the
+    fault: nothing is sent until the filter is activated again (or the e-stop reset).
+    A measured position more than one step plus ``tracking_tolerance_rad`` from the last
+    command (a bridge restart, an arm moved by hand, a glitching encoder) is a fault too.
     """
 
     joint_pos_low_rad: tuple[float, ...]
@@ -31,6 +39,10 @@ class SafetyConfig:
     obs_timeout_s: float = 0.1
     command_timeout_s: float = 0.25
     ramp_in_s: float = 1.0
+    fault_recovery_s: float = 0.5
+    fault_latch_count: int = 5
+    fault_latch_window_s: float = 10.0
+    tracking_tolerance_rad: float = 0.05
 
     def __post_init__(self) -> None:
         n = len(self.joint_pos_low_rad)
@@ -45,12 +57,17 @@ class SafetyConfig:
                 lo < hi for lo, hi in zip(self.workspace_low_m, self.workspace_high_m)):
             raise ValueError(f"SafetyConfig workspace box {self.workspace_low_m}..{self.workspace_high_m} must be "
                              "three finite (x, y, z) ranges with low < high.")
-        for name in ("control_rate_hz", "max_joint_step_rad", "obs_timeout_s", "command_timeout_s"):
+        for name in ("control_rate_hz", "max_joint_step_rad", "obs_timeout_s", "command_timeout_s",
+                     "fault_latch_window_s", "tracking_tolerance_rad"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"SafetyConfig.{name} is {value}; expected a positive finite number.")
-        if not self.ramp_in_s >= 0:
-            raise ValueError(f"SafetyConfig.ramp_in_s is {self.ramp_in_s}; expected zero or more.")
+        for name in ("ramp_in_s", "fault_recovery_s"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"SafetyConfig.{name} is {value}; expected zero or more.")
+        if not self.fault_latch_count >= 1:
+            raise ValueError(f"SafetyConfig.fault_latch_count is {self.fault_latch_count}; expected 1 or more.")
 
     @property
     def period_s(self) -> float:
@@ -70,8 +87,8 @@ class SafetyConfig:
             raise ValueError(f"unknown safety limits {sorted(unknown)}; valid: {sorted(f.name for f in fields(cls))}.")
         lo, hi = np.asarray(joint_range, dtype=np.float64).T
         margin = JOINT_MARGIN_FRACTION * (hi - lo)
-        limits = {k: tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else float(v)
-                  for k, v in limits.items()}
+        limits = {k: tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray))
+                  else int(v) if k == "fault_latch_count" else float(v) for k, v in limits.items()}
         return cls(joint_pos_low_rad=tuple((lo + margin).tolist()), joint_pos_high_rad=tuple((hi - margin).tolist()),
                    joint_vel_limit_rad_s=tuple(np.asarray(velocity_limits_rad_s, dtype=np.float64).tolist()),
                    control_rate_hz=float(control_rate_hz), **limits)

@@ -40,6 +40,15 @@ def wait_for(predicate: Callable[[], object], timeout_s: float = WAIT_S, what: s
     pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+@pytest.fixture(autouse=True)
+def private_state_dir(tmp_path, monkeypatch) -> Path:
+    """E-stop latch files (hardware.safety.default_latch_path) go to the test's own directory,
+    for in-process nodes and launched processes alike: never the user's state directory."""
+    state = tmp_path / "robot_rl_state"
+    monkeypatch.setenv("ROBOT_RL_STATE_DIR", str(state))
+    return state
+
+
 @pytest.fixture
 def domain_id() -> int:
     return random.Random(os.getpid() * 7919 + time.time_ns()).randint(1, 100)

@@ -45,6 +45,12 @@ def test_joint_state_reader_orders_by_name_and_refuses_bad_layouts():
         reader.read(JointState(name=names[:-1], position=[0.0] * 7, velocity=[0.0] * 7))
     with pytest.raises(MessageError, match="8 names but 8 positions and 0 velocities"):
         reader.read(JointState(name=names, position=[0.0] * 8))
+    with pytest.raises(MessageError, match=r"names joints \['panda_joint1'\] more than once"):
+        reader.read(JointState(name=[*names, "panda_joint1"], position=[0.0] * 9, velocity=[0.0] * 9))
+    with pytest.raises(MessageError, match="non-finite"):
+        reader.read(JointState(name=names, position=[0.04, float("nan"), *range(6)], velocity=[0.0] * 8))
+    with pytest.raises(MessageError, match="non-finite"):
+        reader.read(JointState(name=names, position=[0.04, *range(7)], velocity=[0.0, float("inf"), *[0.0] * 6]))
 
 
 def test_commands_for_both_controller_interfaces_round_trip():

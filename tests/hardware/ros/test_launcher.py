@@ -80,10 +80,10 @@ def test_shipped_launch_files_parse(tmp_path):
     assert not (launch_dir / "__init__.py").exists()  # a data folder, never a package
 
 
-def test_cli_refuses_missing_and_unknown_arguments_in_one_sentence(capsys):
+def test_cli_refuses_missing_and_unknown_arguments_in_one_sentence(capsys, joint_policy):
     assert main(["launch", "deploy_sim.launch.yaml"]) == 2
     assert "needs argument policy:=<value>" in capsys.readouterr().err
-    assert main(["launch", "deploy_sim.launch.yaml", "policy:=p", "polcy:=q"]) == 2
+    assert main(["launch", "deploy_sim.launch.yaml", f"policy:={joint_policy}", "polcy:=q"]) == 2
     assert "has no argument 'polcy'" in capsys.readouterr().err
     assert main(["launch", "deploy_sim.launch.yaml", "policy=p"]) == 2
     assert "not name:=value" in capsys.readouterr().err
