@@ -40,15 +40,14 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.publisher import Publisher
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.service import Service
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
-from std_msgs.msg import Bool, Float32MultiArray, Float64MultiArray
-from std_srvs.srv import Trigger
+from std_msgs.msg import Float32MultiArray, Float64MultiArray
 
 from hardware.ros import diagnostics
 from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type, joint_command, vector
+from hardware.ros.estop import EStop
 from hardware.ros.lifecycle import guard_transitions
 from hardware.ros.observations import ObservationCache
 from hardware.ros.params import declare_config
@@ -57,16 +56,12 @@ from hardware.runtime import load_runtime
 from hardware.runtime.control import PolicyController, TickResult
 from hardware.runtime.robot_model import load_robot_model
 from hardware.runtime.timing import PhaseLock, RateLoop, RollingStats
-from hardware.safety import CommandWatchdog, EStopLatch, SafetyConfig, SafetyFilter, default_latch_path
+from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter
 from robot_rl.contracts import OBS_STATE, ArraySpec
 from robot_rl.policy.spec import PolicySpec
 
 
 AUTOSTART_RETRY_S = 1.0  # between autostart attempts after a refusal
-# Best effort matches both reliable and best-effort publishers (a reliable subscription would
-# never hear a best-effort e-stop button); volatile matches volatile and transient-local ones.
-ESTOP_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT,
-                       durability=DurabilityPolicy.VOLATILE)
 
 
 @dataclass(frozen=True)
@@ -130,15 +125,8 @@ class PolicyNode(LifecycleNode):
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._refuse_parameter_change)
         # The e-stop is heard in every lifecycle state, configured or not, and outlives a cleanup.
-        self.estop = EStopLatch(self.config.estop_latch_file or default_latch_path(
-            self.get_fully_qualified_name(), self.context.get_domain_id()))
-        if self.estop.tripped:
-            self.get_logger().error(f"the e-stop is latched ({self.estop.reason}) in {self.estop.path}; call "
-                                    "~/reset_estop before activating")
+        self.estop = EStop(self, self.config.estop_latch_file, self._reset_estop)
         self.safety: SafetyFilter | None = None
-        self.create_subscription(Bool, "estop", self._on_estop_topic, ESTOP_QOS)
-        self.create_service(Trigger, "~/estop", self._on_estop_service)
-        self.create_service(Trigger, "~/reset_estop", self._on_reset_service)
 
     def _refuse_parameter_change(self, parameters) -> SetParametersResult:
         # The safety limits are read once; a change that silently did nothing (or applied
@@ -183,7 +171,7 @@ class PolicyNode(LifecycleNode):
             command_timeout_s=cfg.command_timeout_s, ramp_in_s=cfg.ramp_in_s, fault_recovery_s=cfg.fault_recovery_s,
             fault_latch_count=cfg.fault_latch_count, fault_latch_window_s=cfg.fault_latch_window_s,
             tracking_tolerance_rad=cfg.tracking_tolerance_rad)
-        self.safety = SafetyFilter(safety, self.robot.ee_position, self.estop)  # the node's one latch
+        self.safety = self.estop.safety = SafetyFilter(safety, self.robot.ee_position, self.estop.latch)
         self.controller = PolicyController(self.runtime, self.robot, self.safety)
         self.cache = ObservationCache(self, self.robot.joint_names, self.robot.gripper_joint_names, extra,
                                       cfg.joint_states_topic, max_stamp_age_s=cfg.max_stamp_age_s)
@@ -377,42 +365,17 @@ class PolicyNode(LifecycleNode):
         self.get_logger().error(f"control thread has not ticked for {self._watchdog.age_s(now):.3f} s; sending "
                                 "nothing", throttle_duration_sec=1.0)
 
-    # --- e-stop -----------------------------------------------------------------------------
-    def _on_estop_topic(self, msg: Bool) -> None:
-        if msg.data:
-            self._trip("estop topic")
-
-    def _on_estop_service(self, request, response):
-        self._trip("estop service")
-        response.success, response.message = True, "e-stop latched; commands stop until ~/reset_estop."
-        return response
-
-    def _trip(self, source: str) -> None:
-        if not self.estop.tripped:
-            self.get_logger().error(f"E-STOP from {source}: commands stop until ~/reset_estop")
-        if self.safety is not None:
-            self.safety.trip_estop(source)  # under the filter's lock: no command goes out after this
-        else:
-            self.estop.trip(source)
-
-    def _on_reset_service(self, request, response):
+    # --- e-stop (topic and services: hardware.ros.estop) ----------------------------------
+    def _reset_estop(self) -> tuple[bool, str]:
         if self.safety is None or getattr(self, "runtime", None) is None:
-            response.success = False
-            response.message = "cannot reset the e-stop before the node is configured (it needs fresh joint states)."
-            return response
+            return False, "cannot reset the e-stop before the node is configured (it needs fresh joint states)."
         obs = self.cache.snapshot()
         if obs is None or max(self.cache.ages_s().values()) > self.config.obs_timeout_s:
-            response.success = False
-            problem = self.cache.problem() or "stale"
-            response.message = f"cannot reset the e-stop without fresh observations: {problem}"
-            return response
+            return False, f"cannot reset the e-stop without fresh observations: {self.cache.problem() or 'stale'}"
         with self._tick_lock:
             self.cache.take_fault()
             was = self.safety.reset_estop(obs.q, time.perf_counter())
-        response.success = True
-        response.message = "e-stop reset; ramping in from the measured position." if was else "e-stop was not latched."
-        self.get_logger().info(response.message)
-        return response
+        return True, "e-stop reset; ramping in from the measured position." if was else "e-stop was not latched."
 
     # --- diagnostics ------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
@@ -423,7 +386,7 @@ class PolicyNode(LifecycleNode):
             values.update(backend=runtime.backend, backend_detail=runtime.describe(), control_rate_hz=self.rate_hz,
                           ticks=self._ticks, holds=self._holds, hold_reason=self._hold_reason,
                           overruns=self._loop.overruns if self._loop else 0, phase_shifts=self._phase_shifts,
-                          estop=self.estop.reason, estop_latch_file=str(self.estop.path or ""),
+                          estop=self.estop.reason, estop_latch_file=str(self.estop.latch.path or ""),
                           fault=self.safety.fault_reason, fault_latched=self.safety.latched_reason,
                           faults=self.safety.faults)
             for name, stats in self._stats.items():

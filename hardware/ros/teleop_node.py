@@ -3,7 +3,9 @@
 Works against the sim bridge or a real arm: it reads ``joint_states``, turns the device's
 ``[dx, dy, dz, dyaw, gripper]`` command into joint position targets with the same ee_delta
 controller the sim uses (``sim.controllers`` through the robot model), passes them through the
-safety filter and publishes them like the policy node does. It also publishes ``teleop/action``
+safety filter and publishes them like the policy node does: the same limits relative to the
+measured arm, the same fault rule, and the same e-stop (``estop`` topic, ``~/estop`` and
+``~/reset_estop``, a latch file that survives a restart; see ``hardware.ros.estop``). It also publishes ``teleop/action``
 (the normalised command, what the recorder stores as ``action``), ``teleop/twist``
 (geometry_msgs/TwistStamped in m/s and rad/s) and ``teleop/events`` (start, keep, discard,
 success, failure, quit). ``device:=topic`` reads geometry_msgs/Twist from ``spacenav/twist``
@@ -24,6 +26,7 @@ from rclpy.node import Node
 from std_msgs.msg import Float32MultiArray, Float64, Float64MultiArray, String
 
 from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type, joint_command, vector
+from hardware.ros.estop import EStop
 from hardware.ros.observations import ObservationCache
 from hardware.ros.params import declare_config
 from hardware.ros.runner import loop_guard, run_node
@@ -54,6 +57,8 @@ class TeleopNodeConfig:
     obs_timeout_s: float = 0.1
     command_timeout_s: float = 0.3  # device=topic: no twist for this long means stop
     ramp_in_s: float = 0.5
+    max_stamp_age_s: float = 1.0  # header stamps further than this from the node's clock are refused
+    estop_latch_file: str = ""  # empty: $ROBOT_RL_STATE_DIR (or ~/.local/state/robot_rl)/estop-d<domain>-<node>.latch
 
 
 class TopicDevice:
@@ -112,11 +117,12 @@ class TeleopNode(Node):
             max_joint_step_rad=cfg.max_joint_step_rad, workspace_low_m=cfg.workspace_low_m,
             workspace_high_m=cfg.workspace_high_m, obs_timeout_s=cfg.obs_timeout_s,
             command_timeout_s=cfg.command_timeout_s, ramp_in_s=cfg.ramp_in_s)
-        self.safety = SafetyFilter(safety, self.robot.ee_position)
+        self.estop = EStop(self, cfg.estop_latch_file, self._reset_estop)
+        self.safety = self.estop.safety = SafetyFilter(safety, self.robot.ee_position, self.estop.latch)
         self._source = _DeviceAction()
         self.controller = PolicyController(self._source, self.robot, self.safety)
         self.cache = ObservationCache(self, self.robot.joint_names, self.robot.gripper_joint_names, {},
-                                      cfg.joint_states_topic)
+                                      cfg.joint_states_topic, max_stamp_age_s=cfg.max_stamp_age_s)
         self.device = device or self._open_device()
         topic = cfg.command_topic or DEFAULT_COMMAND_TOPICS[cfg.command_interface]
         self._command_pub = self.create_publisher(command_type(cfg.command_interface), topic, 10)
@@ -150,12 +156,12 @@ class TeleopNode(Node):
                 self._events_pub.publish(String(data=event))
             self._source.action = command.action
             self._publish_intent(command.action)
-            obs, now = self.cache.snapshot(), time.perf_counter()
-            if obs is not None and not self.safety.active and obs.time_s > now - self.config.obs_timeout_s:
+            problem, obs, now = self.cache.take_fault(), self.cache.snapshot(), time.perf_counter()
+            if (obs is not None and not problem and not self.safety.active and not self.estop.tripped
+                    and obs.time_s > now - self.config.obs_timeout_s):
                 self.controller.activate(obs, now)
                 self.get_logger().info("joint states arriving: teleop commands the arm (ramping in)")
-            result = self.controller.tick(obs, now) if obs is not None else TickResult(self.safety.hold("no_target"))
-            self._publish(result)
+            self._publish(self.controller.tick(obs, now, problem), obs)
 
     def _publish_intent(self, action: np.ndarray) -> None:
         cfg = self.config
@@ -167,12 +173,25 @@ class TeleopNode(Node):
         self._twist_pub.publish(twist)
         self._action_pub.publish(vector(action))
 
-    def _publish(self, result: TickResult) -> None:
-        if result.command.publish:
-            self._command_pub.publish(joint_command(self.config.command_interface, self.robot.joint_names,
-                                                    result.command.positions, 1.0 / self.config.control_rate_hz))
-            if result.gripper is not None:
-                self._gripper_pub.publish(Float64MultiArray(data=result.gripper.tolist()))
+    def _publish(self, result: TickResult, obs) -> None:
+        if not result.command.publish or obs is None:
+            return
+        message = joint_command(self.config.command_interface, self.robot.joint_names, result.command.positions,
+                                1.0 / self.config.control_rate_hz)
+        with self.safety.lock:  # after an e-stop or a fault is recorded, nothing more goes out
+            if not self.safety.may_publish(obs.time_s, time.perf_counter()):
+                return
+            self._command_pub.publish(message)
+        if result.gripper is not None:
+            self._gripper_pub.publish(Float64MultiArray(data=result.gripper.tolist()))
+
+    def _reset_estop(self) -> tuple[bool, str]:
+        obs = self.cache.snapshot()
+        if obs is None or max(self.cache.ages_s().values()) > self.config.obs_timeout_s:
+            return False, f"cannot reset the e-stop without fresh joint states: {self.cache.problem() or 'stale'}"
+        self.cache.take_fault()
+        was = self.safety.reset_estop(obs.q, time.perf_counter())
+        return True, "e-stop reset; ramping in from the measured position." if was else "e-stop was not latched."
 
     def close(self) -> None:
         self._stop.set()
