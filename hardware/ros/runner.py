@@ -8,10 +8,13 @@ from typing import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
 from robot_rl.config import ConfigError
 from robot_rl.data.format import StoreError
 from robot_rl.policy.spec import ContractError
+
+RCLError = _rclpy.RCLError
 
 # Mistakes a user can fix (a path, a parameter, a policy for another robot): one line, exit 2.
 USER_ERRORS = (ConfigError, ContractError, StoreError, FileNotFoundError, ValueError)
@@ -30,7 +33,12 @@ def run_node(make_node: Callable[[], object], name: str, argv: list[str] | None 
              after_start: Callable[[object], None] | None = None) -> int:
     """Build the node with ``make_node`` and spin it until shutdown; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format=f"[{name}] %(levelname)s %(name)s: %(message)s")
-    rclpy.init(args=sys.argv if argv is None else argv)
+    try:
+        rclpy.init(args=sys.argv if argv is None else argv)
+    except RCLError as error:  # e.g. a --ros-args rule rcl cannot parse
+        reason = str(error).split(", at ")[0]
+        print(f"[{name}] error: the ROS arguments were not accepted: {reason}", file=sys.stderr, flush=True)
+        return 2
     node = None
     try:
         node = make_node()
