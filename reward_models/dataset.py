@@ -120,8 +120,18 @@ def _check_store(store: EpisodeStore, cameras: Sequence[str]) -> None:
         raise RewardModelError(f"{store.path} has no {', '.join(image_key(c) for c in missing)} frames, but the "
                                f"reward model reads cameras {', '.join(cameras)}; record them or set "
                                f"model.cameras to [{', '.join(store.cameras)}].")
+    check_rgb(store, cameras)
     if not store.num_episodes:
         raise RewardModelError(f"{store.path} holds no committed episode.")
+
+
+def check_rgb(store: EpisodeStore, cameras: Sequence[str]) -> None:
+    """Refuse cameras whose frames are not RGB: the reward model reads uint8 (H, W, 3)."""
+    for camera in cameras:
+        shape = store.schema[image_key(camera)].shape
+        if shape[-1] != 3:
+            raise RewardModelError(f"{store.path} stores {image_key(camera)} frames of shape {shape}, but the reward "
+                                   "model reads RGB frames (height, width, 3); record that camera in RGB.")
 
 
 def _load_one(store: EpisodeStore, cameras: Sequence[str], image_size: int, mode: str, success_tail: float,

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from reward_models.config import RewardModelError
+from reward_models.dataset import check_rgb
 from reward_models.scoring import RewardModel
 from reward_models.shaping import RewardShaper
 from robot_rl.contracts import DATA_GROUP, REWARD, image_key
@@ -50,19 +51,31 @@ def label_store(path: str | os.PathLike, model: RewardModel, shaper: RewardShape
         if missing:
             raise RewardModelError(f"{store.path} has no {', '.join(image_key(c) for c in missing)} frames, which this "
                                    f"reward model reads (cameras {', '.join(model.cameras)}).")
+        check_rgb(store, model.cameras)
         values = _score_store(store, model, shaper, stride)
         finals = values.pop("final_success")
         new = dict(values)
         if replace_reward:
             if REWARD not in store.schema:
                 raise RewardModelError(f"{store.path} has no {REWARD} key to replace; label without replace_reward.")
-            if REWARD_ORIGINAL not in store.schema:
-                new[REWARD_ORIGINAL] = store.read_slice(REWARD, 0, store.num_steps).astype(np.float32)
+            if store.schema[REWARD].shape != ():
+                shape = store.schema[REWARD].shape
+                raise RewardModelError(f"{store.path} stores {REWARD} with shape {shape} per step; replace_reward "
+                                       "needs a scalar reward, so label without replace_reward.")
+            if REWARD_ORIGINAL not in store.schema:  # kept bit for bit, in its recorded dtype
+                new[REWARD_ORIGINAL] = store.read_slice(REWARD, 0, store.num_steps)
             new[REWARD] = values[VLM_REWARD]
+        provenance = {"model": model_name, "stride": stride, "replaced_reward": replace_reward,
+                      "shaping": vars(shaper), "labelled_at": utc_now()}
+        if REWARD_ORIGINAL in new:
+            # The recorded reward must be safe under its own key before ``reward`` is replaced: a kill
+            # between the two would otherwise make the next relabel save the learned reward as the original.
+            original = new.pop(REWARD_ORIGINAL)
+            _install(store, REWARD_ORIGINAL, original)
+            _commit_schema(store, {REWARD_ORIGINAL: original.dtype}, provenance)
         for key, array in new.items():
-            _install(store, key, array)
-        _commit_schema(store, list(new), {"model": model_name, "stride": stride, "replaced_reward": replace_reward,
-                                          "shaping": vars(shaper), "labelled_at": utc_now()})
+            _install(store, key, array.astype(np.float32))
+        _commit_schema(store, dict.fromkeys(new, np.dtype(np.float32)), provenance)
         return {"store": store.path, "episodes": store.num_episodes, "steps": store.num_steps, "keys": sorted(new),
                 "mean_final_vlm_success": float(np.mean(finals)) if len(finals) else 0.0}
 
@@ -75,8 +88,9 @@ def _score_store(store: EpisodeStore, model: RewardModel, shaper: RewardShaper, 
         if not info.instruction.strip():
             raise RewardModelError(f"episode {i} of {store.path} has no instruction for the reward model to read.")
         sl = store.episode_slice(i)
-        frames = {c: resize_frames(store.read_slice(image_key(c), sl.start, sl.stop), (size, size))
-                  for c in model.cameras}
+        # verify: frames from a corrupt chunk are refused, never scored into labels
+        rows = store.read_episode(i, [image_key(c) for c in model.cameras], verify=True)
+        frames = {c: resize_frames(rows[image_key(c)], (size, size)) for c in model.cameras}
         progress, success = model.score_episode(frames, info.instruction, stride)
         out[VLM_PROGRESS][sl], out[VLM_SUCCESS][sl] = progress, success
         out[VLM_REWARD][sl] = shaper.episode(progress, success)
@@ -88,18 +102,21 @@ def _install(store: EpisodeStore, key: str, values: np.ndarray) -> None:
     """Write ``values`` as data array ``key`` beside the store, then move it in atomically."""
     import zarr
 
-    spec = parse_key_spec(key, ((), "float32"))
-    here = Path(store.path)
+    spec = parse_key_spec(key, ((), values.dtype.name))
+    here = Path(os.path.realpath(store.path))  # beside the store itself: "." or a symlink has no usable sibling
     tmp = here.with_name(f".{here.name}.label-{os.getpid()}-{key.replace('/', '_')}")
     shutil.rmtree(tmp, ignore_errors=True)
-    values = values.astype(np.float32)
     # Per-episode checksums travel inside the array, so they swap in with it atomically and
     # take precedence over the (now stale) ones in the episode records; see integrity.
     crcs = [crc(values[store.episode_slice(i)]) for i in range(store.num_episodes)]
-    array = zarr.create_array(store=str(tmp), shape=(len(values),), dtype="float32", fill_value=np.float32(0),
-                              zarr_format=3, attributes={ARRAY_CRCS: crcs},
-                              config={"write_empty_chunks": True}, **array_layout(key, spec))
-    array[:] = values
+    try:
+        array = zarr.create_array(store=str(tmp), shape=(len(values),), dtype=spec.dtype, fill_value=spec.dtype.type(0),
+                                  zarr_format=3, attributes={ARRAY_CRCS: crcs},
+                                  config={"write_empty_chunks": True}, **array_layout(key, spec))
+        array[:] = values
+    except BaseException:  # disk full, Ctrl-C: leave no hidden half-written array behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     target = here / DATA_GROUP / key
     target.parent.mkdir(parents=True, exist_ok=True)
     if not (target.parent / "zarr.json").exists():
@@ -112,10 +129,11 @@ def _install(store: EpisodeStore, key: str, values: np.ndarray) -> None:
     store._arrays.pop(key, None)  # noqa: SLF001 - drop a stale cached handle to the old array
 
 
-def _commit_schema(store: EpisodeStore, keys: list[str], provenance: dict) -> None:
+def _commit_schema(store: EpisodeStore, keys: dict[str, np.dtype], provenance: dict) -> None:
     schema = dict(store.attrs["schema"])
-    for key in keys:
-        schema[key] = {"shape": [], "dtype": "float32"}
+    for key, dtype in keys.items():
+        schema[key] = {"shape": [], "dtype": np.dtype(dtype).name}
     extra = dict(store.attrs.get("extra", {}))
     extra["reward_labels"] = provenance
     store.root.attrs.update({"schema": dict(sorted(schema.items())), "extra": extra})
+    store.attrs.update(schema=dict(sorted(schema.items())), extra=extra)  # a second commit builds on this one

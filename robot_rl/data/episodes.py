@@ -62,10 +62,37 @@ class EpisodeInfo:
         if not isinstance(data, dict):
             raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         known = {k: data.pop(k) for k in list(data) if k in cls.__dataclass_fields__}
+        _check_types(known)  # valid JSON with a wrong type inside is as unreadable as garbage
         info = cls(**known)
         if data:
             info.extra = {**info.extra, "_unknown": data}
         return info
+
+
+_TEXT_FIELDS = ("source", "instruction", "task", "robot", "recorded_at")
+_COUNT_FIELDS = ("dropped_steps", "start", "end")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_types(fields: dict[str, Any]) -> None:
+    """Raise TypeError naming the first field of a parsed record that has the wrong type."""
+    wrong = [k for k in _TEXT_FIELDS if k in fields and not isinstance(fields[k], str)]
+    wrong += [k for k in _COUNT_FIELDS if k in fields and not (_is_int(fields[k]) and fields[k] >= 0)]
+    if "success" in fields and not isinstance(fields["success"], (bool, int)):
+        wrong.append("success")
+    if fields.get("seed") is not None and not _is_int(fields["seed"]):
+        wrong.append("seed")
+    if "extra" in fields and not isinstance(fields["extra"], dict):
+        wrong.append("extra")
+    sums = fields.get("checksums", {})
+    if not isinstance(sums, dict) or not all(isinstance(k, str) and _is_int(v) and 0 <= v < 2**32
+                                             for k, v in sums.items()):
+        wrong.append("checksums")
+    if wrong:
+        raise TypeError(f"field {wrong[0]!r} has the wrong type")
 
 
 def utc_now() -> str:

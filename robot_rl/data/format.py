@@ -29,8 +29,12 @@ class StoreError(ValueError):
     """A user-facing problem with an episode store; its message is one clear sentence."""
 
 
-class WriterError(RuntimeError):
-    """The background writer failed or its queue overflowed; the message says which."""
+class WriterError(StoreError, RuntimeError):
+    """The background writer failed or its queue overflowed; the message says which.
+
+    A StoreError too: a full disk or a slow one is the machine's state, not a bug, and gets one
+    sentence like any other store problem (the traceback still goes to the log).
+    """
 
 
 _KEY_RE = re.compile(r"^(obs/[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*|action|reward|info/[A-Za-z0-9_\-]+)$")
@@ -116,12 +120,19 @@ class StoreAttrs:
         missing = [k for k in ("control_rate_hz", "robot", "action_space") if k not in attrs]
         if missing:
             raise StoreError(f"store attributes are missing {', '.join(missing)}.")
-        rate = float(attrs["control_rate_hz"])
-        if not rate > 0:
-            raise StoreError(f"control_rate_hz must be positive, got {attrs['control_rate_hz']!r}.")
-        extra = dict(attrs.get("extra", {}))
+        raw = attrs["control_rate_hz"]
+        rate = float(raw) if isinstance(raw, (int, float, np.number)) and not isinstance(raw, bool) else np.nan
+        if not (np.isfinite(rate) and rate > 0):
+            raise StoreError(f"control_rate_hz must be a positive number, got {raw!r}.")
+        for name in ("robot", "action_space"):
+            if not isinstance(attrs[name], str):
+                raise StoreError(f"{name} must be text, got {attrs[name]!r}.")
+        extra = attrs.get("extra", {})
+        if not isinstance(extra, Mapping):
+            raise StoreError(f"the extra attributes must be a mapping, got {type(extra).__name__}.")
+        extra = dict(extra)
         extra.update({k: v for k, v in attrs.items() if k not in _ATTR_FIELDS})
-        return cls(rate, str(attrs["robot"]), str(attrs["action_space"]), extra)
+        return cls(rate, attrs["robot"], attrs["action_space"], extra)
 
     def to_json(self, schema: Mapping[str, KeySpec]) -> dict[str, Any]:
         """The root group attributes: format header, these fields, cameras and key schema."""

@@ -11,6 +11,7 @@ flipped bit, a truncated or foreign-codec chunk is caught when the episode is de
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +58,39 @@ def missing_files(path: str, name: str, array: Any, rows: int) -> list[int]:
     return missing
 
 
+# Rows a writer may have announced (resized to) but not yet written when it was killed.
+_WRITE_SLACK_ROWS = 2**16
+
+
+def file_rows(path: str, name: str, array: Any) -> int | None:
+    """Rows that the chunk files of ``array`` cover (up to its last file); None when not countable."""
+    enc = array.metadata.chunk_key_encoding
+    if "://" in path or getattr(enc, "name", None) != "default" or getattr(enc, "separator", None) != "/":
+        return None
+    try:
+        tops = [int(n) for n in os.listdir(Path(path) / name / "c") if n.isdigit()]
+    except OSError:
+        tops = []
+    return (max(tops, default=-1) + 1) * stored_unit(array)
+
+
+def overclaimed(path: str, name: str, array: Any) -> int | None:
+    """The rows the files of ``array`` hold when its shape claims far more (else None).
+
+    A garbage shape of 10**12 rows would make zarr walk or allocate every claimed chunk: a hang.
+    """
+    rows = file_rows(path, name, array)
+    return rows if rows is not None and array.shape[0] > rows + _WRITE_SLACK_ROWS else None
+
+
+def overclaim_problem(path: str, name: str, array: Any) -> str | None:
+    """One sentence when ``array``'s shape claims far more rows than its files hold."""
+    rows = overclaimed(path, name, array)
+    if rows is None:
+        return None
+    return f"{name} claims {array.shape[0]} rows but its chunk files hold at most {rows}."
+
+
 def checks_chunk_files(store: EpisodeStore) -> bool:
     """True when every chunk of the store's data arrays is a file (see module docs)."""
     marker = store.attrs.get("integrity")
@@ -72,7 +106,10 @@ def meta_problems(store: EpisodeStore) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - missing or garbage zarr.json alike
             problems.append(f"{name} is missing or unreadable ({short(exc)}).")
             continue
-        if "://" not in store.path:
+        claim = overclaim_problem(store.path, name, array)
+        if claim:
+            problems.append(claim)
+        elif "://" not in store.path:
             gone = missing_files(store.path, name, array, array.shape[0])
             if gone:
                 problems.append(f"{name} has lost {len(gone)} chunk files (first: chunk {gone[0]}).")
@@ -90,7 +127,10 @@ def array_problems(store: EpisodeStore, rows: int | None = None) -> dict[str, st
         except StoreError as exc:
             problems[key] = str(exc)
             continue
-        if np.dtype(array.dtype) != spec.dtype or tuple(array.shape[1:]) != spec.shape:
+        claim = overclaim_problem(store.path, name, array)
+        if claim:
+            problems[key] = claim
+        elif np.dtype(array.dtype) != spec.dtype or tuple(array.shape[1:]) != spec.shape:
             problems[key] = (f"{name} is {array.dtype} {tuple(array.shape[1:])} per step but the schema says "
                              f"{spec.dtype.name} {spec.shape}.")
         elif array.shape[0] < rows:
@@ -108,7 +148,11 @@ def expected_crc(store: EpisodeStore, key: str, index: int, info: Any) -> int | 
     """The CRC recorded for ``key`` of episode ``index`` (None when none was recorded)."""
     listed = store.array(key).attrs.get(ARRAY_CRCS)
     if isinstance(listed, list) and index < len(listed):
-        return int(listed[index])
+        value = listed[index]
+        if not isinstance(value, int) or isinstance(value, bool):
+            # A garbage checksum must fail the check, never crash it nor skip it.
+            return -1
+        return value
     value = (getattr(info, "checksums", None) or {}).get(key)
     return None if value is None else int(value)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,62 @@ def check_local_path(path: str | os.PathLike) -> str:
     if not os.access(p / "zarr.json", os.R_OK) or not os.access(p, os.R_OK | os.X_OK):
         raise StoreError(f"{p} is not readable (permission denied).")
     return str(p)
+
+
+def remove_dead_builds(path: str) -> None:
+    """Remove hidden siblings of the store at ``path`` that killed processes left half-made.
+
+    ``.<name>.rebuilt`` (drop, repair) and ``.<name>.label-<pid>-*`` (labelling) are built while
+    holding the store's writer lock, so a caller holding it knows their builders are gone;
+    ``.<name>.creating-<pid>`` belongs to a dead process when that pid is not running.
+    """
+    import shutil
+
+    here = Path(os.path.realpath(path))
+    if not here.parent.is_dir():
+        return
+    for folder in here.parent.glob(f".{here.name}.*"):
+        kind, _, rest = folder.name[len(here.name) + 2:].partition("-")
+        pid = rest.split("-", 1)[0]
+        dead = kind == "rebuilt" or (kind in ("label", "creating") and pid.isdigit() and not pid_alive(int(pid)))
+        if dead and folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with ``pid`` exists (hidden build folders are named after their builder)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def refuse_dangling_link(target: Path) -> None:
+    """Refuse to build a store at a symlink whose target is missing: the rename would replace the link."""
+    if target.is_symlink() and not target.exists():
+        raise StoreError(f"{target} is a symlink to {os.readlink(target)}, which does not exist; create that "
+                         "folder or choose another path.")
+
+
+def check_regular_files(path: str) -> None:
+    """Refuse a store holding a FIFO, device or socket (or a link to one) where zarr expects a file.
+
+    Reading a FIFO blocks forever and reading /dev/zero never ends, so such a "chunk" must be
+    refused before zarr opens it, not detected by decoding it.
+    """
+    for folder, dirs, files in os.walk(path):
+        for name in files + dirs:
+            entry = Path(folder) / name
+            try:
+                mode = entry.stat().st_mode  # follows links: what a read would open
+            except OSError:
+                continue  # a dangling link reads as a missing file, which the integrity checks report
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise StoreError(f"{path} is damaged: {entry} is not a regular file, and reading it could hang; "
+                                 "remove it, then run `robot-rl data repair` on the store.")
 
 
 def check_writable(path: str, what: str = "") -> None:

@@ -26,7 +26,7 @@ from robot_rl.contracts import DATA_GROUP, EPISODE_ENDS, EPISODE_INFO, INFO_SUCC
 from robot_rl.data import checks
 from robot_rl.data.episodes import EpisodeInfo, append_rows
 from robot_rl.data.format import StoreError
-from robot_rl.data.integrity import array_problems, checks_chunk_files, missing_files, stored_unit
+from robot_rl.data.integrity import array_problems, checks_chunk_files, missing_files, overclaimed, stored_unit
 from robot_rl.data.store import EpisodeStore
 
 
@@ -43,16 +43,28 @@ class Chain:
 
 def repair_store(store: EpisodeStore) -> list[str]:
     """Repair ``store`` (open in ``"a"`` mode without checks); one sentence per action taken."""
-    actions = _remove_partials(store)
+    shrunk = _correct_overclaimed_shapes(store)
     _refuse_unrepairable(store)
     raw_ends = _read_ends(store)
     texts = _read_records(store)
     limit = max(store.array(key).shape[0] for key in store.schema)
+    if raw_ends is None and limit and not any(_parse(t) for t in texts):
+        # Without ends and records no boundary is known: cutting the rows as a "tail" would lose them all.
+        raise StoreError(f"{store.path} has lost both {EPISODE_ENDS} and every record in {EPISODE_INFO}, so none "
+                         f"of its {limit} steps can be placed in an episode; restore meta/ from a backup "
+                         "(nothing was changed).")
     chain = locate(raw_ends, [_parse(t) for t in texts], limit)
     if chain.unlocated and not _rows_after(store, chain.ends[-1] if chain.ends else 0):
         chain.unlocated = 0  # invalid entries with no rows behind them: nothing to locate
     store.episode_ends = np.asarray(chain.ends, np.int64)
     bad = _damaged_episodes(store, chain)
+    if chain.ends and len(bad) == len(chain.ends):
+        # Every episode failing at once is damage to an array's metadata (its chunking, codec or
+        # dtype), not to the episodes: dropping them all would destroy rows a person can still recover.
+        raise StoreError(f"{store.path}: repair would drop all {len(bad)} episodes (episode 0: {bad[0]}), which "
+                         "points at damaged array metadata rather than damaged episodes; restore the store's "
+                         "zarr.json files from a backup (nothing was changed).")
+    actions = shrunk + _remove_partials(store)
     keep = [i for i in range(len(chain.ends)) if i not in bad]
     infos = [info or _rebuilt_info(store, chain, i, texts) for i, info in enumerate(chain.infos)]
     actions += _describe_plan(chain, raw_ends, texts, bad)
@@ -80,6 +92,30 @@ def _remove_partials(store: EpisodeStore) -> list[str]:
     for temp in temps:
         temp.unlink(missing_ok=True)
     return [f"removed {len(temps)} temporary *.partial files."] if temps else []
+
+
+def _correct_overclaimed_shapes(store: EpisodeStore) -> list[str]:
+    """Shrink arrays whose shape claims far more rows than their files hold (metadata only).
+
+    The rows past the last file do not exist, so nothing is lost; zarr's own resize would visit
+    every claimed chunk to delete it, which for a garbage shape never ends.
+    """
+    from zarr.core.sync import sync
+
+    actions = []
+    for name in (EPISODE_ENDS, EPISODE_INFO, *[f"{DATA_GROUP}/{key}" for key in store.schema]):
+        try:
+            array = store.root[name]
+            rows = overclaimed(store.path, name, array)
+        except Exception:  # noqa: BLE001 - missing or garbage arrays are handled below
+            continue
+        if rows is not None:
+            claimed = array.shape[0]
+            sync(array.async_array.resize((rows, *array.shape[1:]), delete_outside_chunks=False))
+            actions.append(f"corrected the shape of {name}, which claimed {claimed} rows but its chunk files hold "
+                           f"at most {rows}.")
+    store.refresh()
+    return actions
 
 
 def _refuse_unrepairable(store: EpisodeStore) -> None:

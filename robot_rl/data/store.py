@@ -29,13 +29,16 @@ from robot_rl.data.format import (
     parse_key_spec,
     parse_schema,
 )
-from robot_rl.data.integrity import INTEGRITY, check_rows, short
+from robot_rl.data.integrity import INTEGRITY, check_rows, overclaimed, short
 from robot_rl.data.local import (
     check_local_path,
+    check_regular_files,
     check_writable,
     is_remote,
     lock,
     read_runs,
+    refuse_dangling_link,
+    remove_dead_builds,
     require_zarr_for_writing,
     unlock,
 )
@@ -76,10 +79,14 @@ class EpisodeStore:
         if is_remote(path) and mode != "r":
             raise StoreError(f"{path} is a remote store; remote stores open read-only (mode 'r').")
         where = str(path) if is_remote(path) else check_local_path(path)
+        if not is_remote(path):
+            check_regular_files(where)
         if mode == "a":
             require_zarr_for_writing()
             check_writable(where)
         lock_fd = lock(where) if mode == "a" else None
+        if lock_fd is not None:
+            remove_dead_builds(where)
         try:
             root = zarr.open_group(store=where, mode="r" if mode == "r" else "r+", zarr_format=3)
             check_format(root.attrs, where)
@@ -114,12 +121,14 @@ class EpisodeStore:
 
         require_zarr_for_writing()
         target = Path(path)
+        refuse_dangling_link(target)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise StoreError(f"{target} already exists; choose a new path or open it instead.")
         specs = parse_schema(schema)
         header = StoreAttrs.parse(attrs).to_json(specs)
         layouts = {key: array_layout(key, spec, shard_steps) for key, spec in specs.items()}
         tmp = target.with_name(f".{target.name}.creating-{os.getpid()}")
+        remove_dead_builds(str(target))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             check_writable(str(target.parent), "folder")
@@ -154,7 +163,10 @@ class EpisodeStore:
         """Re-read ``meta/episode_ends`` (e.g. to see episodes another process committed)."""
         self._arrays.clear()  # cached arrays hold their shape from when they were opened
         try:
-            raw = np.asarray(self.root[EPISODE_ENDS][:], dtype=np.int64)
+            ends = self.root[EPISODE_ENDS]
+            if overclaimed(self.path, EPISODE_ENDS, ends) is not None:
+                raise StoreError("an impossible shape")  # reading it would not end; meta_problems says why
+            raw = np.asarray(ends[:], dtype=np.int64)
         except Exception:  # noqa: BLE001 - a missing or garbage ends array commits nothing
             raw = np.zeros(0, np.int64)
         self.episode_ends = raw[: checks.valid_prefix(raw)]

@@ -23,6 +23,7 @@ from robot_rl.data.appender import StoreAppender
 from robot_rl.data.episodes import EpisodeInfo
 from robot_rl.data.format import StoreError, is_image_key, time_block
 from robot_rl.data.integrity import expected_crc, short
+from robot_rl.data.local import pid_alive, refuse_dangling_link
 from robot_rl.data.sampler import split_episodes
 from robot_rl.data.store import EpisodeStore
 
@@ -66,14 +67,23 @@ def write_store(out: str | os.PathLike, template: EpisodeStore,
     folder instead (the caller renames or removes it).
     """
     target = Path(out)
+    refuse_dangling_link(target)
     if target.exists():
         raise StoreError(f"{target} already exists; choose a new output path.")
+    for src, _ in parts:
+        inside = Path(os.path.realpath(src.path))
+        if inside in Path(os.path.realpath(target)).parents:  # a later rebuild of src would delete it
+            raise StoreError(f"{target} is inside the input store {src.path}; choose an output path outside it.")
     _remove_stale_partials(target)
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     schema = {k: (s.shape, s.dtype) for k, s in template.schema.items()}
     try:
-        with EpisodeStore.create(tmp, schema, template.store_attrs) as dst:
+        try:
+            dst = EpisodeStore.create(tmp, schema, template.store_attrs)
+        except StoreError as exc:  # name the output the user asked for, not its hidden build folder
+            raise StoreError(str(exc).replace(str(tmp), str(target))) from exc
+        with dst:
             appender = StoreAppender(dst)
             for src, episodes in parts:
                 copy_episodes(src, appender, episodes, infos)
@@ -94,23 +104,13 @@ def _remove_stale_partials(target: Path) -> None:
     """Remove hidden build folders of ``target`` left by killed processes."""
     for folder in target.parent.glob(f".{target.name}.partial-*"):
         pid = folder.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def replace_in_place(store: EpisodeStore, keep: Sequence[int], infos: Sequence[EpisodeInfo] | None = None) -> Path:
     """Rebuild ``store`` (open in ``"a"`` mode) with only ``keep`` and swap it in atomically."""
-    here = Path(store.path)
+    here = Path(os.path.realpath(store.path))  # swap the store itself, never a symlink that names it
     rebuilt, old = here.with_name(f".{here.name}.rebuilt"), here.with_name(f".{here.name}.old")
     shutil.rmtree(rebuilt, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
@@ -152,6 +152,11 @@ def merge(out: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> Path:
         raise StoreError("merge needs at least one input store.")
     if Path(out).exists():
         raise StoreError(f"{out} already exists; choose a new output path.")
+    seen: dict[str, int] = {}
+    for i, path in enumerate(inputs):  # the same episodes twice would silently weigh them double in training
+        first = seen.setdefault(os.path.realpath(path), i)
+        if first != i:
+            raise StoreError(f"{path} is given twice to merge (also as {inputs[first]}); list each store once.")
     stores = []
     try:
         for path in inputs:
@@ -175,6 +180,8 @@ def split(path: str | os.PathLike, val_fraction: float, seed: int = 0, out_train
         train, val = split_episodes(src.num_episodes, val_fraction, seed)
         train_path = Path(out_train) if out_train else _sibling(Path(src.path), "train")
         val_path = Path(out_val) if out_val else _sibling(Path(src.path), "val")
+        if os.path.abspath(train_path) == os.path.abspath(val_path):
+            raise StoreError(f"the train and validation outputs are both {train_path}; pass two different paths.")
         for target in (train_path, val_path):
             if target.exists():
                 raise StoreError(f"{target} already exists; remove it or pass another output path.")

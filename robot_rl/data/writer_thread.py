@@ -18,6 +18,7 @@ import numpy as np
 from robot_rl.data.appender import StoreAppender
 from robot_rl.data.episodes import EpisodeInfo
 from robot_rl.data.format import KeySpec, StoreError
+from robot_rl.data.integrity import short
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,10 @@ class BlockWriter:
             else:
                 done.set_result(self._end(payload))
         except Exception as exc:  # noqa: BLE001 - reported to the caller on its next call
-            log.exception("%s: background write failed", self.appender.store.path)
+            # One line, not a traceback: the caller turns the error into one sentence on its next call.
+            log.error("%s: background write failed (%s: %s)", self.appender.store.path, type(exc).__name__,
+                      short(exc))
+            log.debug("background write failure", exc_info=True)
             self.error = exc
             if done is not None:
                 done.set_exception(exc)

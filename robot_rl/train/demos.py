@@ -61,7 +61,11 @@ def load_store(path: str | os.PathLike, obs_specs: dict[str, ObsSpec], action_di
         if count == 0:
             raise DataError(f"{store.path} holds no committed episode.")
         infos = store.episode_infos()[:count]
-        buffer = ReplayBuffer(obs_specs, action_dim, sum(max(i.length - 1, 0) for i in infos), seed)
+        transitions = sum(max(i.length - 1, 0) for i in infos)
+        if not transitions:  # an empty buffer would silently train without these demos
+            raise DataError(f"{store.path} holds {count} episodes but none has two steps, so there is no "
+                            "transition to learn from.")
+        buffer = ReplayBuffer(obs_specs, action_dim, transitions, seed)
         keys = [*obs_specs, ACTION, *[k for k in store.schema if k.startswith("info/") or k == "reward"], *extra_keys]
         for index, info in enumerate(infos):
             # verify: a corrupt chunk is refused (StoreError) instead of trained on

@@ -192,6 +192,20 @@ def _ends_and_record_both_bad(p):
     zarr.open_group(str(p), mode="r+")[EPISODE_INFO][3] = "{"
 
 
+def _record_field(field: str, value):
+    """Valid JSON with a wrong type inside: as unreadable as garbage, never a crash."""
+    def damage(p):
+        array = zarr.open_group(str(p), mode="r+")[EPISODE_INFO]
+        record = json.loads(str(array[3]))
+        record[field] = value(record[field]) if callable(value) else value
+        array[3] = json.dumps(record)
+    return damage
+
+
+def _record_checksum_text(p):
+    _record_field("checksums", lambda sums: {**sums, ACTION: "xyz"})(p)
+
+
 METADATA_DAMAGE = {
     "ends-negative": _ends_negative, "ends-duplicated": _ends_duplicated, "ends-not-monotonic": _ends_swapped,
     "ends-extra-entry": _ends_extra_duplicate, "ends-chunk-lost": _ends_chunk_lost,
@@ -200,6 +214,11 @@ METADATA_DAMAGE = {
     "info-deleted": _info_deleted, "info-shorter-than-ends": _info_shorter, "info-chunk-lost": _info_chunk_lost,
     "info-wrong-range": _info_wrong_range, "ends-lost-entries": _ends_lost_entries,
     "info-longer-than-ends": _info_longer_with_garbage, "end-and-record-of-one-episode": _ends_and_record_both_bad,
+    "record-checksums-not-an-object": _record_field("checksums", "abc"),
+    "record-checksum-not-a-number": _record_checksum_text, "record-extra-a-list": _record_field("extra", [1]),
+    "record-instruction-a-number": _record_field("instruction", 5), "record-end-as-text": _record_field("end", str),
+    "record-end-a-float": _record_field("end", float), "record-seed-text": _record_field("seed", "abc"),
+    "record-negative-dropped-steps": _record_field("dropped_steps", -4),
 }
 
 
@@ -300,6 +319,9 @@ DATA_DAMAGE = {
     "reward-chunk-truncated": _truncate(REWARD, 2), "image-shard-truncated": _truncate(IMAGES, 0),
     "chunk-of-another-codec": _foreign_codec(REWARD, 5), "chunk-rewritten-with-wrong-values": _zeroed(ACTION, 3),
     "array-shorter-than-ends": _short_array(ACTION, 30),
+    # A valid chunk of the right size holding other steps' rows: only the checksums can tell.
+    "chunk-of-other-steps": (lambda p: shutil.copy(chunk(p, OBS_STATE, 2), chunk(p, OBS_STATE, 1)),
+                             episodes_touching(8, 16)),
 }
 
 
@@ -315,7 +337,7 @@ def test_data_damage_drops_only_the_episodes_it_touches(store, damage, lost, cap
 
 @pytest.mark.parametrize("case", ["lowdim-chunk-deleted", "image-shard-deleted", "lowdim-chunk-bitflip",
                                   "image-shard-bitflip", "reward-chunk-truncated", "chunk-of-another-codec",
-                                  "chunk-rewritten-with-wrong-values"])
+                                  "chunk-rewritten-with-wrong-values", "chunk-of-other-steps"])
 def test_readers_refuse_damaged_data_instead_of_reading_zeros(store, case, capsys, tmp_path):
     from robot_rl.data.cache import MemoryCache
 
@@ -376,11 +398,23 @@ def _root_attributes_gone(p):
     (p / "zarr.json").write_text(json.dumps(meta))
 
 
+def _meta_gone(p):
+    shutil.rmtree(p / "meta")  # no ends and no records: cutting the rows as a tail would lose them all
+
+
+def _array_rechunked(p):
+    meta = json.loads((p / DATA_GROUP / ACTION / "zarr.json").read_text())
+    meta["chunk_grid"]["configuration"]["chunk_shape"] = [4, 2]  # intact chunk files no longer decode
+    (p / DATA_GROUP / ACTION / "zarr.json").write_text(json.dumps(meta))
+
+
 UNREPAIRABLE = {
     "array-deleted": (_array_deleted, "data/reward"), "array-of-wrong-dtype": (_array_wrong_dtype, "float32"),
     "array-zarr-json-garbage": (_array_garbage_metadata, "data/action"),
     "root-zarr-json-garbage": (_root_garbage_metadata, "Zarr v3"),
     "root-attributes-garbage": (_root_attributes_gone, "schema"),
+    "ends-and-records-both-gone": (_meta_gone, EPISODE_ENDS),
+    "array-chunking-changed": (_array_rechunked, "data/action"),
 }
 
 
@@ -590,3 +624,40 @@ def test_installed_command_answers_damage_with_one_line(store, tmp_path):
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     with EpisodeStore.open(path) as s:
         assert len(LENGTHS) - len(episodes_touching(8, 16)) <= s.num_episodes < len(LENGTHS)
+
+
+def _fifo(p: Path) -> None:
+    p.unlink()
+    os.mkfifo(p)
+
+
+def _dev_zero(p: Path) -> None:
+    p.unlink()
+    p.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize("where,make", [("data-chunk", _fifo), ("image-shard", _dev_zero), ("ends-chunk", _fifo)])
+def test_a_chunk_that_never_ends_is_refused_not_read(store, where, make, capsys, tmp_path):
+    """A FIFO blocks a read forever and /dev/zero never ends: refuse them instead of hanging."""
+    path, before = store
+    target = {"data-chunk": chunk(path, ACTION, 1), "image-shard": chunk(path, IMAGES, 2),
+              "ends-chunk": path / "meta" / "episode_ends" / "c" / "0"}[where]
+    make(target)
+    for argv in (["info", str(path)], ["validate", "--deep", str(path)], ["repair", str(path)],
+                 ["merge", str(tmp_path / "m.zarr"), str(path)]):
+        refused(capsys, argv, str(target), "not a regular file")
+    target.unlink()  # what the sentence says to do; repair then treats it as a lost chunk
+    lost = {"data-chunk": episodes_touching(8, 16), "image-shard": episodes_touching(16, 24), "ends-chunk": set()}
+    repair_keeps(path, before, capsys, dropped=lost[where])
+
+
+@pytest.mark.parametrize("name", [EPISODE_ENDS, EPISODE_INFO, f"{DATA_GROUP}/{ACTION}"])
+def test_a_shape_claiming_a_trillion_rows_is_refused_then_corrected(store, name, capsys):
+    """zarr would walk every claimed chunk (a hang); the files say how many rows really exist."""
+    path, before = store
+    meta = json.loads((path / name / "zarr.json").read_text())
+    meta["shape"][0] = 10**12
+    (path / name / "zarr.json").write_text(json.dumps(meta))
+    refused(capsys, ["info", str(path)], "claims 1000000000000 rows")
+    out = repair_keeps(path, before, capsys)
+    assert f"corrected the shape of {name}, which claimed 1000000000000 rows" in out
