@@ -15,10 +15,29 @@ FORMAT_VERSION = 1
 FUSIONS = ("film", "xattn", "concat")
 BACKBONES = ("cnn", "resnet18")
 LABEL_MODES = ("auto", "sim", "data")
+NEGATIVE_KINDS = ("colour", "object", "task")
 
 
 class RewardModelError(ValueError):
     """A user-facing problem with a reward model, its inputs or its data: one clear sentence."""
+
+
+def _check_ranges(config: Any, block: str, ranges: dict[str, tuple[float, float]]) -> None:
+    """Refuse (RewardModelError) a non-finite number in any float field of ``config``, and a value
+    outside ``ranges[name] = (low, high)`` (inclusive; ``math.inf`` for no bound)."""
+    import math
+
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        low, high = ranges.get(f.name, (-math.inf, math.inf))
+        if not math.isfinite(value) or not low <= value <= high:
+            if math.isinf(high):
+                wanted = f"a number >= {low:g}" if math.isfinite(low) else "a finite number"
+            else:
+                wanted = f"a number from {low:g} to {high:g}"
+            raise RewardModelError(f"reward.{block}.{f.name}={value} is not valid; expected {wanted}.")
 
 
 @dataclass
@@ -54,8 +73,14 @@ class ModelConfig:
         if self.backbone not in BACKBONES:
             raise RewardModelError(f"model.backbone {self.backbone!r} is unknown; "
                                    f"choose one of {', '.join(BACKBONES)}.")
-        if self.image_size < 16:
-            raise RewardModelError(f"model.image_size must be at least 16 pixels, got {self.image_size}.")
+        if not 16 <= self.image_size <= 1024:
+            raise RewardModelError(f"reward.model.image_size={self.image_size} is not valid; expected an integer "
+                                   "from 16 to 1024 (pixels).")
+        _check_ranges(self, "model", {"hidden": (1, 1 << 16), "text_dim": (1, 1 << 16), "text_queries": (0, 256),
+                                      "max_tokens": (1, 4096)})
+        if not self.channels or any(not 1 <= c <= 4096 for c in self.channels):
+            raise RewardModelError(f"reward.model.channels={list(self.channels)} is not valid; expected a list of "
+                                   "channel counts from 1 to 4096, e.g. [16,32,64,128].")
 
 
 @dataclass
@@ -69,6 +94,10 @@ class AugmentConfig:
     contrast: float = 0.2
     saturation: float = 0.15
     rephrase: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, "augment", {"shift_px": (0, 64), "brightness": (0, 1), "contrast": (0, 1),
+                                        "saturation": (0, 1), "rephrase": (0, 1)})
 
 
 @dataclass
@@ -87,6 +116,12 @@ class NegativesConfig:
 
     def __post_init__(self) -> None:
         self.kinds = tuple(self.kinds)
+        _check_ranges(self, "negatives", {"counterfactual": (0, 1), "clipped": (0, 1),
+                                          "counterfactual_progress": (0, 1)})
+        unknown = [k for k in self.kinds if k not in NEGATIVE_KINDS]
+        if unknown:
+            raise RewardModelError(f"reward.negatives.kinds={list(self.kinds)} is not valid; expected some of "
+                                   f"{', '.join(NEGATIVE_KINDS)}.")
         if self.counterfactual + self.clipped >= 1.0:
             raise RewardModelError("negatives.counterfactual + negatives.clipped must leave room for real "
                                    "frames (their sum must be < 1).")
@@ -111,8 +146,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.labels not in LABEL_MODES:
             raise RewardModelError(f"train.labels {self.labels!r} is unknown; choose one of {', '.join(LABEL_MODES)}.")
-        if self.steps < 1 or self.batch_size < 2:
-            raise RewardModelError("train.steps must be >= 1 and train.batch_size >= 2.")
+        if self.steps < 1:
+            raise RewardModelError(f"reward.train.steps={self.steps} is not valid; expected an integer >= 1.")
+        if self.batch_size < 2:
+            raise RewardModelError(f"reward.train.batch_size={self.batch_size} is not valid; expected an integer >= 2 "
+                                   "(a batch mixes real frames and negatives).")
+        _check_ranges(self, "train", {"lr": (1e-12, 10.0), "weight_decay": (0, 10.0), "success_tail": (0, 1),
+                                      "val_fraction": (0, 0.99), "frame_stride": (1, 1 << 20),
+                                      "eval_every": (1, 1 << 40), "threads": (1, 1024), "seed": (0, 2**32 - 1)})
 
 
 @dataclass
@@ -124,6 +165,9 @@ class ShapingConfig:
     success_weight: float = 0.0
     sparse_weight: float = 1.0
     sparse_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, "shaping", {"gamma": (0, 1), "sparse_threshold": (0, 1)})
 
 
 @dataclass

@@ -33,21 +33,126 @@ def load_group(group: str, name: str) -> dict[str, Any]:
 
 
 def compose(overrides: list[str], config_name: str = "config"):
-    """The full config with Hydra ``key=value`` overrides applied, as a DictConfig."""
+    """The full config with Hydra ``key=value`` overrides applied, as a DictConfig.
+
+    Refused (ConfigError, one sentence): an override without ``=``, an empty value, a ``~``
+    deletion, a setting inside the task/robot/randomize groups (those are read from their YAML
+    files as they are), and a value whose kind (block, list or single value) differs from the
+    key's default."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     for item in overrides:
-        key, sep, _ = item.partition("=")
-        if not key.strip("+~ ") or (not sep and not key.startswith("~")):
-            raise ConfigError(f"{item!r} is not an override; expected key=value (e.g. seed=1).")
+        _check_override(item)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         try:
-            return hydra_compose(config_name=config_name, overrides=quote_paths(overrides))
-        except (HydraException, OmegaConfBaseException) as error:
-            raise ConfigError(_bad_override(overrides) or _one_sentence(error)) from None
+            cfg = hydra_compose(config_name=config_name, overrides=quote_paths(overrides))
+        except (HydraException, OmegaConfBaseException, ValueError) as error:  # Hydra raises ValueError too
+            raise ConfigError(_bad_override(overrides) or _kind_mismatch(overrides, config_name, str(error))
+                              or _one_sentence(error)) from None
+        _check_kinds(cfg, overrides, _reference(overrides, config_name))
+    return cfg
+
+
+# Groups whose files the libraries read by name (sim.load): their values cannot be overridden.
+FILE_GROUPS = ("task", "robot", "randomize")
+
+
+def _check_override(item: str) -> None:
+    """Refuse, before Hydra sees it, an override that would be ignored or cannot be read."""
+    key, sep, value = item.partition("=")
+    if not key.strip("+~ ") or (not sep and not key.startswith("~")):
+        raise ConfigError(f"{item!r} is not an override; expected key=value (e.g. seed=1).")
+    if key.startswith("~"):
+        raise ConfigError(f"{item} would remove a setting; expected key=value to change it instead "
+                          f"(e.g. {key.lstrip('~').split('=')[0]}=<value>).")
+    if key.startswith("+") and "." not in key and not (CONF_DIR / key.lstrip("+")).is_dir():
+        raise ConfigError(f"{item} adds a key robot-rl does not read; expected one of the verb's own keys "
+                          "(its --help lists them).")
+    if sep and not value.strip():
+        raise ConfigError(f"{item} has no value; expected {key.lstrip('+')}=<value>, or leave it out for the default.")
+    head, dot, rest = key.lstrip("+").partition(".")
+    if not dot and (CONF_DIR / head).is_dir() and "," not in value and value not in choices(head):
+        raise ConfigError(f"{item} is not valid: unknown {head} {value!r}. Valid {head} choices: "
+                          f"{', '.join(choices(head))}.")
+    if dot and rest in ("_target_", "name", "kind") and (CONF_DIR / head).is_dir():
+        raise ConfigError(f"{item} cannot be set on the command line: {rest} is what {head}=<name> chooses; expected "
+                          f"{head}=<name> (one of: {', '.join(choices(head))}).")
+    if dot and head in FILE_GROUPS:
+        raise ConfigError(f"{item} cannot be set on the command line: a {head}'s settings are read from its file "
+                          f"robot_rl/conf/{head}/<name>.yaml; expected {head}=<name> (one of: "
+                          f"{', '.join(choices(head))}).")
+
+
+def _group_choices(overrides: list[str]) -> list[str]:
+    """The overrides that pick a config group file (``task=push``, ``+reward=vlm``)."""
+    return [o for o in overrides if "." not in o.partition("=")[0]
+            and (CONF_DIR / o.partition("=")[0].lstrip("+")).is_dir()]
+
+
+def _reference(overrides: list[str], config_name: str):
+    """The config with only the group choices applied (the defaults each value override replaces)."""
+    from hydra import compose as hydra_compose
+
+    try:
+        return hydra_compose(config_name=config_name, overrides=quote_paths(_group_choices(overrides)))
+    except Exception:  # noqa: BLE001 - the full compose reports a bad group choice itself
+        return None
+
+
+def _kind(node) -> str:
+    from omegaconf import DictConfig, ListConfig
+
+    return "block" if isinstance(node, (DictConfig, dict)) else "list" if isinstance(node, (ListConfig, list)) else "value"
+
+
+_EXPECTED_KIND = {"block": "a block of settings, set one at a time (e.g. {key}.{child}=...)",
+                  "list": "a list such as {key}=[a,b]", "value": "a single value, not a list or a block"}
+
+
+def _kind_error(item: str, key: str, default) -> str:
+    child = next(iter(default), "name") if _kind(default) == "block" else ""
+    return f"{item} is not valid; {key} expects {_EXPECTED_KIND[_kind(default)].format(key=key, child=child)}."
+
+
+def _check_kinds(cfg, overrides: list[str], reference) -> None:
+    """Refuse a value override whose kind (block / list / single value) differs from its default."""
+    from omegaconf import OmegaConf
+
+    if reference is None:
+        return
+    groups = set(_group_choices(overrides))
+    for item in overrides:
+        key = item.partition("=")[0].lstrip("+")
+        if item in groups or key.rsplit(".", 1)[-1] in PATH_KEYS:
+            continue
+        default = OmegaConf.select(reference, key, default=None, throw_on_missing=False)
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if default is None or value is None or _kind(default) == _kind(value):
+            continue
+        raise ConfigError(_kind_error(item, key, default))
+
+
+def _kind_mismatch(overrides: list[str], config_name: str, message: str) -> str | None:
+    """For Hydra's "Error merging override X": a sentence saying what kind of value X's key takes."""
+    from hydra import compose as hydra_compose
+    from omegaconf import OmegaConf
+
+    match = re.match(r"Error merging override (.+)", message.strip().splitlines()[0] if message.strip() else "")
+    if not match:
+        return None
+    item = match.group(1)
+    key = item.partition("=")[0].lstrip("+")
+    try:
+        reference = hydra_compose(config_name=config_name, overrides=quote_paths(_group_choices(overrides)))
+        default = OmegaConf.select(reference, key, default=None, throw_on_missing=False)
+    except Exception:  # noqa: BLE001
+        default = None
+    if default is None:
+        return f"{item} is not valid; its value does not fit the key {key}."
+    return _kind_error(item, key, default)
 
 
 def one_line(error: BaseException) -> str:
@@ -56,13 +161,23 @@ def one_line(error: BaseException) -> str:
     text = str(error).strip()
     first = text.splitlines()[0] if text else type(error).__name__
     key = re.search(r"full_key: (\S+)", text)
-    return f"{key.group(1)}: {first}" if key and key.group(1) not in first else first
+    return shorten(f"{key.group(1)}: {first}" if key and key.group(1) not in first else first)
+
+
+def shorten(text: str, limit: int = 600) -> str:
+    """``text`` cut in the middle when longer than ``limit``: a 5000-character path stays one readable line."""
+    return text if len(text) <= limit else f"{text[:limit * 2 // 3]} ... {text[-limit // 3:]}"
 
 
 def _bad_override(overrides: list[str]) -> str | None:
     """A sentence naming the first override Hydra's grammar cannot read, or None."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    for item in overrides:
+        key = item.partition("=")[0]
+        if not re.fullmatch(r"[+~]{0,2}[A-Za-z_][A-Za-z0-9_.\-]*(@[A-Za-z0-9_.]+)?", key):
+            return (f"{key!r} (in {item!r}) is not a known key; expected a name such as seed, task or "
+                    "env.image_size (plain ASCII letters, digits, _ and dots).")
     parser = OverridesParser.create()
     for item in quote_paths(overrides):
         try:
@@ -79,6 +194,9 @@ def _bad_override(overrides: list[str]) -> str | None:
 # Keys whose values are file system paths: their values are quoted before Hydra parses them, so
 # spaces, unicode, brackets, quotes and commas in a path work as typed (``out=my store é.zarr``).
 PATH_KEYS = ("run", "demos", "data", "out", "out_dir", "model_path", "path", "held_out", "pretrained_path")
+# Path keys inside blocks (``reward.model_path``); any other dotted key is not a path even when its
+# last part is a top-level path key's name (``budget.demos`` is a count).
+NESTED_PATH_KEYS = ("model_path", "pretrained_path", "text_model_path", "out_dir", "path")
 
 
 def quote_paths(overrides: list[str]) -> list[str]:
@@ -86,9 +204,10 @@ def quote_paths(overrides: list[str]) -> list[str]:
     out = []
     for item in overrides:
         key, sep, value = item.partition("=")
-        name = key.lstrip("+~").rsplit(".", 1)[-1]
+        name = key.lstrip("+~")
         plain = not value or value == "null" or value[0] in "[{'\"" or "${" in value
-        if sep and name in PATH_KEYS and not plain:
+        is_path = name in PATH_KEYS or name.rsplit(".", 1)[-1] in NESTED_PATH_KEYS  # budget.demos is a count
+        if sep and is_path and not plain:
             # Hydra: a quote inside is escaped, and backslashes just before a quote are doubled
             value = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
             value = "'" + re.sub(r"(\\+)$", lambda m: m.group(1) * 2, value) + "'"
@@ -96,23 +215,24 @@ def quote_paths(overrides: list[str]) -> list[str]:
     return out
 
 
-def as_int(name: str, value: Any, minimum: int | None = None) -> int:
-    """``value`` as an int, else ConfigError naming ``name`` and what was expected."""
+def as_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an int (within ``minimum``..``maximum``), else ConfigError naming ``name`` and what was expected."""
     text = str(value).strip()
     try:
         number = int(text) if not isinstance(value, bool) else None
     except ValueError:
         number = None
-    if number is None:
-        wanted = "an integer" if minimum is None else f"an integer >= {minimum}"
+    wanted = ("an integer" if minimum is None and maximum is None else f"an integer >= {minimum}"
+              if maximum is None else f"an integer <= {maximum}" if minimum is None
+              else f"an integer from {minimum} to {maximum}")
+    if number is None or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         raise ConfigError(f"{name}={value!s} is not valid; expected {wanted}.")
-    if minimum is not None and number < minimum:
-        raise ConfigError(f"{name}={value!s} is not valid; expected an integer >= {minimum}.")
     return number
 
 
-def as_float(name: str, value: Any, minimum: float | None = None, strict: bool = False) -> float:
-    """``value`` as a finite float (>= or, with ``strict``, > ``minimum``), else ConfigError."""
+def as_float(name: str, value: Any, minimum: float | None = None, strict: bool = False,
+             maximum: float | None = None) -> float:
+    """``value`` as a finite float (>= or, with ``strict``, > ``minimum``; <= ``maximum``), else ConfigError."""
     import math
 
     try:
@@ -120,7 +240,9 @@ def as_float(name: str, value: Any, minimum: float | None = None, strict: bool =
     except ValueError:
         number = math.nan
     bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
-    if not math.isfinite(number) or (minimum is not None and (number < minimum or (strict and number == minimum))):
+    bound += "" if maximum is None else f"{' and' if bound else ''} <= {maximum:g}"
+    if (not math.isfinite(number) or (minimum is not None and (number < minimum or (strict and number == minimum)))
+            or (maximum is not None and number > maximum)):
         raise ConfigError(f"{name}={value!s} is not valid; expected a number{bound}.")
     return number
 
@@ -130,7 +252,7 @@ def as_bool(name: str, value: Any) -> bool:
     text = str(value).strip().lower()
     if text in ("1", "true", "yes", "on"):
         return True
-    if text in ("0", "false", "no", "off", "none", "null", ""):
+    if text in ("0", "false", "no", "off", "none", "null"):
         return False
     raise ConfigError(f"{name}={value!s} is not valid; expected true or false.")
 
@@ -164,11 +286,18 @@ def _one_sentence(error: Exception) -> str:
     unknown = re.match(r"Could not override '([^']+)'", text)
     if unknown and "To append to your config" in str(error):
         return (f"{unknown.group(1)} is not a known key; check its spelling (the verb's --help lists the main "
-                "options), or put + in front to add a new one.")
-    for group in ("task", "robot", "randomize", "budget"):
+                "options).")
+    group_value = re.match(r"Config group override must be a string or a list", text)
+    if group_value:
+        return f"{text}; expected a name from the group's folder (see the verb's --help)."
+    for group in ("task", "robot", "randomize", "budget", "algo", "reward", "logger"):
         if f"'{group}'" in text or f"{group}/" in text:
             return f"{text} Valid {group} choices: {', '.join(choices(group))}."
     return text
+
+
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeding both accept this range
+MAX_IMAGE_SIZE = 1024  # pixels a side; a larger frame is a typo, and 100000 px would exhaust memory
 
 
 def check_common(cfg) -> None:
@@ -176,16 +305,16 @@ def check_common(cfg) -> None:
     ``seed``, ``out_dir`` and the ``env`` block."""
     from robot_rl.contracts import CAMERAS
 
-    as_int("seed", cfg.seed, minimum=0)
+    as_int("seed", cfg.seed, minimum=0, maximum=MAX_SEED)
     if "out_dir" in cfg and (cfg.out_dir is None or not str(cfg.out_dir).strip() or not isinstance(cfg.out_dir, str)):
         raise ConfigError(f"out_dir={cfg.out_dir} is not valid; expected a directory path.")
     env = cfg.get("env")
     if env is None:
         return
-    as_float("env.control_rate_hz", env.control_rate_hz, minimum=0.0, strict=True)
-    as_float("env.sim_dt_s", env.sim_dt_s, minimum=0.0, strict=True)
+    rate_hz = as_float("env.control_rate_hz", env.control_rate_hz, minimum=0.0, strict=True, maximum=1000.0)
+    as_float("env.sim_dt_s", env.sim_dt_s, minimum=0.0, strict=True, maximum=1.0 / rate_hz)
     as_choice("env.action_space", env.action_space, ("ee_delta", "joint_delta", "joint_abs"))
-    as_int("env.image_size", env.image_size, minimum=16)
+    as_int("env.image_size", env.image_size, minimum=16, maximum=MAX_IMAGE_SIZE)
     as_choice("env.render_profile", env.render_profile, ("fast", "pretty"))
     as_choice("env.reward", env.reward, ("dense", "sparse"))
     as_bool("env.privileged", env.privileged)
@@ -196,10 +325,18 @@ def check_common(cfg) -> None:
                           "e.g. env.cameras=[front,wrist].")
 
 
+# Ranges of agent hyperparameters by field name (Hydra checks neither types nor ranges):
+# (low, high, low excluded). Any other float must be finite; an int whose default is >= 1 must be >= 1.
+FIELD_RANGES = {"lr": (0.0, 10.0, True), "gamma": (0.0, 1.0, False), "tau": (0.0, 1.0, False),
+                "expectile": (0.0, 1.0, True), "init_alpha": (0.0, None, True), "temperature": (0.0, None, False),
+                "max_weight": (0.0, None, True), "weight_decay": (0.0, None, False), "bc_weight": (0.0, None, False)}
+ZERO_OK_INTS = ("pad", "augment_pad")
+
+
 def check_fields(values: dict, config_class: type, name: str) -> None:
     """Refuse (ConfigError) a value whose type differs from the default of the same field of
-    dataclass ``config_class`` (Hydra does not type-check plain YAML); unknown keys are left to
-    the constructor."""
+    dataclass ``config_class`` (Hydra does not type-check plain YAML), or out of its range (see
+    FIELD_RANGES); unknown keys are left to the constructor."""
     import dataclasses
 
     defaults = {f.name: f.default for f in dataclasses.fields(config_class) if f.default is not dataclasses.MISSING}
@@ -213,8 +350,14 @@ def check_fields(values: dict, config_class: type, name: str) -> None:
         elif isinstance(default, int):
             if type(value) is not int:
                 raise ConfigError(f"{label} is not valid; expected an integer.")
+            if default >= 1 and key not in ZERO_OK_INTS:
+                as_int(f"{name}.{key}", value, minimum=1)
+            elif default >= 0:
+                as_int(f"{name}.{key}", value, minimum=0)
         elif isinstance(default, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"{label} is not valid; expected a number.")
+            low, high, strict = FIELD_RANGES.get(key, (None, None, False))
+            as_float(f"{name}.{key}", value, minimum=low, strict=strict, maximum=high)
         elif isinstance(default, str) and not isinstance(value, str):
             raise ConfigError(f"{label} is not valid; expected text.")

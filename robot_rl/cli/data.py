@@ -22,38 +22,66 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: {message}.")
 
 
+def _number(kind: type, low: float, high: float | None = None, low_open: bool = False):
+    """An argparse type: a finite ``kind`` within ``low``..``high`` (``low`` excluded with ``low_open``)."""
+    import math
+
+    wanted = ("an integer" if kind is int else "a number") + (f" > {low:g}" if low_open else f" >= {low:g}")
+    wanted += f" and < {high:g}" if high is not None else ""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value < low or (low_open and value == low) or (
+                high is not None and value >= high):
+            raise argparse.ArgumentTypeError(f"{text!r} is not valid; expected {wanted}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
+def _path(text: str) -> str:
+    """An argparse type: a non-empty path."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path is not valid; expected the path of a Zarr store or file")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="robot-rl data", description="Inspect, check, fix and combine Zarr episode stores.")
     verbs = p.add_subparsers(dest="verb", required=True, parser_class=_Parser, metavar="VERB")
     sub = verbs.add_parser("info", help="format, robot, episodes, keys, layout and size")
-    sub.add_argument("store")
+    sub.add_argument("store", type=_path)
     sub = verbs.add_parser("validate", help="list problems; exit 1 when there are any")
-    sub.add_argument("store")
+    sub.add_argument("store", type=_path)
     sub.add_argument("--deep", action="store_true", help="also decode every chunk")
     sub = verbs.add_parser("repair", help="rebuild the commit marker, keep every intact episode, drop damaged ones")
-    sub.add_argument("store")
+    sub.add_argument("store", type=_path)
     sub = verbs.add_parser("merge", help="concatenate stores into a new one")
-    sub.add_argument("out")
-    sub.add_argument("inputs", nargs="+")
+    sub.add_argument("out", type=_path)
+    sub.add_argument("inputs", nargs="+", type=_path)
     sub = verbs.add_parser("split", help="seeded train/validation split by episode")
-    sub.add_argument("store")
-    sub.add_argument("--val-fraction", type=float, required=True)
-    sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--train-out")
-    sub.add_argument("--val-out")
+    sub.add_argument("store", type=_path)
+    sub.add_argument("--val-fraction", type=_number(float, 0.0, 1.0, low_open=True), required=True)
+    sub.add_argument("--seed", type=_number(int, 0, 2.0**32), default=0)
+    sub.add_argument("--train-out", type=_path)
+    sub.add_argument("--val-out", type=_path)
     sub = verbs.add_parser("drop", help="remove episodes (in place unless --out)")
-    sub.add_argument("store")
-    sub.add_argument("--episodes", type=int, nargs="+", required=True)
-    sub.add_argument("--out")
+    sub.add_argument("store", type=_path)
+    sub.add_argument("--episodes", type=_number(int, 0), nargs="+", required=True)
+    sub.add_argument("--out", type=_path)
     sub = verbs.add_parser("stats", help="lengths, success, sources, returns, per-key moments")
-    sub.add_argument("store")
+    sub.add_argument("store", type=_path)
     sub.add_argument("--json", action="store_true", help="print JSON")
     sub = verbs.add_parser("export-video", help="an .mp4 of episodes (grid for several) or a .png of final frames")
-    sub.add_argument("store")
-    sub.add_argument("--episodes", type=int, nargs="+", default=[0])
-    sub.add_argument("--out", required=True)
+    sub.add_argument("store", type=_path)
+    sub.add_argument("--episodes", type=_number(int, 0), nargs="+", default=[0])
+    sub.add_argument("--out", type=_path, required=True)
     sub.add_argument("--camera")
-    sub.add_argument("--fps", type=float)
+    sub.add_argument("--fps", type=_number(float, 0.0, 1000.0, low_open=True))
     return p
 
 
@@ -66,16 +94,20 @@ def run(argv: list[str]) -> int:
         return 2
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    from robot_rl.config import one_line, shorten
     from robot_rl.data.format import StoreError
 
     try:
         return _VERBS[args.verb](args)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except StoreError as exc:
-        print(f"robot-rl data {args.verb}: {exc}", file=sys.stderr)
+        print(f"robot-rl data {args.verb}: {one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"robot-rl data {args.verb}: {exc.strerror or exc}{where}.", file=sys.stderr)
+        print(shorten(f"robot-rl data {args.verb}: {exc.strerror or exc}{where}."), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"robot-rl data {args.verb}: interrupted by Ctrl-C; {_INTERRUPTED.get(args.verb, _READ_ONLY)}",
@@ -134,6 +166,14 @@ def _merge(args: argparse.Namespace) -> int:
     from robot_rl.data.store import EpisodeStore
     from robot_rl.data.tools import merge
 
+    from pathlib import Path
+
+    seen: dict[Path, str] = {}
+    for path in args.inputs:
+        if Path(path).resolve() in seen:
+            raise _UsageError(f"robot-rl data merge: {path} is given twice (also as {seen[Path(path).resolve()]}); "
+                              "expected each input store once, or its episodes would be duplicated.")
+        seen[Path(path).resolve()] = path
     out = merge(args.out, args.inputs)
     with EpisodeStore.open(out) as store:
         print(f"merged {len(args.inputs)} stores into {out}: {store.num_episodes} episodes, {store.num_steps} steps.")
@@ -144,6 +184,10 @@ def _split(args: argparse.Namespace) -> int:
     from robot_rl.data.store import EpisodeStore
     from robot_rl.data.tools import split
 
+    with EpisodeStore.open(args.store) as store:
+        if store.num_episodes < 2:
+            raise _UsageError(f"robot-rl data split: {args.store} has {store.num_episodes} episode(s); expected at "
+                              "least 2, so that both halves get one.")
     for path in split(args.store, args.val_fraction, args.seed, args.train_out, args.val_out):
         with EpisodeStore.open(path) as store:
             print(f"{path}: {store.num_episodes} episodes, {store.num_steps} steps.")
@@ -154,6 +198,11 @@ def _drop(args: argparse.Namespace) -> int:
     from robot_rl.data.store import EpisodeStore
     from robot_rl.data.tools import drop
 
+    with EpisodeStore.open(args.store) as store:
+        total = store.num_episodes
+    if total and set(args.episodes) >= set(range(total)):
+        raise _UsageError(f"robot-rl data drop: --episodes {' '.join(map(str, args.episodes))} would drop every "
+                          f"episode of {args.store}; expected to keep at least one (delete the store instead).")
     out = drop(args.store, args.episodes, args.out)
     with EpisodeStore.open(out) as store:
         print(f"dropped {len(set(args.episodes))} episodes; {out} has {store.num_episodes} episodes.")

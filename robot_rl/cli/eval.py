@@ -36,7 +36,7 @@ import sys
 from pathlib import Path
 
 from robot_rl.cli.progress import EpisodeBar
-from robot_rl.config import ConfigError, as_bool, as_choice, as_float, as_int, choices, one_line, writable_dir
+from robot_rl.config import MAX_SEED, ConfigError, as_bool, as_choice, as_float, as_int, choices, one_line, writable_dir
 
 OPTIONS = {"run": None, "checkpoint": "false", "episodes": "20", "seed": "100000", "randomize": None,
            "backend": "auto", "video": "8", "out": None, "ros": "false", "episode_s": "auto"}
@@ -67,15 +67,20 @@ def parse(argv: list[str]) -> dict[str, str | None]:
         if not sep or key not in OPTIONS:
             raise ConfigError(f"unknown eval option {item!r}; options are {', '.join(f'{k}=' for k in OPTIONS)}.")
         options[key] = value
+        if not value.strip():
+            raise ConfigError(f"{key}= has no value; expected {key}=<value>, or leave it out for the default.")
     if not options["run"]:
         raise ConfigError("eval needs run=<run directory or policy artifact directory>.")
     if options["randomize"] is not None and options["randomize"] not in choices("randomize"):
         raise ConfigError(f"unknown randomize {options['randomize']!r}; choose one of: {', '.join(choices('randomize'))}.")
     as_int("episodes", options["episodes"], minimum=1)
-    as_int("seed", options["seed"], minimum=0)
+    as_int("seed", options["seed"], minimum=0, maximum=MAX_SEED - as_int("episodes", options["episodes"], minimum=1))
     as_int("video", options["video"], minimum=0)
     as_bool("checkpoint", options["checkpoint"])
     ros = as_bool("ros", options["ros"])
+    if as_bool("checkpoint", options["checkpoint"]) and options["backend"] != "auto":
+        raise ConfigError(f"backend={options['backend']} applies to exported artifacts; with checkpoint=true the "
+                          "checkpoint runs in torch, so expected no backend=.")
     if ros and as_bool("checkpoint", options["checkpoint"]):
         raise ConfigError("checkpoint=true and ros=true do not go together; the ROS 2 node runs exported artifacts.")
     if options["episode_s"] != "auto":

@@ -17,9 +17,14 @@ import sys
 
 
 def run(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:
+        print("robot-rl launch: which launch file? expected FILE [name:=value ...], e.g. "
+              "robot-rl launch deploy_sim.launch.yaml policy:=runs/.../policy (see robot-rl launch --help).",
+              file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help"):
         print(__doc__)
-        return 0 if argv else 2
+        return 0
     from hardware.ros.launch_file import LaunchError, resolve_launch_file
     from hardware.ros.launcher import launch
 
@@ -56,19 +61,61 @@ def check_arguments(path, arguments: dict[str, str]) -> None:
         entries = yaml.safe_load(path.read_text()).get("launch", [])
     except (yaml.YAMLError, AttributeError, OSError):
         return  # load_launch_file refuses a damaged file with its own sentence
-    defaults = {}
+    defaults, declared, options = {}, {}, {}
     for entry in entries if isinstance(entries, list) else []:
         arg = entry.get("arg") if isinstance(entry, dict) else None
-        if isinstance(arg, dict) and "name" in arg and arg.get("default") not in (None, ""):
-            defaults[str(arg["name"])] = str(arg["default"])
+        if isinstance(arg, dict) and "name" in arg:
+            declared[str(arg["name"])] = arg.get("default")
+            options[str(arg["name"])] = _listed_choices(arg)
+            if arg.get("default") not in (None, ""):
+                defaults[str(arg["name"])] = str(arg["default"])
     for name, value in arguments.items():
+        if not value.strip() and declared.get(name) != "":
+            raise ConfigError(f"argument {name}:= has no value; expected {name}:=<value>"
+                              f"{'' if declared.get(name) is None else f' (default {declared[name]})'}.")
         if name in defaults:
             expected = _kind_mismatch(defaults[name], value)
             if expected:
                 raise ConfigError(f"argument {name}:={value} is not valid; expected {expected} "
                                   f"(default {defaults[name]}).")
+        _check_choice(name, value)
+        if options.get(name) and value not in options[name]:
+            raise ConfigError(f"argument {name}:={value} is not valid; expected one of: {', '.join(options[name])}.")
     if arguments.get("policy"):
         _check_policy(arguments["policy"])
+        _check_policy_robot(arguments["policy"], arguments.get("robot", defaults.get("robot")))
+
+
+def _listed_choices(arg: dict) -> list[str]:
+    """The choices a launch argument's description lists as ``a | b | c`` (its default among them), else []."""
+    import re
+
+    text = re.sub(r"\([^)]*\)", "", str(arg.get("description", ""))).strip()
+    names = [t.strip() for t in text.split("|")]
+    if len(names) < 2 or not all(re.fullmatch(r"[\w.:-]+", n) for n in names) or str(arg.get("default")) not in names:
+        return []
+    return names
+
+
+def _check_choice(name: str, value: str) -> None:
+    """An argument named after a config group (robot, task) must name one of its files."""
+    from robot_rl.config import CONF_DIR, ConfigError, choices
+
+    if (CONF_DIR / name).is_dir() and value not in choices(name):
+        raise ConfigError(f"argument {name}:={value} is not valid; expected one of: {', '.join(choices(name))}.")
+
+
+def _check_policy_robot(directory: str, robot: str | None) -> None:
+    """The node refuses a policy trained for another robot; say so before any node starts."""
+    from pathlib import Path
+
+    from robot_rl.config import ConfigError
+    from robot_rl.policy.spec import PolicySpec
+
+    trained = PolicySpec.load(Path(directory)).robot
+    if robot and trained != robot:
+        raise ConfigError(f"policy:={directory} was trained for robot {trained!r}, but robot:={robot}; expected "
+                          f"robot:={trained}, or a policy trained for {robot}.")
 
 
 def _typed(text: str):
@@ -81,14 +128,25 @@ def _typed(text: str):
 
 
 def _kind_mismatch(default: str, value: str) -> str:
-    """What kind ``value`` should be (empty when it is of ``default``'s kind)."""
+    """What kind ``value`` should be (empty when it is of ``default``'s kind and range): a number
+    whose default is positive must be positive, one whose default is >= 0 must be >= 0, and a
+    list must have its default's length."""
+    import math
+
     want, got = _typed(default), _typed(value)
     if isinstance(want, bool):
         return "" if isinstance(got, bool) else "true or false"
     if isinstance(want, (int, float)):
-        return "" if isinstance(got, (int, float)) and not isinstance(got, bool) else "a number"
+        if isinstance(got, bool) or not isinstance(got, (int, float)) or not math.isfinite(got):
+            return "a number"
+        if want > 0 and got <= 0:
+            return "a number > 0"
+        return "a number >= 0" if want >= 0 and got < 0 else ""
     if isinstance(want, list):
-        return "" if isinstance(got, list) else "a list such as [a, b]"
+        numbers = all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in want)
+        ok = isinstance(got, list) and len(got) == len(want) and (not numbers or all(
+            isinstance(g, (int, float)) and not isinstance(g, bool) and math.isfinite(g) for g in got))
+        return "" if ok else f"a list of {len(want)} {'numbers' if numbers else 'items'} such as {default}"
     return ""
 
 

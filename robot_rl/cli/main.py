@@ -90,6 +90,8 @@ def _main(argv: list[str] | None) -> int:
         print(usage())
         return 0
     verb, rest = argv[0], argv[1:]
+    if verb != "data" and any(a in ("-h", "--help") for a in rest):
+        rest = ["--help"]  # `robot-rl sim render --help`: the verb's help, whatever else was typed
     if verb not in VERBS:
         print(f"robot-rl: unknown verb {verb!r}; choose one of: {', '.join(VERBS)}.", file=sys.stderr)
         return 2
@@ -119,7 +121,10 @@ def _main(argv: list[str] | None) -> int:
 
 
 def is_user_error(error: BaseException) -> bool:
-    """True for an exception that a wrong input, file or path causes (see USER_ERRORS)."""
+    """True for an exception that a wrong input, file or path causes (see USER_ERRORS); running
+    out of memory counts, since sizes the user chose cause it."""
+    if isinstance(error, MemoryError):
+        return True
     if isinstance(error, OSError):
         return error.errno in USER_ERRNOS or isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError,
                                                                 NotADirectoryError, BrokenPipeError))
@@ -132,6 +137,9 @@ def is_user_error(error: BaseException) -> bool:
 
 def describe(error: BaseException) -> str:
     """One sentence for a user error; OSErrors name the path and what was wrong with it."""
+    if isinstance(error, MemoryError):
+        return (f"ran out of memory ({first_line(error) if str(error) else 'MemoryError'}); expected smaller sizes "
+                "(image_size, batch_size, hidden_dim, episodes, num_envs) for this machine.")
     if isinstance(error, BrokenPipeError):
         return ("a pipe closed before all output was written (the program reading it, or a helper such as ffmpeg, "
                 "stopped early).")
@@ -140,8 +148,11 @@ def describe(error: BaseException) -> str:
         hint = {errno.EACCES: "; expected a path you may read and write", errno.EPERM: "; expected a path you may "
                 "read and write", errno.EROFS: "; expected a writable location", errno.ENOENT: "; check the path",
                 errno.EISDIR: "; expected a file there", errno.ENOTDIR: "; expected a directory there",
-                errno.ENOSPC: "; free some space or choose another out="}.get(error.errno, "")
-        return f"{path}: {error.strerror.lower()}{hint}." if path else f"{error.strerror.lower()}{hint}."
+                errno.ENOSPC: "; free some space or choose another out=",
+                errno.ENAMETOOLONG: "; expected a shorter path (at most 255 characters a part)"}.get(error.errno, "")
+        from robot_rl.config import shorten
+
+        return shorten(f"{path}: {error.strerror.lower()}{hint}." if path else f"{error.strerror.lower()}{hint}.")
     text = first_line(error)
     return text if text.endswith((".", "?", ")")) else text + "."
 

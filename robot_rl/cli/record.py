@@ -14,7 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from robot_rl.config import ConfigError, as_bool, as_choice, as_float, as_int, check_common, compose
+from robot_rl.config import (ConfigError, as_bool, as_choice, as_float, as_int, check_common, compose, one_line,
+                             shorten)
 
 
 def run(argv: list[str]) -> int:
@@ -24,13 +25,14 @@ def run(argv: list[str]) -> int:
     try:
         cfg = compose(argv, config_name="record")
         check(cfg)
+        check_existing_store(cfg, Path(cfg.out or f"data/{cfg.task.name}_demos.zarr"))
         summary, out = record(cfg, str(cfg.task.name))
     except (ConfigError, ValueError, RuntimeError) as error:
-        print(f"robot-rl record: {error}", file=sys.stderr)
+        print(f"robot-rl record: {one_line(error)}", file=sys.stderr)
         return 2
     except OSError as error:  # e.g. a disk that filled up or went read-only mid-session
         where = f" ({error.filename})" if error.filename else ""
-        print(f"robot-rl record: {error.strerror or error}{where}; every episode shown as kept is on disk.",
+        print(shorten(f"robot-rl record: {error.strerror or error}{where}; every episode shown as kept is on disk."),
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -48,8 +50,33 @@ def check(cfg) -> None:
     as_choice("display", cfg.display, ("auto", "on", "off"))
     if cfg.realtime is not None:
         as_bool("realtime", cfg.realtime)
+    as_float("teleop.translation_scale", cfg.teleop.translation_scale, minimum=0.0, strict=True)
+    as_float("teleop.rotation_scale", cfg.teleop.rotation_scale, minimum=0.0, strict=True)
+    as_float("teleop.deadzone", cfg.teleop.deadzone, minimum=0.0, maximum=0.99)
     if cfg.out is not None and not str(cfg.out).strip():
         raise ConfigError("out= is empty; expected the path of a Zarr store (e.g. out=data/lift_demos.zarr).")
+
+
+def check_existing_store(cfg, out: Path) -> None:
+    """Appending to an existing store needs the same task, robot, cameras and image size; refuse a
+    mismatch with one sentence naming what differs (ConfigError), before the sim starts."""
+    if not (out / "zarr.json").is_file():
+        return
+    from robot_rl import contracts
+    from robot_rl.data.store import EpisodeStore
+
+    with EpisodeStore.open(out) as store:
+        attrs, schema = store.store_attrs, store.schema
+    cameras = sorted(k.rsplit("/", 1)[-1] for k in schema if k.startswith("obs/images/"))
+    sizes = {schema[contracts.image_key(c)].shape[0] for c in cameras}
+    have = {"task": attrs.extra.get("task"), "robot": attrs.robot, "env.cameras": cameras,
+            "env.image_size": sizes.pop() if len(sizes) == 1 else None}
+    want = {"task": str(cfg.task.name), "robot": str(cfg.robot.name), "env.cameras": sorted(map(str, cfg.env.cameras)),
+            "env.image_size": int(cfg.env.image_size) if cameras else None}
+    differ = [f"{k}={v}" for k, v in have.items() if v is not None and v != want[k]]
+    if differ:
+        raise ConfigError(f"out={out} already holds episodes recorded with {', '.join(differ)}; expected a new path, "
+                          f"or the same {', '.join(d.split('=')[0] for d in differ)} to add episodes to it.")
 
 
 class ScriptedDevice:

@@ -25,6 +25,9 @@ from typing import Any
 from robot_rl.config import ConfigError, as_bool, as_int, check_common, choices, compose, load_group, one_line, writable_dir
 
 OWN_KEYS = ("data", "held_out", "out", "model", "stride", "replace_reward", "device")
+# The own keys each verb reads; any other is refused rather than silently ignored.
+VERB_KEYS = {"train": ("data", "held_out", "out"), "eval": ("model", "data", "out", "device"),
+             "label": ("model", "data", "stride", "replace_reward", "device")}
 VERBS = ("train", "eval", "label")
 
 
@@ -50,6 +53,12 @@ def run(argv: list[str]) -> int:
 
 def _check_own(verb: str, own: dict[str, str]) -> None:
     """Refuse (ConfigError, one sentence) a wrong type in this verb's own keys, and missing inputs."""
+    for key, value in own.items():
+        if key not in VERB_KEYS[verb]:
+            raise ConfigError(f"{key}={value} is not read by `reward {verb}`; expected only "
+                              f"{', '.join(k + '=' for k in VERB_KEYS[verb])} and reward.* overrides.")
+        if not value.strip():
+            raise ConfigError(f"{key}= has no value; expected {key}=<value>, or leave it out for the default.")
     if "stride" in own:
         as_int("stride", own["stride"], minimum=1)
     if "replace_reward" in own:
@@ -113,6 +122,11 @@ def _compose(overrides: list[str]):
         raise ConfigError(f"unknown reward {group!r}; choose one of: {', '.join(choices('reward'))}.")
     cfg = compose([f"+reward={group}", *rest])
     check_common(cfg)
+    if "score" in cfg.reward:
+        as_int("reward.score.stride", cfg.reward.score.stride, minimum=1)
+        as_int("reward.score.batch_size", cfg.reward.score.batch_size, minimum=1)
+    if "device" in cfg.reward and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(cfg.reward.device)):
+        raise ConfigError(f"reward.device={cfg.reward.device} is not valid; expected auto, cpu, cuda or cuda:N.")
     if cfg.reward.kind != "vlm":
         raise ConfigError(f"reward={group} is not a learned model (kind {cfg.reward.kind}); use reward=vlm.")
     return cfg

@@ -13,9 +13,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from robot_rl.config import ConfigError, as_choice, as_int, check_common, choices, compose, one_line, writable_dir
+from robot_rl.config import (MAX_IMAGE_SIZE, ConfigError, as_choice, as_int, check_common, choices, compose, one_line,
+                             writable_dir)
 
 GRID_TIMES = 4
+MAX_RENDER_STEPS = 10_000  # 8 minutes of video at 20 Hz; more is a typo, not a clip
 
 
 def run(argv: list[str]) -> int:
@@ -24,6 +26,10 @@ def run(argv: list[str]) -> int:
         return 0
     sub, overrides = argv[0], argv[1:]
     if sub == "list":
+        if overrides:
+            print(f"robot-rl sim list: takes no arguments, got {' '.join(overrides)!r}; expected `robot-rl sim list`.",
+                  file=sys.stderr)
+            return 2
         for group in ("task", "robot", "randomize"):
             print(f"{group}: {', '.join(choices(group))}")
         return 0
@@ -74,8 +80,11 @@ def render_all(overrides: list[str]) -> list[tuple[str, str, Path, Path]]:
 def check_render(cfg) -> None:
     """Refuse (ConfigError, one sentence) a render option of the wrong type before the sim starts."""
     check_common(cfg)
-    as_int("render.steps", cfg.render.steps, minimum=1)
-    as_int("render.image_size", cfg.render.image_size, minimum=16)
+    as_int("render.steps", cfg.render.steps, minimum=1, maximum=MAX_RENDER_STEPS)
+    as_int("render.image_size", cfg.render.image_size, minimum=16, maximum=MAX_IMAGE_SIZE)
+    if not cfg.env.cameras:
+        raise ConfigError("env.cameras=[] is not valid for sim render; expected at least one camera to film, "
+                          "e.g. env.cameras=[front].")
     as_choice("render.profile", cfg.render.profile, ("fast", "pretty"))
     as_choice("render.policy", cfg.render.policy, ("expert", "random"))
     writable_dir("out_dir", cfg.out_dir)

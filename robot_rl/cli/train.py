@@ -65,9 +65,10 @@ def run(argv: list[str]) -> int:
                  for a in argv if a not in ("-m", "--multirun")]
     try:
         jobs = expand_sweep(overrides) if multirun else [overrides]
-        for job in jobs:
-            cfg = compose(job, config_name="train")
+        configs = [compose(job, config_name="train") for job in jobs]
+        for cfg in configs:  # every combination of a sweep is checked before the first one runs
             check_values(cfg)
+        for job, cfg in zip(jobs, configs):
             run_dir = train(cfg, chosen(job, "task"))
             print(f"run: {run_dir}")
     except (ConfigError, ValueError, FileNotFoundError) as error:
@@ -76,16 +77,22 @@ def run(argv: list[str]) -> int:
     return 0
 
 
+MAX_WORKERS = 64  # simulator subprocesses / torch threads; more is a typo that would swamp the machine
+
+
 def check_values(cfg) -> None:
     """Refuse (ConfigError, one sentence) a value of the wrong type or range before anything starts."""
     from robot_rl.config import check_common
 
     check_common(cfg)
-    as_int("torch_threads", cfg.torch_threads, minimum=1)
+    as_int("torch_threads", cfg.torch_threads, minimum=1, maximum=MAX_WORKERS)
     as_bool("resume", cfg.resume)
     if cfg.max_episodes is not None:
         as_int("max_episodes", cfg.max_episodes, minimum=1)
     t, a = cfg.train, cfg.algo
+    if str(a.kind) == "online" and cfg.data is not None:
+        raise ConfigError(f"data={cfg.data} is read only by offline algorithms (iql, bc), and algo={a.name} learns "
+                          "online; expected demos=<store> for its demonstrations, or algo=iql / algo=bc.")
     if str(a.kind) == "online":
         as_int("train.total_steps", t.total_steps, minimum=1)
         as_int("algo.seed_steps", a.seed_steps, minimum=0)
@@ -94,12 +101,12 @@ def check_values(cfg) -> None:
         if float(a.demo_fraction) >= 1.0:
             raise ConfigError(f"algo.demo_fraction={a.demo_fraction} is not valid; expected a number in [0, 1).")
         if str(t.num_envs) != "auto":
-            as_int("train.num_envs", t.num_envs, minimum=1)
-        as_int("train.eval_episodes", t.eval_episodes, minimum=1)  # the final evaluation is the result
+            as_int("train.num_envs", t.num_envs, minimum=1, maximum=MAX_WORKERS)
     else:
         as_int("train.total_updates", t.total_updates, minimum=1)
+    as_int("train.eval_episodes", t.eval_episodes, minimum=1)  # the final evaluation is the result
     as_int("algo.batch_size", a.batch_size, minimum=1)
-    for key in ("eval_every", "eval_episodes", "video_episodes", "checkpoint_every"):
+    for key in ("eval_every", "video_episodes", "checkpoint_every"):
         as_int(f"train.{key}", t[key], minimum=0)
     as_int("train.log_every", t.log_every, minimum=1)
     as_int("baseline.bc_updates", cfg.baseline.bc_updates, minimum=1)

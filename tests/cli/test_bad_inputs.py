@@ -564,3 +564,151 @@ def test_in_process_table_sample(world, tmp_path, monkeypatch, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert mentions in err[-1] and not any("Traceback" in line for line in err)
+
+
+# --- in-process: more bad inputs, each refused by a shared check before any work starts ----------
+def _drop_target(world, tmp: Path) -> list[str]:
+    return ["data", "drop", str(world["push_store"]), "--episodes", "0", "--out", str(tmp / "dropped.zarr")]
+
+
+LONG = "y" * 5000
+# (id, function(world, tmp) -> argv, what the last stderr line must mention)
+MORE_CASES = [
+    # shared override checks (robot_rl.config.compose): empty values, deletions, additions, kinds
+    ("sim-block-emptied", lambda w, t: ["sim", "render", "render="], "render="),
+    ("sim-block-given-a-number", lambda w, t: ["sim", "render", "env=3"], "env=3"),
+    ("sim-list-given-a-dict", lambda w, t: ["sim", "render", "env.cameras={a:1}"], "env.cameras"),
+    ("sim-delete-a-key", lambda w, t: ["sim", "render", "~env"], "~env"),
+    ("sim-add-an-unread-key", lambda w, t: ["sim", "render", "+foo=1"], "+foo=1"),
+    ("sim-task-field-is-ignored", lambda w, t: ["sim", "render", "task.episode_steps=abc"], "task.episode_steps"),
+    ("sim-robot-field-is-ignored", lambda w, t: ["sim", "render", "robot.name=foo"], "robot.name"),
+    ("train-target-override", lambda w, t: ["train", "task=reach", "algo._target_=os.system"], "algo._target_"),
+    ("train-algo-kind-override", lambda w, t: ["train", "task=reach", "algo.kind=magic"], "algo.kind"),
+    ("train-algo-is-a-number", lambda w, t: ["train", "task=reach", "algo=3"], "algo '3'"),
+    ("train-logger-unknown", lambda w, t: ["train", "task=reach", "logger=magic"], "magic"),
+    ("train-run-empty", lambda w, t: ["train", "task=reach", "run="], "run="),
+    ("train-resume-empty", lambda w, t: ["train", "task=reach", "resume="], "resume="),
+    ("pipeline-force-empty", lambda w, t: ["pipeline", "force="], "force="),
+    ("pipeline-out-empty", lambda w, t: ["pipeline", "out="], "out="),
+    ("pipeline-budget-name", lambda w, t: ["pipeline", "budget=tiny", "budget.name=huge"], "budget.name"),
+    ("pipeline-budget-block-scalar", lambda w, t: ["pipeline", "budget=tiny", "budget.eta_s=3"], "budget.eta_s"),
+    # ranges: huge, zero, nan
+    ("sim-image-size-huge", lambda w, t: ["sim", "render", "render.image_size=100000"], "render.image_size=100000"),
+    ("sim-no-camera", lambda w, t: ["sim", "render", "env.cameras=[]"], "env.cameras"),
+    ("sim-seed-huge", lambda w, t: ["sim", "render", "seed=99999999999999999999999"], "seed="),
+    ("sim-dt-longer-than-a-step", lambda w, t: ["sim", "render", "env.sim_dt_s=1e9"], "env.sim_dt_s"),
+    ("sim-unicode-key", lambda w, t: ["sim", "render", "tâsk=reach"], "tâsk"),
+    ("sim-render-steps-huge", lambda w, t: ["sim", "render", "render.steps=1000000000"], "render.steps=1000000000"),
+    ("sim-list-extra-argument", lambda w, t: ["sim", "list", "extra"], "extra"),
+    ("train-num-envs-huge", lambda w, t: ["train", "task=reach", "train.num_envs=1000"], "train.num_envs=1000"),
+    ("train-agent-gamma-above-one", lambda w, t: ["train", "task=push", "algo=iql", f"data={w['push_store']}",
+                                                  "algo.agent.gamma=2", "baseline.bc=false"], "algo.agent.gamma=2"),
+    ("train-online-ignores-data", lambda w, t: ["train", "task=push", "algo=sac", f"data={w['push_store']}"],
+     "data="),
+    ("train-sweep-checks-every-combination-first", lambda w, t: ["train", "-m", "task=reach,juggle"], "juggle"),
+    ("train-sweep-bad-value-last", lambda w, t: ["train", "-m", "task=reach", "seed=0,abc"], "seed=abc"),
+    ("train-offline-eval-episodes-zero", lambda w, t: ["train", "task=push", "algo=bc", f"data={w['push_store']}",
+                                                       "train.eval_episodes=0"], "train.eval_episodes=0"),
+    ("record-deadzone-abc", lambda w, t: ["record", "device=scripted", "teleop.deadzone=abc"], "teleop.deadzone"),
+    ("record-into-a-store-of-another-task", lambda w, t: ["record", "task=reach", "device=scripted", "episodes=1",
+                                                          f"out={w['push_store']}"], "task=push"),
+    ("reward-lr-nan", lambda w, t: ["reward", "train", f"data={w['push_store']}", "reward.model.cameras=[front]",
+                                    "reward.train.lr=nan"], "reward.train.lr=nan"),
+    ("reward-gamma-above-one", lambda w, t: ["reward", "train", f"data={w['push_store']}",
+                                             "reward.shaping.gamma=2"], "reward.shaping.gamma=2"),
+    ("reward-negative-kind-unknown", lambda w, t: ["reward", "train", f"data={w['push_store']}",
+                                                   "reward.negatives.kinds=[magic]"], "reward.negatives.kinds"),
+    ("reward-brightness-negative", lambda w, t: ["reward", "train", f"data={w['push_store']}",
+                                                 "reward.augment.brightness=-1"], "reward.augment.brightness=-1"),
+    ("reward-image-size-huge", lambda w, t: ["reward", "train", f"data={w['push_store']}",
+                                             "reward.model.image_size=100000"], "reward.model.image_size=100000"),
+    ("reward-score-stride-zero", lambda w, t: ["reward", "train", f"data={w['push_store']}",
+                                               "reward.score.stride=0"], "reward.score.stride=0"),
+    ("reward-block-scalar", lambda w, t: ["reward", "train", f"data={w['push_store']}", "reward.train=3"],
+     "reward.train=3"),
+    ("reward-held-out-empty", lambda w, t: ["reward", "train", f"data={w['push_store']}", "held_out="], "held_out="),
+    ("pipeline-budget-image-size-zero", lambda w, t: ["pipeline", "budget=tiny", "budget.image_size=0"],
+     "budget.image_size=0"),
+    ("pipeline-budget-demos-zero", lambda w, t: ["pipeline", "budget=tiny", "budget.demos=0"], "budget.demos=0"),
+    ("pipeline-budget-list-is-text", lambda w, t: ["pipeline", "budget=tiny", "budget.reward_data.noise=abc"],
+     "budget.reward_data.noise"),
+    ("eval-out-empty", lambda w, t: ["eval", f"run={w['run']}", "out="], "out="),
+    ("eval-backend-with-checkpoint", lambda w, t: ["eval", f"run={w['run']}", "checkpoint=true", "backend=onnx"],
+     "backend=onnx"),
+    # data: argparse types and whole-store checks
+    ("data-split-one-episode", lambda w, t: ["data", "split", str(w["push_store"]), "--val-fraction", "0.5"],
+     "at least 2"),
+    ("data-split-fraction-zero", lambda w, t: ["data", "split", str(w["push_store"]), "--val-fraction", "0"],
+     "--val-fraction"),
+    ("data-split-seed-negative", lambda w, t: ["data", "split", str(w["push_store"]), "--val-fraction", "0.5",
+                                               "--seed", "-1"], "--seed"),
+    ("data-drop-every-episode", _drop_target, "every episode"),
+    ("data-merge-same-store-twice", lambda w, t: ["data", "merge", str(t / "m.zarr"), str(w["push_store"]),
+                                                  str(w["push_store"])], "twice"),
+    ("data-export-fps-nan", lambda w, t: ["data", "export-video", str(w["push_store"]), "--out", str(t / "v.mp4"),
+                                          "--fps", "nan"], "--fps"),
+    ("data-export-fps-zero", lambda w, t: ["data", "export-video", str(w["push_store"]), "--out", str(t / "v.mp4"),
+                                           "--fps", "0"], "--fps"),
+    ("data-export-episode-negative", lambda w, t: ["data", "export-video", str(w["push_store"]), "--out",
+                                                   str(t / "v.mp4"), "--episodes", "-1"], "--episodes"),
+    ("data-info-empty-path", lambda w, t: ["data", "info", ""], "empty path"),
+    # launch: checked before any node starts
+    ("launch-no-file", lambda w, t: ["launch"], "launch file"),
+    ("launch-policy-empty", lambda w, t: ["launch", "deploy_sim.launch.yaml", "policy:="], "policy:="),
+    ("launch-policy-of-another-robot", lambda w, t: ["launch", "deploy_robot.launch.yaml", f"policy:={w['policy']}"],
+     "robot:=fr3"),
+    ("launch-robot-unknown", lambda w, t: ["launch", "deploy_sim.launch.yaml", f"policy:={w['policy']}",
+                                           "robot:=r2d2"], "robot:=r2d2"),
+    ("launch-step-negative", lambda w, t: ["launch", "deploy_robot.launch.yaml", f"policy:={w['policy']}",
+                                           "robot:=panda", "max_joint_step_rad:=-1"], "max_joint_step_rad:=-1"),
+    ("launch-list-too-short", lambda w, t: ["launch", "deploy_robot.launch.yaml", f"policy:={w['policy']}",
+                                            "robot:=panda", "workspace_low_m:=[1,2]"], "workspace_low_m"),
+    ("launch-device-not-listed", lambda w, t: ["launch", "teleop_record.launch.yaml", "device:=joystick"],
+     "device:=joystick"),
+    ("reward-label-ignores-out", lambda w, t: ["reward", "label", f"model={t}", f"data={w['push_store']}",
+                                               f"out={t / 'x'}"], "out="),
+    ("eval-seed-past-the-range", lambda w, t: ["eval", f"run={w['run']}", "seed=99999999999999999999"], "seed="),
+    # a 5000-character path: still one short line
+    ("eval-very-long-path", lambda w, t: ["eval", f"run={t / LONG}"], "expected a shorter path"),
+]
+
+
+@pytest.mark.parametrize("case", MORE_CASES, ids=[c[0] for c in MORE_CASES])
+def test_more_bad_inputs_in_process(case, world, tmp_path, monkeypatch, capsys):
+    from robot_rl.cli.main import main
+
+    name, make_argv, mentions = case
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ROBOT_RL_LOG_DIR", str(tmp_path / "logs"))
+    argv = make_argv(world, tmp_path)
+    before = sorted(p.name for p in world["push_store"].rglob("*"))
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and line.startswith("robot-rl")]
+    assert code == 2, f"{name}: exit {code}\n{err[-2000:]}"
+    assert "Traceback" not in err, f"{name}: traceback\n{err[-3000:]}"
+    assert lines and "internal error" not in lines[-1], f"{name}: {err[-1000:]!r}"
+    assert mentions in lines[-1], f"{name}: {lines[-1]!r} does not name {mentions!r}"
+    assert len(lines[-1]) < 1000, f"{name}: a {len(lines[-1])}-character line"
+    assert sorted(p.name for p in world["push_store"].rglob("*")) == before, f"{name}: the store changed"
+
+
+@pytest.mark.parametrize("argv", [["sim", "render", "--help"], ["reward", "train", "--help"],
+                                  ["reward", "label", "stride=2", "-h"], ["launch", "deploy_sim.launch.yaml", "--help"],
+                                  ["data", "split", "--help"], ["eval", "run=x", "--help"]])
+def test_help_on_every_subcommand_exits_0(argv, capsys):
+    from robot_rl.cli.main import main
+
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert out.out.strip() and not out.err.strip()
+
+
+def test_running_out_of_memory_is_a_user_error(monkeypatch, capsys, tmp_path):
+    from robot_rl.cli.main import main
+
+    monkeypatch.setenv("ROBOT_RL_LOG_DIR", str(tmp_path / "logs"))
+    _fake_verb(monkeypatch, MemoryError("Unable to allocate 27.9 GiB"))
+    assert main(["sim", "list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "out of memory" in err and "internal error" not in err

@@ -73,30 +73,49 @@ def check_values(cfg) -> None:
     """Refuse (ConfigError, one sentence) a wrong type in the shared keys or the budget before any stage runs."""
     from omegaconf import OmegaConf
 
-    from robot_rl.config import check_common, load_group
+    from robot_rl.config import MAX_SEED, as_int, check_common, load_group
 
     check_common(cfg)
+    # stages seed eval episodes from 1_000_000 * seed + 200_000 up: keep those within numpy's range
+    as_int("seed", cfg.seed, minimum=0, maximum=(MAX_SEED - 300_000) // 1_000_000)
     _same_types(OmegaConf.to_container(cfg.budget, resolve=True), load_group("budget", str(cfg.budget.name)), "budget")
     if cfg.out is not None and not isinstance(cfg.out, str):
         raise ConfigError(f"out={cfg.out} is not valid; expected a directory path.")
 
 
+# Budget sizes that may be 0 (everything else counts something that must happen at least once).
+ZERO_OK = ("seed_steps", "bc_updates", "video", "bc_weight", "clean", "noisy", "noise", "episodes")
+
+
 def _same_types(value, default, name: str) -> None:
+    """Refuse a budget value whose type differs from the budget file's, or out of its range."""
+    from robot_rl.config import MAX_IMAGE_SIZE, as_float, as_int
+
     if isinstance(default, dict) and isinstance(value, dict):
         for key, sub in value.items():
             if key in default:
                 _same_types(sub, default[key], f"{name}.{key}")
         return
-    if isinstance(default, bool):
-        ok, expected = isinstance(value, bool), "true or false"
-    elif isinstance(default, int):
-        ok, expected = type(value) is int and value >= 0, "a whole number >= 0"
-    elif isinstance(default, float):
-        ok, expected = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, "a number >= 0"
-    else:
+    if isinstance(default, list):
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{name}={value} is not valid; expected a list like the budget's {default}.")
+        for i, sub in enumerate(value):
+            _same_types(sub, default[0], f"{name}[{i}]")
         return
-    if not ok:
-        raise ConfigError(f"{name}={value} is not valid; expected {expected}.")
+    leaf = name.rsplit(".", 1)[-1].split("[")[0]
+    low = 0 if leaf in ZERO_OK else 1
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={value} is not valid; expected true or false.")
+    elif isinstance(default, int):
+        if type(value) is not int:
+            raise ConfigError(f"{name}={value} is not valid; expected an integer >= {low}.")
+        as_int(name, value, minimum=16 if leaf == "image_size" else low,
+               maximum=MAX_IMAGE_SIZE if leaf == "image_size" else None)
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}={value} is not valid; expected a number >= 0.")
+        as_float(name, value, minimum=0.0)
 
 
 def run_pipeline(cfg) -> Path | None:
