@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -149,6 +150,9 @@ def _validate(args: argparse.Namespace) -> int:
 def _repair(args: argparse.Namespace) -> int:
     from robot_rl.data.store import EpisodeStore
 
+    # The real path: repair swaps a rebuilt store into place, so a store given as "." (or through
+    # a link) would be the swapped-out old folder when it is opened again to report.
+    args.store = os.path.realpath(args.store)
     with EpisodeStore.open(args.store, mode="a", truncate_tail=False, check=False) as store:
         actions = store.repair()
     for action in actions:

@@ -97,6 +97,9 @@ def _main(argv: list[str] | None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("torch").setLevel(logging.WARNING)  # its INFO stats at exit would follow our last line
+    # zarr writes chunks concurrently; on a full disk asyncio logs each failed write's traceback
+    # ("Future exception was never retrieved") although the store's own error is what we report
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
         module = importlib.import_module(VERBS[verb][0])
         code = int(module.run(rest) or 0)

@@ -115,8 +115,25 @@ launch:
     assert process_gone(pids["cam_b"])
 
 
-def test_a_policy_for_another_robot_stops_the_launch_with_the_reason(ros, joint_policy):
-    launch = LaunchProcess(["launch/deploy_robot.launch.yaml", f"policy:={joint_policy}", "robot:=jaco"], ros.env())
+def test_a_policy_for_another_robot_is_refused_before_any_node_starts(capsys, joint_policy):
+    from robot_rl.cli.main import main
+
+    code = main(["launch", "launch/deploy_robot.launch.yaml", f"policy:={joint_policy}", "robot:=jaco"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "trained for robot 'panda'" in err and "robot:=jaco" in err
+
+
+def test_a_policy_for_another_robot_stops_the_launch_with_the_reason(ros, joint_policy, tmp_path):
+    """The node refuses too, for a launch file that names the policy itself (which the CLI's own
+    argument check cannot see): the launcher reports the node's reason and stops."""
+    path = tmp_path / "fixed.launch.yaml"
+    path.write_text(f"""
+launch:
+  - node: {{pkg: robot_rl, exec: policy_node, name: policy,
+           param: [{{name: policy_path, value: "{joint_policy}"}}, {{name: robot, value: jaco}}]}}
+""")
+    launch = LaunchProcess([str(path)], ros.env())
     code = launch.wait(timeout_s=180)
     assert code == 1, launch.output
     assert "the policy was trained for robot 'panda', not 'jaco'" in launch.output
