@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from sim.dmc import DMC_TASKS, DMCEnv  # noqa: E402
+from results import print_result  # noqa: E402  (bench/results.py)
 
 
 def steps_per_s(task_id: str, obs_type: str, steps: int, action_repeat: int) -> float:
@@ -54,10 +55,14 @@ def main() -> None:
     print(f"one core (cpu {args.core}), action repeat {args.action_repeat}, "
           f"{args.steps} agent steps per row, MUJOCO_GL={os.environ['MUJOCO_GL']}")
     print(f"{'task':<18} {'obs':<10} {'agent steps/s':>14} {'ms/step':>8}")
+    rates = {}
     for task_id in DMC_TASKS:
         for obs_type, label in (("state", "state"), ("pixels", "pixels84")):
             rate = steps_per_s(task_id, obs_type, args.steps, args.action_repeat)
             print(f"{task_id:<18} {label:<10} {rate:>14.0f} {1000 / rate:>8.2f}")
+            rates[f"{task_id}_{label}"] = rate
+    for key, rate in rates.items():
+        print_result(f"dmc_steps_per_s_{key}", rate)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from robot_rl.config import ConfigError, choices  # noqa: E402
 from sim.env import RobotEnv  # noqa: E402
 from sim.experts import WaypointExpert, make_expert  # noqa: E402
 from sim.loading import load, task_names  # noqa: E402
+from results import print_result  # noqa: E402  (bench/results.py)
 
 SUCCESS_TARGET = 0.9
 SHOWN_FAILURES = 10
@@ -119,11 +120,12 @@ def main() -> None:
           f"full-length episodes, target >= {SUCCESS_TARGET:.0%} per task")
     print(f"{'task':<11} {'episodes':>8} {'success':>9} {'held at end':>12} {'steps to success':>16} "
           f"{'diverged':>8} {'wall s':>7}")
-    failures = {}
+    failures, rates = {}, {}
     try:
         for task in args.tasks:
             result = evaluate_task(task, args.robot, args.randomize, args.episodes)
             print_row(task, result)
+            rates[task] = result.success_rate
             if result.failed_seeds:
                 failures[task] = result.failed_seeds
     except ConfigError as error:
@@ -131,6 +133,8 @@ def main() -> None:
     for task, seeds in failures.items():
         more = f" (+{len(seeds) - SHOWN_FAILURES} more)" if len(seeds) > SHOWN_FAILURES else ""
         print(f"failed seeds, {task}: {seeds[:SHOWN_FAILURES]}{more}")
+    for task, rate in rates.items():
+        print_result(f"expert_success_{args.robot}_{args.randomize}_{task}", rate, f">={SUCCESS_TARGET:g}")
 
 
 if __name__ == "__main__":

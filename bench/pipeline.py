@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from results import print_result  # bench/results.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -62,6 +64,11 @@ def report(out: Path, wall_s: float | None = None, loads: tuple[float, float] | 
     print(f"| ROS 2 policy node latency p50 / p99 ({ros['backend']}) | {ros['latency_ms_p50']:.2f} / "
           f"{ros['latency_ms_p99']:.2f} ms |")
     print(f"| ROS 2 end-to-end (observer) p50 / p99 | {ros['e2e_ms_p50']:.2f} / {ros['e2e_ms_p99']:.2f} ms |")
+    print_result("pipeline_wall_min", total / 60, "<=20min" if summary["budget"] == "default" else "-")
+    for preset, entry in e.items():
+        print_result(f"pipeline_sim_success_{preset}", entry["success_rate"])
+    print_result("pipeline_ros_success", ros["success_rate"])
+    print_result("pipeline_ros_latency_p99_ms", ros["latency_ms_p99"])
 
 
 def main() -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from results import print_result  # noqa: E402  (bench/results.py)
 
 PUBLISHED = {"cartpole_swingup": {"sac": 835, "tdmpc2": 839}, "reacher_easy": {"sac": 540, "tdmpc2": 937},
              "walker_walk": {"sac": 708, "tdmpc2": 962}}
@@ -69,8 +70,9 @@ def run_seed(args) -> dict:
     return summary
 
 
-def summarize(root: Path, budget: int = 100_000) -> str:
-    """Per-seed rows, then per task the mean ± std over the seeds that reached ``budget`` steps."""
+def summarize(root: Path, budget: int = 100_000, means: dict[str, float] | None = None) -> str:
+    """Per-seed rows, then per task the mean ± std over the seeds that reached ``budget`` steps
+    (also put in ``means`` when given)."""
     lines = ["| task | seed | agent steps reached | return at last eval | wall time (h) | published SAC / TD-MPC2 @100k |",
              "|---|---|---|---|---|---|"]
     finished: dict[str, list[float]] = {}
@@ -86,6 +88,8 @@ def summarize(root: Path, budget: int = 100_000) -> str:
         if int(float(last["step"])) >= budget:
             finished.setdefault(task, []).append(float(last["return"]))
     for task, returns in finished.items():
+        if means is not None:
+            means[task] = float(np.mean(returns))
         pub = PUBLISHED.get(task, {})
         lines.append(f"| **{task}** | **mean of {len(returns)}** | {budget} | **{np.mean(returns):.0f} ± "
                      f"{np.std(returns):.0f}** | | {pub.get('sac', '?')} / {pub.get('tdmpc2', '?')} |")
@@ -108,10 +112,22 @@ def main() -> int:
     parser.add_argument("--summary", metavar="DIR", help="print the results table of the runs under DIR")
     args = parser.parse_args()
     if args.summary:
-        print(summarize(Path(args.summary)))
+        means: dict[str, float] = {}
+        print(summarize(Path(args.summary), means=means))
+        for task, mean in means.items():  # aim: at least published SAC at 100k agent steps
+            print_result(f"sac_dmc_return_{task}_100k", mean, published_aim(task, 100_000))
         return 0
-    print(json.dumps(run_seed(args), indent=2))
+    summary = run_seed(args)
+    print(json.dumps(summary, indent=2))
+    print_result(f"sac_dmc_return_{args.task}_s{args.seed}", float(summary["final_return"]),
+                 published_aim(args.task, summary["steps"]))
     return 0
+
+
+def published_aim(task: str, steps: int) -> str:
+    """``>=`` published SAC's return at 100k agent steps, for runs that reached them; ``-`` otherwise."""
+    sac = PUBLISHED.get(task, {}).get("sac")
+    return f">={sac}" if sac is not None and steps >= 100_000 else "-"
 
 
 if __name__ == "__main__":

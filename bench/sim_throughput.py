@@ -40,6 +40,7 @@ from robot_rl.config import ConfigError  # noqa: E402
 from sim.env import RobotEnv  # noqa: E402
 from sim.loading import load, task_names  # noqa: E402
 from sim.render import FrameRenderer, RenderConfig  # noqa: E402
+from results import print_result  # noqa: E402  (bench/results.py)
 
 CAMERAS = ("front", "wrist")
 RENDER_ROWS = (("fast", 84), ("fast", 128), ("fast", 224), ("pretty", 84))
@@ -206,25 +207,42 @@ def print_header(args: argparse.Namespace, budget: Budget) -> None:
           f"load average at start {os.getloadavg()[0]:.2f}")
 
 
-def print_state_table(tasks: list[str], robot: str, budget: Budget) -> None:
+def print_state_table(tasks: list[str], robot: str, budget: Budget) -> dict[str, float]:
+    """Print the state table; return each task's overhead."""
     print(f"\nstate obs, random actions, {budget.steps} control steps per repeat; "
           "resets excluded from env and raw steps/s, included in the last column")
     print(f"{'task':<11} {'substeps':>8} {'raw steps/s':>12} {'env steps/s':>12} {'overhead':>9} "
           f"{'env ms/step':>12} {'env+reset steps/s':>18}")
+    overheads = {}
     for task in tasks:
         r = state_row(task, robot, budget)
+        overheads[task] = r["overhead"]
         flag = "" if r["overhead"] <= OVERHEAD_TARGET else "  > target"
         print(f"{task:<11} {r['substeps']:>8} {r['raw']:>12.0f} {r['env']:>12.0f} {r['overhead']:>8.2f}x "
               f"{1000 / r['env']:>12.2f} {r['all_in']:>18.0f}{flag}", flush=True)
+    return overheads
 
 
-def print_render_table(tasks: list[str], robot: str, budget: Budget) -> None:
+def print_render_table(tasks: list[str], robot: str, budget: Budget) -> dict[tuple, float]:
+    """Print the render table; return frames/s by (task, profile, size, camera)."""
+    fps_by = {}
     print(f"\nrendered frames/s per camera, {budget.frames} frames per repeat (pretty: a quarter)")
     print(f"{'task':<11} {'profile':<7} {'px':>4} {'front fps':>10} {'wrist fps':>10}")
     for task in tasks:
         for profile, size, rates in render_rows(task, robot, budget):
             fps = "".join(f" {rates[c]:>10.0f}" if c in rates else f" {'n/a':>10}" for c in CAMERAS)
             print(f"{task:<11} {profile:<7} {size:>4}{fps}", flush=True)
+            fps_by.update({(task, profile, size, c): rate for c, rate in rates.items()})
+    return fps_by
+
+
+def print_results(overheads: dict[str, float], fps_by: dict[tuple, float]) -> None:
+    """RESULT lines: each task's env overhead (aim <= 1.5x) and fast-profile fps (aim >= 500 at 84 px)."""
+    for task, overhead in overheads.items():
+        print_result(f"sim_throughput_overhead_{task}", overhead, f"<={OVERHEAD_TARGET:g}")
+    for (task, profile, size, camera), fps in fps_by.items():
+        if profile == "fast" and size in (84, 224):
+            print_result(f"sim_throughput_fps_{task}_{camera}_{size}px", fps, ">=500" if size == 84 else "-")
 
 
 def parse_args() -> argparse.Namespace:
@@ -251,11 +269,11 @@ def main() -> None:
     budget = QUICK if args.quick else FULL
     try:
         print_header(args, budget)
-        print_state_table(args.tasks, args.robot, budget)
-        if not args.skip_render:
-            print_render_table(args.tasks, args.robot, budget)
+        overheads = print_state_table(args.tasks, args.robot, budget)
+        fps_by = {} if args.skip_render else print_render_table(args.tasks, args.robot, budget)
         print(f"\nwall time / CPU time over all timed laps: {Stopwatch.total_wall_s / Stopwatch.total_cpu_s:.2f} "
               "(1.00 = the core was ours alone)")
+        print_results(overheads, fps_by)
     except ConfigError as error:
         sys.exit(f"error: {error}")
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from results import print_result  # noqa: E402  (bench/results.py)
 
 VARIANTS = {
     "bc": ["algo=bc", "data={demos}", "train.total_updates={bc_updates}"],
@@ -29,6 +30,9 @@ VARIANTS = {
     "sac_vlm": ["algo=sac", "reward=vlm", "reward.model_path={reward_model}"],
     "sac_vlm_demos": ["algo=sac", "reward=vlm", "reward.model_path={reward_model}", "demos={demos}"],
 }
+# Success aims (bench/RESULTS.md): reach >= 95% for BC, SAC and SAC + demos; lift >= 80% with 20 demos.
+SUCCESS_AIMS = {("reach", "bc"): ">=0.95", ("reach", "sac"): ">=0.95", ("reach", "sac_demos"): ">=0.95",
+                ("lift", "bc"): ">=0.8", ("lift", "sac_demos"): ">=0.8"}
 
 
 def command(args, variant: str) -> list[str]:
@@ -44,15 +48,24 @@ def command(args, variant: str) -> list[str]:
 
 
 def run_variants(args) -> None:
+    finished = []
     for variant in args.variants.split(","):
         cmd = command(args, variant)
         print(" ".join(cmd[2:]), flush=True)
         start = time.perf_counter()
         code = subprocess.call(cmd)
         print(f"{variant}: exit {code} after {time.perf_counter() - start:.0f} s", flush=True)
+        if code == 0:
+            finished.append((variant, Path(args.out) / f"{args.task}_{variant}_s{args.seed}" / "report.json"))
+    for variant, report_path in finished:  # the success rate each run's final evaluation measured
+        if report_path.exists():
+            success = json.loads(report_path.read_text())["eval"]["success_rate"]
+            print_result(f"train_tasks_success_{args.task}_{variant}_s{args.seed}", float(success),
+                         SUCCESS_AIMS.get((args.task, variant), "-"))
 
 
-def summarize(root: Path) -> str:
+def summarize(root: Path, rows: list[tuple[str, float, str]] | None = None) -> str:
+    """The results table; each row's (RESULT name, success rate, aim) also goes in ``rows`` when given."""
     lines = ["| task | variant | seed | budget | success rate (20 eps) | return | wall (min) |", "|---|---|---|---|---|---|---|"]
     for report_path in sorted(root.glob("*/report.json")):
         r = json.loads(report_path.read_text())
@@ -61,6 +74,9 @@ def summarize(root: Path) -> str:
         budget = f"{r['updates']} updates" if r["algo"] in ("bc", "iql") else f"{r['env_steps']} env steps"
         lines.append(f"| {task} | {variant} | {r['seed']} | {budget} | {r['eval']['success_rate']:.2f} | "
                      f"{r['eval']['return']:.1f} | {(r['wall_s'] or 0) / 60:.1f} |")
+        if rows is not None:
+            rows.append((f"train_tasks_success_{task}_{variant}_s{r['seed']}", float(r["eval"]["success_rate"]),
+                         SUCCESS_AIMS.get((task, variant), "-")))
     return "\n".join(lines)
 
 
@@ -78,6 +94,7 @@ def speed() -> None:
     from robot_rl.train.replay import ReplayBuffer, batch_to_torch
 
     torch.set_num_threads(1)
+    update_ms = {}
     cases = [("sac state (41-d obs), 2 critics", sac.build, {"obs/state": ObsSpec((41,), "float32")}, {"num_critics": 2}, 256),
              ("sac state (41-d obs), 4 critics", sac.build, {"obs/state": ObsSpec((41,), "float32")}, {"num_critics": 4}, 256),
              ("drq 84px", drq.build, {"obs/images/front": ObsSpec((84, 84, 3), "uint8")}, {}, 256),
@@ -95,7 +112,9 @@ def speed() -> None:
         while time.process_time() - cpu < 5 and n < 300:
             agent.update(batch_to_torch(buffer.sample(batch_size)))
             n += 1
-        report(f"update {name}, batch {batch_size}", n, time.perf_counter() - start, time.process_time() - cpu)
+        cpu_s = time.process_time() - cpu
+        report(f"update {name}, batch {batch_size}", n, time.perf_counter() - start, cpu_s)
+        update_ms[name] = cpu_s / n * 1000
     for task, cameras in (("reach", []), ("lift", []), ("lift", ["front"])):
         env = sim.load(task, "panda", "none", cameras=cameras, image_size=84)
         env.reset(seed=0)
@@ -107,6 +126,9 @@ def speed() -> None:
                 env.reset()
         report(f"env step {task} cameras={cameras}", n, time.perf_counter() - start, time.process_time() - cpu)
         env.close()
+    for name, ms in update_ms.items():  # CPU ms per update: the figure for one free core
+        slug = "_".join(name.replace("(41-d obs),", "").replace("batch ", "b").split())
+        print_result(f"train_tasks_update_ms_{slug}", ms)
 
 
 def report(name: str, n: int, wall_s: float, cpu_s: float) -> None:
@@ -132,7 +154,10 @@ def main() -> int:
     parser.add_argument("extra", nargs="*", help="more key=value overrides for every run")
     args = parser.parse_args()
     if args.summary:
-        print(summarize(Path(args.summary)))
+        rows: list[tuple[str, float, str]] = []
+        print(summarize(Path(args.summary), rows))
+        for name, success, aim in rows:
+            print_result(name, success, aim)
     elif args.speed:
         speed()
     else:

@@ -28,6 +28,7 @@ from robot_rl.data.cache import MemoryCache  # noqa: E402
 from robot_rl.data.sampler import TransitionSampler  # noqa: E402
 from robot_rl.data.store import EpisodeStore  # noqa: E402
 from robot_rl.data.writer import EpisodeWriter  # noqa: E402
+from results import print_result  # noqa: E402  (bench/results.py)
 
 ATTRS = {"control_rate_hz": 30.0, "robot": "bench", "action_space": "ee_delta"}
 CAMS = ("front", "wrist")
@@ -247,8 +248,10 @@ def run_all(root: Path, quick: bool, trials: int) -> None:
           f"  max {a['commit_max_s'] * 1e3:.0f} ms")
     n = 128 if quick else 512
     print(f"sustained write, {n} steps flat out (30 Hz needs 55 MB/s):")
+    write_ratios = {}
     for label, images in (("sim", frames), ("camera-like", noisy(frames))):
         ours, npy, cpu_ms = sustained_write(root / f"sustained_{label}.zarr", images, n)
+        write_ratios[label] = ours / npy
         size = sum(f.stat().st_size for f in (root / f"sustained_{label}.zarr").rglob("*") if f.is_file())
         print(f"  {label:11s}: writer {ours:4.0f} MB/s raw, numpy.save {npy:4.0f} MB/s, ratio {ours / npy:.2f}; "
               f"writer CPU {cpu_ms:.1f} ms/step = {cpu_ms * 30 / 1e3:.2f} cores at 30 Hz; "
@@ -267,6 +270,13 @@ def run_all(root: Path, quick: bool, trials: int) -> None:
           f"failed opens {r.open_failures}, failed restarts {r.start_failures} -> {'OK' if r.ok else 'FAIL'}")
     for error in r.errors:
         print(f"  restart error: {error}")
+    print_result("zarr_add_step_p50_ms", a["p50_ms"])
+    print_result("zarr_add_step_p99_ms", a["p99_ms"], "<=2ms")
+    for label, ratio in write_ratios.items():
+        print_result(f"zarr_write_vs_numpy_{label.replace('-', '_')}", ratio, ">=0.5")
+    print_result("zarr_sample_cache_state_per_s", s["cache state"], ">=50000")
+    print_result("zarr_sample_cache_state_84px_per_s", s["cache state+84x84"], ">=10000")
+    print_result("zarr_crash_committed_lost", r.lost, "0")
 
 
 if __name__ == "__main__":
