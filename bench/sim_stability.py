@@ -29,6 +29,7 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from results import print_result  # noqa: E402  (bench/results.py)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from robot_rl.config import ConfigError, choices  # noqa: E402
@@ -128,7 +129,7 @@ def main() -> None:
     except ConfigError as error:
         sys.exit(f"error: {error}")
     for preset, diverged in totals.items():
-        print(f"RESULT sim_stability_diverged_{preset} {diverged} 0")
+        print_result(f"sim_stability_diverged_{preset}", diverged, "0")
 
 
 if __name__ == "__main__":
