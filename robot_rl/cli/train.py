@@ -50,7 +50,8 @@ import itertools
 import sys
 from pathlib import Path
 
-from robot_rl.config import CONF_DIR, ConfigError, as_bool, as_float, as_int, choices, compose, one_line
+from robot_rl.cli.train_checks import check_run_dir, check_store_task, check_values, run_dir_of
+from robot_rl.config import CONF_DIR, ConfigError, choices, compose, one_line
 
 GROUPS = ("task", "robot", "randomize", "algo", "reward", "logger")
 
@@ -75,55 +76,6 @@ def run(argv: list[str]) -> int:
         print(f"robot-rl train: {with_choices(one_line(error))}", file=sys.stderr)
         return 2
     return 0
-
-
-MAX_WORKERS = 64  # simulator subprocesses / torch threads; more is a typo that would swamp the machine
-
-
-def check_values(cfg) -> None:
-    """Refuse (ConfigError, one sentence) a value of the wrong type or range before anything starts."""
-    from robot_rl.config import check_common
-
-    check_common(cfg)
-    as_int("torch_threads", cfg.torch_threads, minimum=1, maximum=MAX_WORKERS)
-    as_bool("resume", cfg.resume)
-    if cfg.max_episodes is not None:
-        as_int("max_episodes", cfg.max_episodes, minimum=1)
-    t, a = cfg.train, cfg.algo
-    if str(a.kind) == "online" and cfg.data is not None:
-        raise ConfigError(f"data={cfg.data} is read only by offline algorithms (iql, bc), and algo={a.name} learns "
-                          "online; expected demos=<store> for its demonstrations, or algo=iql / algo=bc.")
-    if str(a.kind) == "online":
-        as_int("train.total_steps", t.total_steps, minimum=1)
-        as_int("algo.seed_steps", a.seed_steps, minimum=0)
-        as_int("algo.utd", a.utd, minimum=1)
-        as_float("algo.demo_fraction", a.demo_fraction, minimum=0.0)
-        if float(a.demo_fraction) >= 1.0:
-            raise ConfigError(f"algo.demo_fraction={a.demo_fraction} is not valid; expected a number in [0, 1).")
-        if str(t.num_envs) != "auto":
-            as_int("train.num_envs", t.num_envs, minimum=1, maximum=MAX_WORKERS)
-    else:
-        as_int("train.total_updates", t.total_updates, minimum=1)
-    as_int("train.eval_episodes", t.eval_episodes, minimum=1)  # the final evaluation is the result
-    as_int("algo.batch_size", a.batch_size, minimum=1)
-    for key in ("eval_every", "video_episodes", "checkpoint_every"):
-        as_int(f"train.{key}", t[key], minimum=0)
-    as_int("train.log_every", t.log_every, minimum=1)
-    as_int("baseline.bc_updates", cfg.baseline.bc_updates, minimum=1)
-    as_bool("baseline.bc", cfg.baseline.bc)
-    for key in ("tensorboard", "csv", "progress_bar"):
-        if key in cfg.logger:
-            as_bool(f"logger.{key}", cfg.logger[key])
-    from robot_rl.contracts import CAMERAS
-
-    if isinstance(a.cameras, str) or not all(str(c) in CAMERAS for c in a.cameras):
-        raise ConfigError(f"algo.cameras={a.cameras} is not valid; expected a list drawn from {', '.join(CAMERAS)}.")
-    for key in ("demos", "data"):
-        path = cfg[key]
-        if path is not None and not isinstance(path, str):
-            raise ConfigError(f"{key}={path} is not valid; expected one Zarr store path.")
-        if path and not Path(path).exists():
-            raise ConfigError(f"{key}={path} does not exist; expected a Zarr episode store (see `robot-rl record`).")
 
 
 def expand_sweep(overrides: list[str]) -> list[list[str]]:
@@ -235,36 +187,6 @@ class Envs:
                 "task": task, "scaling": scaling, "instruction": {"conditioned": False, "handling": handling}}
 
 
-def run_dir_of(cfg, task: str) -> Path:
-    from robot_rl.train.build import default_run_dir
-
-    return Path(cfg.run) if cfg.run else default_run_dir(cfg.out_dir, task, cfg.algo.name, int(cfg.seed))
-
-
-def check_run_dir(cfg, task: str) -> Path:
-    """The run directory, refused (one sentence) when it cannot be used as asked; creates nothing."""
-    from robot_rl.train.checkpoint import checkpoint_path
-
-    run_dir = run_dir_of(cfg, task)
-    where = "run=" if cfg.run else "the default run directory"
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"{where} {run_dir} is a file; expected a run directory.")
-    found = checkpoint_path(run_dir / "checkpoints") if run_dir.is_dir() else None
-    if as_bool("resume", cfg.resume) and found is None:
-        what = "does not exist" if not run_dir.exists() else "has no checkpoint (checkpoints/ is empty or missing)"
-        raise ConfigError(f"resume=true but {where} {run_dir} {what}; expected the directory of an earlier "
-                          "`robot-rl train` run (pass it as run=DIR), or drop resume=true to start a new run.")
-    if found is not None and not as_bool("resume", cfg.resume):
-        raise ConfigError(f"{run_dir} already holds a run; pass resume=true to continue it or choose another run=.")
-    parent = next((p for p in [run_dir, *run_dir.parents] if p.exists()), Path("."))
-    import os
-
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write the run directory {run_dir}: {parent} is not a writable directory; "
-                          "choose another run= or out_dir=.")
-    return run_dir
-
-
 def prepare_run_dir(cfg, task: str) -> Path:
     from omegaconf import OmegaConf
 
@@ -286,18 +208,6 @@ def resume_step(cfg, run_dir: Path) -> int | None:
     if not isinstance(step, int) or step < 0:
         raise CheckpointError(f"{path} has no valid step counter; it is not a complete robot_rl checkpoint.")
     return step
-
-
-def check_store_task(key: str, path: str, task: str) -> None:
-    """Refuse a store whose episodes were recorded for another task than the one being trained."""
-    from robot_rl.data import EpisodeStore
-
-    with EpisodeStore.open(path) as store:
-        recorded = {str(store.attrs.get("task") or "")} | {i.task for i in store.episode_infos()}
-    recorded.discard("")
-    if recorded and recorded != {task}:
-        raise ConfigError(f"{key}={path} was recorded for task {', '.join(sorted(recorded))}, not {task}; "
-                          f"expected a store recorded with task={task} (or train with task={min(recorded)}).")
 
 
 def build_agent(algo, obs_specs, action_dim: int, seed: int):
