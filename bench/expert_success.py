@@ -29,7 +29,7 @@ from robot_rl.config import ConfigError, choices  # noqa: E402
 from sim.env import RobotEnv  # noqa: E402
 from sim.experts import WaypointExpert, make_expert  # noqa: E402
 from sim.loading import load, task_names  # noqa: E402
-from results import print_result  # noqa: E402  (bench/results.py)
+from results import print_result  # noqa: E402  (bench/results.py: the closing RESULT <name> <value> <aim> lines)
 
 SUCCESS_TARGET = 0.9
 SHOWN_FAILURES = 10

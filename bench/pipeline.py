@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from results import print_result  # bench/results.py
+from results import print_result  # bench/results.py: the closing RESULT <name> <value> <aim> lines
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results import print_result  # bench/results.py
+from results import print_result  # bench/results.py: the closing RESULT <name> <value> <aim> lines
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from results import print_result  # noqa: E402  (bench/results.py)
+from results import print_result  # noqa: E402  (bench/results.py: the closing RESULT <name> <value> <aim> lines)
 
 PUBLISHED = {"cartpole_swingup": {"sac": 835, "tdmpc2": 839}, "reacher_easy": {"sac": 540, "tdmpc2": 937},
              "walker_walk": {"sac": 708, "tdmpc2": 962}}

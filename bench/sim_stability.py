@@ -29,7 +29,7 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from results import print_result  # noqa: E402  (bench/results.py)
+from results import print_result  # noqa: E402  (bench/results.py: the closing RESULT <name> <value> <aim> lines)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from robot_rl.config import ConfigError, choices  # noqa: E402

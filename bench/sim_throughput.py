@@ -40,7 +40,7 @@ from robot_rl.config import ConfigError  # noqa: E402
 from sim.env import RobotEnv  # noqa: E402
 from sim.loading import load, task_names  # noqa: E402
 from sim.render import FrameRenderer, RenderConfig  # noqa: E402
-from results import print_result  # noqa: E402  (bench/results.py)
+from results import print_result  # noqa: E402  (bench/results.py: the closing RESULT <name> <value> <aim> lines)
 
 CAMERAS = ("front", "wrist")
 RENDER_ROWS = (("fast", 84), ("fast", 128), ("fast", 224), ("pretty", 84))

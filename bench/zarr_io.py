@@ -28,7 +28,7 @@ from robot_rl.data.cache import MemoryCache  # noqa: E402
 from robot_rl.data.sampler import TransitionSampler  # noqa: E402
 from robot_rl.data.store import EpisodeStore  # noqa: E402
 from robot_rl.data.writer import EpisodeWriter  # noqa: E402
-from results import print_result  # noqa: E402  (bench/results.py)
+from results import print_result  # noqa: E402  (bench/results.py: the closing RESULT <name> <value> <aim> lines)
 
 ATTRS = {"control_rate_hz": 30.0, "robot": "bench", "action_space": "ee_delta"}
 CAMS = ("front", "wrist")
