@@ -14,6 +14,7 @@ These exist from the node's construction, in every lifecycle state.
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from rclpy.node import Node
@@ -71,6 +72,16 @@ class EStop:
         self.trip("estop service")
         response.success, response.message = True, "e-stop latched; commands stop until ~/reset_estop."
         return response
+
+    def reset_from(self, cache, obs_timeout_s: float) -> tuple[bool, str]:
+        """Clear the e-stop (and a latched fault) from ``cache``'s fresh observation, re-anchoring
+        at the measured position; refused without one. The usual ``reset`` callback's body."""
+        obs = cache.snapshot()
+        if obs is None or max(cache.ages_s().values()) > obs_timeout_s:
+            return False, f"cannot reset the e-stop without fresh observations: {cache.problem() or 'stale'}"
+        cache.take_fault()  # bad messages while stopped are not faults of the motion that follows
+        was = self.safety.reset_estop(obs.q, time.perf_counter())
+        return True, "e-stop reset; ramping in from the measured position." if was else "e-stop was not latched."
 
     def _on_reset_service(self, request, response):
         response.success, response.message = self._reset()

@@ -315,11 +315,8 @@ class PolicyNode(LifecycleNode):
             return
         message = joint_command(self.config.command_interface, self.robot.joint_names, command.positions,
                                 1.0 / self.rate_hz)
-        # Under the filter's lock: once an e-stop or a fault has been recorded, nothing more goes out.
-        with self.safety.lock:
-            if not self.safety.may_publish(obs.time_s, time.perf_counter()):
-                return
-            self._command_pub.publish(message)
+        if not self.safety.send_if_safe(obs.time_s, lambda: self._command_pub.publish(message)):
+            return
         if result.gripper is not None:
             self._gripper_pub.publish(Float64MultiArray(data=result.gripper.tolist()))
         if result.action is not None:
@@ -369,13 +366,8 @@ class PolicyNode(LifecycleNode):
     def _reset_estop(self) -> tuple[bool, str]:
         if self.safety is None or getattr(self, "runtime", None) is None:
             return False, "cannot reset the e-stop before the node is configured (it needs fresh joint states)."
-        obs = self.cache.snapshot()
-        if obs is None or max(self.cache.ages_s().values()) > self.config.obs_timeout_s:
-            return False, f"cannot reset the e-stop without fresh observations: {self.cache.problem() or 'stale'}"
         with self._tick_lock:
-            self.cache.take_fault()
-            was = self.safety.reset_estop(obs.q, time.perf_counter())
-        return True, "e-stop reset; ramping in from the measured position." if was else "e-stop was not latched."
+            return self.estop.reset_from(self.cache, self.config.obs_timeout_s)
 
     # --- diagnostics ------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:

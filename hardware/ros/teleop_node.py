@@ -178,20 +178,13 @@ class TeleopNode(Node):
             return
         message = joint_command(self.config.command_interface, self.robot.joint_names, result.command.positions,
                                 1.0 / self.config.control_rate_hz)
-        with self.safety.lock:  # after an e-stop or a fault is recorded, nothing more goes out
-            if not self.safety.may_publish(obs.time_s, time.perf_counter()):
-                return
-            self._command_pub.publish(message)
+        if not self.safety.send_if_safe(obs.time_s, lambda: self._command_pub.publish(message)):
+            return
         if result.gripper is not None:
             self._gripper_pub.publish(Float64MultiArray(data=result.gripper.tolist()))
 
     def _reset_estop(self) -> tuple[bool, str]:
-        obs = self.cache.snapshot()
-        if obs is None or max(self.cache.ages_s().values()) > self.config.obs_timeout_s:
-            return False, f"cannot reset the e-stop without fresh joint states: {self.cache.problem() or 'stale'}"
-        self.cache.take_fault()
-        was = self.safety.reset_estop(obs.q, time.perf_counter())
-        return True, "e-stop reset; ramping in from the measured position." if was else "e-stop was not latched."
+        return self.estop.reset_from(self.cache, self.config.obs_timeout_s)
 
     def close(self) -> None:
         self._stop.set()

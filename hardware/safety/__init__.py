@@ -5,8 +5,8 @@
     safety = SafetyFilter(SafetyConfig.for_robot(joint_range, velocity_limits, rate_hz), ee_position)
     safety.activate(q_measured, now_s)                   # ramp-in starts here
     command = safety.filter(q_target, q_measured, obs_time_s, now_s)
-    if command.publish and safety.may_publish(obs_time_s, time_now()):
-        send(command.positions)                          # within one step of q_measured
+    if command.publish:                                  # within one step of q_measured
+        safety.send_if_safe(obs_time_s, lambda: send(command.positions))  # still fresh, not stopped
 
 Every command is limited against the *measured* joint position; a fault sends nothing and
 motion resumes only after ``fault_recovery_s`` of good inputs, re-anchored and ramped in.

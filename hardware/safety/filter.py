@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
@@ -245,6 +246,16 @@ class SafetyFilter:
             if not now_s - obs_time_s <= self.config.obs_timeout_s:
                 self.fault(HoldReason.STALE_AT_PUBLISH, now_s)
                 return False
+            return True
+
+    def send_if_safe(self, obs_time_s: float, send: Callable[[], None],
+                     clock: Callable[[], float] = time.perf_counter) -> bool:
+        """Call ``send()`` (publish the command) only if :meth:`may_publish` holds at ``clock()``,
+        under the filter's lock: once an e-stop or a fault is recorded, nothing more goes out."""
+        with self.lock:
+            if not self.may_publish(obs_time_s, clock()):
+                return False
+            send()
             return True
 
     # --- internals --------------------------------------------------------------------------
