@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from robot_rl.config import ConfigError, choices  # noqa: E402
 from sim.env import RobotEnv  # noqa: E402
 from sim.experts import WaypointExpert, make_expert  # noqa: E402
-from sim.loading import load, task_names  # noqa: E402
+from sim.loading import load  # noqa: E402
+from sim.registry import names  # noqa: E402
 from results import print_result  # noqa: E402  (bench/results.py: the closing RESULT <name> <value> <aim> lines)
 
 SUCCESS_TARGET = 0.9
@@ -98,14 +99,14 @@ def print_row(task: str, r: TaskResult) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=100, help="episodes per task, seeds 0..N-1")
-    parser.add_argument("--tasks", default=",".join(task_names()), help="comma-separated task names")
+    parser.add_argument("--tasks", default=",".join(names("task")), help="comma-separated task names")
     parser.add_argument("--robot", default="panda")
     parser.add_argument("--randomize", default="none", help=f"preset, one of {choices('randomize')}")
     args = parser.parse_args()
     args.tasks = [t for t in args.tasks.split(",") if t]
-    unknown = sorted(set(args.tasks) - set(task_names()))
+    unknown = sorted(set(args.tasks) - set(names("task")))
     if unknown:
-        parser.error(f"--tasks has unknown tasks {unknown}; choose from {task_names()}.")
+        parser.error(f"--tasks has unknown tasks {unknown}; choose from {names("task")}.")
     if args.randomize not in choices("randomize"):
         parser.error(f"--randomize {args.randomize!r} is unknown; choose from {choices('randomize')}.")
     if args.episodes < 1:

@@ -117,6 +117,26 @@ def speed(model_dir: Path, stores: dict[str, list[str]]) -> None:
     for stride in (1, 4):
         wall, cpu = _rate(lambda: model.score_episode(episode, text, stride=stride), n)
         print(f"score_episode stride={stride} (1 thread): {wall:.0f} env frames/s wall, {cpu:.0f} per CPU-second")
+    for stride in (1, 4):
+        wall, cpu = _rate(lambda: online_steps(model, episode, text, stride), n - 1)
+        print(f"LearnedReward (RL loop, shaped, 1 env) stride={stride}: {wall:.0f} env steps/s wall, "
+              f"{cpu:.0f} per CPU-second")
+
+
+def online_steps(model, episode: dict, text: str, stride: int) -> None:
+    """Reward every step of ``episode`` as the RL loop does (one env, potential-based shaping)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from reward_models import LearnedReward, RewardShaper
+
+    learned = LearnedReward(model.score, model.cameras, shaper=RewardShaper(), stride=stride)
+    frames = {f"obs/images/{c}": f for c, f in episode.items()}
+    for t in range(len(next(iter(frames.values()))) - 1):
+        learned(SimpleNamespace(obs={k: v[t:t + 1] for k, v in frames.items()}, instructions=[text],
+                                next_obs={k: v[t + 1:t + 2] for k, v in frames.items()}, terminated=np.zeros(1, bool),
+                                progress=np.zeros(1), success=np.zeros(1, bool)))
 
 
 def main() -> int:

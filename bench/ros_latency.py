@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware.control.timing import percentiles
 from results import print_result  # bench/results.py: the closing RESULT <name> <value> <aim> lines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def export(kind: str, out: Path) -> Path:
 
 
 def runtime_latency(path: Path, backend: str, runs: int = 2000) -> tuple[float, float]:
-    from hardware.runtime import load_runtime
+    from robot_rl.policy.runtime import load_runtime
 
     runtime = load_runtime(path, backend, warmup_runs=100)
     times = []
@@ -70,7 +71,7 @@ def runtime_latency(path: Path, backend: str, runs: int = 2000) -> tuple[float, 
         start = time.perf_counter()
         runtime.act()
         times.append(time.perf_counter() - start)
-    return tuple(float(x) * 1e3 for x in np.percentile(times, [50, 99]))
+    return tuple(x * 1e3 for x in percentiles(times, 50, 99))
 
 
 class StandInDriver:
@@ -107,7 +108,7 @@ class StandInDriver:
         self.transport_s.append(now - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
 
     def _publish_loop(self) -> None:
-        from hardware.runtime.timing import RateLoop
+        from hardware.control.timing import RateLoop
 
         if self.realtime_priority > 0:  # as a real-time robot driver would run
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
@@ -183,7 +184,7 @@ def run_config(path: Path, kind: str, rate_hz: float, backend: str, seconds: flo
             "jitter_ms_p50", "jitter_ms_p99", "obs_age_ms_p50", "obs_age_ms_p99"]
     result = {k: float(values[k]) for k in keys}
     transport = np.array(driver.transport_s[len(driver.transport_s) // 2:]) * 1e3
-    result.update(dds_ms_p50=float(np.percentile(transport, 50)), dds_ms_p99=float(np.percentile(transport, 99)),
+    result.update(dict(zip(("dds_ms_p50", "dds_ms_p99"), percentiles(transport, 50, 99))),
                   holds=float(values["holds"]), overruns=float(values["overruns"]), ticks=float(values["ticks"]))
     return result
 
@@ -198,7 +199,7 @@ def main() -> int:
                         help="SCHED_FIFO priority for the control thread and the stand-in driver (0: off)")
     args = parser.parse_args()
 
-    from hardware.runtime.backends import BACKENDS, availability
+    from robot_rl.policy.backends import BACKENDS, availability
     from robot_rl.policy.spec import PolicySpec
 
     with tempfile.TemporaryDirectory(prefix="ros_latency_") as tmp:

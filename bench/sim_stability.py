@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from robot_rl.config import ConfigError, choices  # noqa: E402
 from sim.env import RobotEnv  # noqa: E402
 from sim.experts import make_expert  # noqa: E402
-from sim.loading import load, robot_names, task_names  # noqa: E402
+from sim.loading import load  # noqa: E402
+from sim.registry import names  # noqa: E402
 from sim.scene import DIVERGENCE_WARNINGS  # noqa: E402
 
 SHOWN_SEEDS = 8
@@ -96,10 +97,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=200, help="episodes per row, seeds 0..N-1")
     parser.add_argument("--presets", default=",".join(choices("randomize")))
     parser.add_argument("--robots", default="panda,jaco")
-    parser.add_argument("--tasks", default=",".join(task_names()))
+    parser.add_argument("--tasks", default=",".join(names("task")))
     parser.add_argument("--policy", choices=("expert", "random"), default="expert")
     args = parser.parse_args()
-    for name, valid in (("presets", choices("randomize")), ("robots", robot_names()), ("tasks", task_names())):
+    for name, valid in (("presets", choices("randomize")), ("robots", names("robot")), ("tasks", names("task"))):
         values = [v for v in getattr(args, name).split(",") if v]
         unknown = sorted(set(values) - set(valid))
         if unknown:

@@ -38,7 +38,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from robot_rl.config import ConfigError  # noqa: E402
 from sim.env import RobotEnv  # noqa: E402
-from sim.loading import load, task_names  # noqa: E402
+from sim.loading import load  # noqa: E402
+from sim.registry import names  # noqa: E402
 from sim.render import FrameRenderer, RenderConfig  # noqa: E402
 from results import print_result  # noqa: E402  (bench/results.py: the closing RESULT <name> <value> <aim> lines)
 
@@ -247,16 +248,16 @@ def print_results(overheads: dict[str, float], fps_by: dict[tuple, float]) -> No
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default=",".join(task_names()), help="comma-separated task names")
+    parser.add_argument("--tasks", default=",".join(names("task")), help="comma-separated task names")
     parser.add_argument("--robot", default="panda")
     parser.add_argument("--quick", action="store_true", help="a small budget, one repeat: a smoke run")
     parser.add_argument("--core", type=int, default=0, help="CPU core to pin to")
     parser.add_argument("--skip-render", action="store_true", help="state table only")
     args = parser.parse_args()
     args.tasks = [t for t in args.tasks.split(",") if t]
-    unknown = sorted(set(args.tasks) - set(task_names()))
+    unknown = sorted(set(args.tasks) - set(names("task")))
     if unknown:
-        parser.error(f"--tasks has unknown tasks {unknown}; choose from {task_names()}.")
+        parser.error(f"--tasks has unknown tasks {unknown}; choose from {names("task")}.")
     if args.core not in os.sched_getaffinity(0):
         parser.error(f"--core {args.core} is not available; this process may use {sorted(os.sched_getaffinity(0))}.")
     return args

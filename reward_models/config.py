@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+T = TypeVar("T")
+
 FORMAT_NAME = "robot_rl.reward_model"
 FORMAT_VERSION = 1
 FUSIONS = ("film", "xattn", "concat")
@@ -181,25 +183,12 @@ class RewardConfig:
     shaping: ShapingConfig = field(default_factory=ShapingConfig)
 
 
-T = TypeVar("T")
+def from_dict(cls: type[T], data: dict[str, Any] | None, name: str = "reward") -> T:
+    """Dataclass ``cls`` (a block of ``reward/vlm.yaml``) from a plain dict; an unknown key is
+    refused with one sentence naming it (:func:`robot_rl.schema.build`)."""
+    from robot_rl.schema import build
 
-
-def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
-    """Build dataclass ``cls`` from a plain dict, refusing unknown keys with one sentence."""
-    data = dict(data or {})
-    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise RewardModelError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; "
-                               f"expected some of {', '.join(names)}.")
-    kwargs = {}
-    for name, value in data.items():
-        sub = names[name].default_factory if names[name].default_factory is not dataclasses.MISSING else None
-        if sub is not None and dataclasses.is_dataclass(sub) and isinstance(value, dict):
-            kwargs[name] = from_dict(sub, value)  # type: ignore[arg-type]
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
+    return build(cls, data, name, RewardModelError)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

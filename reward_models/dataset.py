@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from reward_models.config import RewardModelError
-from reward_models.labels import EpisodeLabels, data_labels, resolve_mode, sim_labels
+from reward_models.targets import EpisodeTargets, data_targets, resolve_mode, sim_targets
 from robot_rl.contracts import INFO_PROGRESS, INFO_SUCCESS, image_key
 from robot_rl.data.cache import MemoryCache
 from robot_rl.data.format import StoreError
@@ -151,7 +151,7 @@ def _load_one(store: EpisodeStore, cameras: Sequence[str], image_size: int, mode
             keep = np.unique(np.r_[keep, lab.first_success])  # the moment of success is always kept
         first = None if lab.first_success is None else pos + int(np.searchsorted(keep, lab.first_success))
         rows.append(lo + keep)
-        labels.append(EpisodeLabels(lab.progress[keep], lab.success[keep], lab.progress_weight[keep], None))
+        labels.append(EpisodeTargets(lab.progress[keep], lab.success[keep], lab.progress_weight[keep], None))
         times.append(keep)
         refs.append(EpisodeRef(info.task or "unknown", info.instruction, bool(info.success), pos, pos + len(keep),
                                first, info.source, store.path, i))
@@ -164,10 +164,10 @@ def _load_one(store: EpisodeStore, cameras: Sequence[str], image_size: int, mode
                          np.concatenate([lab.progress_weight for lab in labels]), np.concatenate(times), refs, mode)
 
 
-def _labels(cache: MemoryCache, mode: str, lo: int, hi: int, success: bool, tail: float) -> EpisodeLabels:
+def _labels(cache: MemoryCache, mode: str, lo: int, hi: int, success: bool, tail: float) -> EpisodeTargets:
     if mode == "sim":
-        return sim_labels(cache.arrays[INFO_PROGRESS][lo:hi], cache.arrays[INFO_SUCCESS][lo:hi])
-    return data_labels(hi - lo, success, tail)
+        return sim_targets(cache.arrays[INFO_PROGRESS][lo:hi], cache.arrays[INFO_SUCCESS][lo:hi])
+    return data_targets(hi - lo, success, tail)
 
 
 def _concat(parts: list[RewardDataset], mode: str) -> RewardDataset:

@@ -7,10 +7,12 @@ its final state does not satisfy:
 - ``object``: where an instruction names two objects, swap their roles ("stack blue on red");
 - ``task``: another task's template with the same colours ("put the red cube in the bowl").
 
-``reach`` is never used as a task counterfactual for other tasks: lifting, pushing, placing
-and stacking all bring the gripper to the cube first, so "reach the red cube" may well be
-true of their frames. ``lift`` is never a counterfactual of ``stack`` (a stacked cube is
-off the table).
+A task's file (``sim/conf/task/<name>.yaml``) lists the tasks that are never its task
+counterfactuals (``not_counterfactual``): lifting, pushing, placing and stacking all bring the
+gripper to the cube first, so "reach the red cube" may well be true of their frames, and a
+stacked cube is off the table (lifted). The CLI reads the task files and hands their templates,
+held-out paraphrases and these exclusions to :class:`InstructionBank`; colour names come from
+``robot_rl.contracts.COLORS``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reward_models.paraphrases import PARAPHRASES
+from robot_rl.contracts import COLORS, SCENE_COLORS
 
-COLOURS = ("red", "green", "blue", "yellow")
 COUNTERFACTUAL_KINDS = ("colour", "object", "task")
-_NOT_COUNTERFACTUAL = {"stack": {"lift", "reach"}, "lift": {"reach"}, "push": {"reach"}, "pick_place": {"reach"}}
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -47,7 +47,7 @@ class Parsed:
 
 def parse(task: str, instruction: str) -> Parsed:
     """Which colours ``instruction`` names, in the order it names them."""
-    return Parsed(task, tuple(w for w in _WORD.findall(instruction.lower()) if w in COLOURS))
+    return Parsed(task, tuple(w for w in _WORD.findall(instruction.lower()) if w in COLORS))
 
 
 def swap_words(text: str, mapping: Mapping[str, str]) -> str:
@@ -56,13 +56,17 @@ def swap_words(text: str, mapping: Mapping[str, str]) -> str:
 
 
 class InstructionBank:
-    """Templates per task (the training phrasings) and the colours the scenes use."""
+    """Per task: the training templates, the held-out paraphrases (evaluation only) and the
+    tasks never used as its task counterfactual; and the colours the scenes use. Dict order
+    matters: seeded draws pick from the tasks in the order given."""
 
-    def __init__(self, templates: Mapping[str, Sequence[str]], colours: Sequence[str] = ("red", "green", "blue"),
-                 paraphrases: Mapping[str, Sequence[str]] = PARAPHRASES) -> None:
+    def __init__(self, templates: Mapping[str, Sequence[str]], colours: Sequence[str] = SCENE_COLORS, *,
+                 paraphrases: Mapping[str, Sequence[str]],
+                 not_counterfactual: Mapping[str, Sequence[str]]) -> None:
         self.templates = {t: list(v) for t, v in templates.items()}
         self.colours = list(colours)
         self.paraphrases = {t: list(v) for t, v in paraphrases.items()}
+        self.not_counterfactual = {t: set(v) for t, v in not_counterfactual.items()}
 
     def counterfactuals(self, task: str, instruction: str, kinds: Sequence[str] = COUNTERFACTUAL_KINDS,
                         rng: np.random.Generator | None = None, phrasings: str = "train") -> list[tuple[str, str]]:
@@ -81,7 +85,7 @@ class InstructionBank:
             out.append(("object", swap_words(instruction, {p.target: p.base, p.base: p.target})))
         if "task" in kinds and p.target:
             bank = self.paraphrases if phrasings == "paraphrase" else self.templates
-            tasks = [t for t in bank if t != task and t not in _NOT_COUNTERFACTUAL.get(task, ())]
+            tasks = [t for t in bank if t != task and t not in self.not_counterfactual.get(task, ())]
             if tasks:
                 other = str(rng.choice(tasks))
                 out.append(("task", self.render(str(rng.choice(bank[other])), p)))
@@ -127,6 +131,6 @@ class InstructionBank:
             texts.add(swap_words(instruction, {p.target: p.base, p.base: p.target}))
         if "task" in kinds and p.target:
             for other, temps in self.templates.items():
-                if other != task and other not in _NOT_COUNTERFACTUAL.get(task, ()):
+                if other != task and other not in self.not_counterfactual.get(task, ()):
                     texts |= {self.render(t, p) for t in temps}
         return sorted(texts)

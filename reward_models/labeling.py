@@ -2,37 +2,34 @@
 
 New keys, one value per step: ``info/vlm_progress`` and ``info/vlm_success`` (the model's
 probabilities for each row's frame) and ``info/vlm_reward`` (the shaped reward of the
-transition from that row to the next, see :meth:`RewardShaper.episode`). Nothing that was
+transition from that row to the next; 0 on an episode's last row, which has no next frame: see
+:func:`reward_models.shaping.episode_rewards`). Nothing that was
 recorded is touched, unless ``replace_reward=True``: then ``reward`` takes ``info/vlm_reward``'s
 values so samplers that read ``reward`` use the learned one, and the recorded reward is kept
 under ``info/reward_original`` (written once, never overwritten by a later relabel).
 
-Crash safety: the store is held with its writer lock; each array is written completely in
-a hidden sibling directory, then moved into the store with one rename (an existing array is
-swapped with ``renameat2(RENAME_EXCHANGE)``, atomically), and the key schema, which is what
-readers go by, is updated last. Killed at any point, the store reads as before or as after.
+Crash safety: the store is held with its writer lock and the keys go in through
+:func:`robot_rl.data.columns.add_columns` (each array swapped in atomically, the schema committed
+last). Killed at any point, the store reads as before or as after.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-from pathlib import Path
 
 import numpy as np
 
 from reward_models.config import RewardModelError
 from reward_models.dataset import check_rgb
 from reward_models.scoring import RewardModel
-from reward_models.shaping import RewardShaper
-from robot_rl.contracts import DATA_GROUP, REWARD, image_key
+from reward_models.shaping import RewardShaper, episode_rewards
+from robot_rl.contracts import REWARD, image_key
 from robot_rl.data.cache import resize_frames
+from robot_rl.data.columns import add_columns
 from robot_rl.data.episodes import utc_now
-from robot_rl.data.format import StoreError, array_layout, parse_key_spec
-from robot_rl.data.integrity import ARRAY_CRCS, crc
+from robot_rl.data.format import StoreError
 from robot_rl.data.store import EpisodeStore
-from robot_rl.data.tools import exchange
 
 log = logging.getLogger(__name__)
 VLM_PROGRESS, VLM_SUCCESS, VLM_REWARD = "info/vlm_progress", "info/vlm_success", "info/vlm_reward"
@@ -67,15 +64,12 @@ def label_store(path: str | os.PathLike, model: RewardModel, shaper: RewardShape
             new[REWARD] = values[VLM_REWARD]
         provenance = {"model": model_name, "stride": stride, "replaced_reward": replace_reward,
                       "shaping": vars(shaper), "labelled_at": utc_now()}
+        extra = {"reward_labels": provenance}
         if REWARD_ORIGINAL in new:
             # The recorded reward must be safe under its own key before ``reward`` is replaced: a kill
             # between the two would otherwise make the next relabel save the learned reward as the original.
-            original = new.pop(REWARD_ORIGINAL)
-            _install(store, REWARD_ORIGINAL, original)
-            _commit_schema(store, {REWARD_ORIGINAL: original.dtype}, provenance)
-        for key, array in new.items():
-            _install(store, key, array.astype(np.float32))
-        _commit_schema(store, dict.fromkeys(new, np.dtype(np.float32)), provenance)
+            add_columns(store, {REWARD_ORIGINAL: new.pop(REWARD_ORIGINAL)}, extra)
+        add_columns(store, {key: array.astype(np.float32) for key, array in new.items()}, extra)
         return {"store": store.path, "episodes": store.num_episodes, "steps": store.num_steps, "keys": sorted(new),
                 "mean_final_vlm_success": float(np.mean(finals)) if len(finals) else 0.0}
 
@@ -93,47 +87,6 @@ def _score_store(store: EpisodeStore, model: RewardModel, shaper: RewardShaper, 
         frames = {c: resize_frames(rows[image_key(c)], (size, size)) for c in model.cameras}
         progress, success = model.score_episode(frames, info.instruction, stride)
         out[VLM_PROGRESS][sl], out[VLM_SUCCESS][sl] = progress, success
-        out[VLM_REWARD][sl] = shaper.episode(progress, success)
+        out[VLM_REWARD][sl] = episode_rewards(shaper, progress, success)
         finals.append(float(success[-1]))
     return {**out, "final_success": np.array(finals)}
-
-
-def _install(store: EpisodeStore, key: str, values: np.ndarray) -> None:
-    """Write ``values`` as data array ``key`` beside the store, then move it in atomically."""
-    import zarr
-
-    spec = parse_key_spec(key, ((), values.dtype.name))
-    here = Path(os.path.realpath(store.path))  # beside the store itself: "." or a symlink has no usable sibling
-    tmp = here.with_name(f".{here.name}.label-{os.getpid()}-{key.replace('/', '_')}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    # Per-episode checksums travel inside the array, so they swap in with it atomically and
-    # take precedence over the (now stale) ones in the episode records; see integrity.
-    crcs = [crc(values[store.episode_slice(i)]) for i in range(store.num_episodes)]
-    try:
-        array = zarr.create_array(store=str(tmp), shape=(len(values),), dtype=spec.dtype, fill_value=spec.dtype.type(0),
-                                  zarr_format=3, attributes={ARRAY_CRCS: crcs},
-                                  config={"write_empty_chunks": True}, **array_layout(key, spec))
-        array[:] = values
-    except BaseException:  # disk full, Ctrl-C: leave no hidden half-written array behind
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    target = here / DATA_GROUP / key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not (target.parent / "zarr.json").exists():
-        store.root.require_group(f"{DATA_GROUP}/{key.rsplit('/', 1)[0]}")
-    if target.exists():
-        exchange(tmp, target)
-        shutil.rmtree(tmp)  # now holds the old array
-    else:
-        os.rename(tmp, target)
-    store._arrays.pop(key, None)  # noqa: SLF001 - drop a stale cached handle to the old array
-
-
-def _commit_schema(store: EpisodeStore, keys: dict[str, np.dtype], provenance: dict) -> None:
-    schema = dict(store.attrs["schema"])
-    for key, dtype in keys.items():
-        schema[key] = {"shape": [], "dtype": np.dtype(dtype).name}
-    extra = dict(store.attrs.get("extra", {}))
-    extra["reward_labels"] = provenance
-    store.root.attrs.update({"schema": dict(sorted(schema.items())), "extra": extra})
-    store.attrs.update(schema=dict(sorted(schema.items())), extra=extra)  # a second commit builds on this one

@@ -3,8 +3,6 @@ the predicted progress and success curves against ground truth. Drawn with OpenC
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from reward_models.dataset import RewardDataset
@@ -30,17 +28,6 @@ def report_image(data: RewardDataset, progress: np.ndarray, success: np.ndarray,
     rows = [_row(data, e, progress, success, instructions[e], camera) for e in episodes]
     legend = _legend(rows[0].shape[1] if rows else 600)
     return np.concatenate([legend, *rows], axis=0)
-
-
-def write_report_png(path: str | Path, image: np.ndarray) -> Path:
-    import cv2
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    cv2.imwrite(str(tmp), image[..., ::-1])
-    tmp.replace(path)
-    return path
 
 
 def _row(data: RewardDataset, e: int, progress: np.ndarray, success: np.ndarray, text: str, camera: str) -> np.ndarray:

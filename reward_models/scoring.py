@@ -60,10 +60,8 @@ class RewardModel:
         """Scores of one episode's T frames, computing every ``stride``-th (and the last) frame
         and holding each score until the next computed one."""
         views = self.check_frames(frames)
-        t = len(next(iter(views.values())))
-        picks = np.unique(np.r_[np.arange(0, t, max(1, stride)), t - 1]) if t else np.zeros(0, int)
+        picks, owner = strided_rows(len(next(iter(views.values()))), stride)
         progress, success = self.score({c: v[picks] for c, v in views.items()}, [instruction] * len(picks))
-        owner = np.searchsorted(picks, np.arange(t), side="right") - 1
         return progress[owner], success[owner]
 
     def check_frames(self, frames: Frames) -> dict[str, np.ndarray]:
@@ -100,30 +98,8 @@ class RewardModel:
         return torch.sigmoid(self.net(images, *text)).float().cpu().numpy()
 
 
-class StridedScorer:
-    """Cheap online scoring for N parallel envs: each env is scored every ``stride`` calls
-    (and right after a reset); in between its last scores are returned. Scored envs go
-    through the network in one batch."""
-
-    def __init__(self, model: RewardModel, num_envs: int, stride: int = 1) -> None:
-        self.model, self.stride = model, max(1, int(stride))
-        self._age = np.full(num_envs, self.stride, np.int64)  # forces a score on the first call
-        self._progress = np.zeros(num_envs, np.float32)
-        self._success = np.zeros(num_envs, np.float32)
-
-    def __call__(self, frames: Frames, instructions: Sequence[str],
-                 reset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Scores of each env's current frame; ``reset[i]`` marks a new episode in env i."""
-        due = self._age >= self.stride
-        if reset is not None:
-            due |= np.asarray(reset, bool)
-        idx = np.flatnonzero(due)
-        if len(idx):
-            if isinstance(frames, np.ndarray):
-                views: Frames = frames[idx]
-            else:
-                views = {c: np.asarray(v)[idx] for c, v in frames.items()}
-            p, s = self.model.score(views, [instructions[i] for i in idx])
-            self._progress[idx], self._success[idx], self._age[idx] = p, s, 0
-        self._age += 1
-        return self._progress.copy(), self._success.copy()
+def strided_rows(length: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which of an episode's ``length`` frames to score (every ``stride``-th and the last), and
+    for each frame the index into those picks whose score it holds."""
+    picks = np.unique(np.r_[np.arange(0, length, max(1, stride)), length - 1]) if length else np.zeros(0, int)
+    return picks, np.searchsorted(picks, np.arange(length), side="right") - 1

@@ -16,12 +16,15 @@ terms (each weight from ``reward.shaping``; set one to 0 to drop it):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Callable
 
 import numpy as np
 
 from reward_models.config import ShapingConfig
-from reward_models.scoring import Frames, RewardModel, StridedScorer
+from robot_rl.contracts import REWARD_KINDS, ground_truth_reward
+
+# reward(progress, next_progress, next_success, terminated) -> reward[B], e.g. a RewardShaper
+Shaper = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 class RewardShaper:
@@ -56,38 +59,27 @@ class RewardShaper:
         and ``next_success`` are read from s', ``terminated`` marks terminal s' (Φ(s') = 0)."""
         return sum(self.terms(progress, next_progress, next_success, terminated).values()).astype(np.float32)
 
-    def episode(self, progress: np.ndarray, success: np.ndarray, terminated: bool = False) -> np.ndarray:
-        """Per-row rewards of one stored episode: row t is the transition from frame t to t+1.
 
-        The store has no frame after the last action, so the last row reads its own frame as
-        the next one (``terminated`` says whether that frame ends the episode for good).
-        """
-        progress, success = np.asarray(progress), np.asarray(success)
-        nxt = np.r_[np.arange(1, len(progress)), len(progress) - 1] if len(progress) else np.zeros(0, int)
-        term = np.zeros(len(progress), bool)
-        if len(term):
-            term[-1] = terminated
-        return self(progress, progress[nxt], success[nxt], term)
+def unshaped(kind: str) -> Shaper:
+    """The reward without shaping: the sim's ground-truth reward read off the model's scores,
+    ``dense`` = progress of the next frame, ``sparse`` = its success thresholded at 0.5."""
+    if kind not in REWARD_KINDS:
+        raise ValueError(f"reward kind {kind!r} is unknown; expected one of {REWARD_KINDS}.")
+
+    def reward(progress, next_progress, next_success, terminated=None) -> np.ndarray:
+        del progress, terminated  # not potential-based: only s' counts
+        return np.asarray(ground_truth_reward(next_progress, np.asarray(next_success) > 0.5, kind), np.float32)
+
+    return reward
 
 
-class OnlineReward:
-    """A learned reward for N parallel envs in an RL loop: scores frames with a
-    :class:`StridedScorer` (every ``stride`` steps) and shapes them with ``shaper``."""
-
-    def __init__(self, model: RewardModel, shaper: RewardShaper, num_envs: int, stride: int = 1) -> None:
-        self.scorer, self.shaper = StridedScorer(model, num_envs, stride), shaper
-        self._phi = np.zeros(num_envs, np.float32)
-
-    def reset(self, frames: Frames, instructions: Sequence[str], env_ids: np.ndarray | None = None) -> None:
-        """Score the first frames of new episodes (all envs, or ``env_ids``)."""
-        mask = np.ones(len(self._phi), bool) if env_ids is None else np.isin(np.arange(len(self._phi)), env_ids)
-        progress, _ = self.scorer(frames, instructions, reset=mask)
-        self._phi[mask] = progress[mask]
-
-    def __call__(self, next_frames: Frames, instructions: Sequence[str],
-                 terminated: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Rewards for the step that produced ``next_frames``, and its named terms."""
-        progress, success = self.scorer(next_frames, instructions)
-        terms = self.shaper.terms(self._phi, progress, success, terminated)
-        self._phi = progress.copy()
-        return sum(terms.values()).astype(np.float32), terms
+def episode_rewards(reward: Shaper, progress: np.ndarray, success: np.ndarray) -> np.ndarray:
+    """Per-row rewards of one stored episode from its frames' scores: row t is the transition
+    from frame t to t+1 (``obs[t], action[t], reward[t], obs[t+1]``, as
+    :func:`robot_rl.train.demos.load_store` reads it). The last row has no next frame, so it is
+    no transition: its reward is 0, and training drops that row."""
+    progress, success = np.asarray(progress), np.asarray(success)
+    if len(progress) < 2:
+        return np.zeros(len(progress), np.float32)
+    rows = reward(progress[:-1], progress[1:], success[1:], np.zeros(len(progress) - 1, bool))
+    return np.append(np.asarray(rows, np.float32), np.float32(0.0))

@@ -26,7 +26,7 @@ from reward_models.model import RewardNet
 from reward_models.negatives import Batch, BatchSampler
 from reward_models.scoring import RewardModel
 from reward_models.text import TextEncoder
-from robot_rl.data.sampler import split_episodes
+from robot_rl.data.splits import split_episodes
 
 log = logging.getLogger(__name__)
 Logger = Callable[[int, dict[str, float]], None]

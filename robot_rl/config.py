@@ -1,11 +1,14 @@
 """The Hydra config tree: composing it for the CLI and reading single group files for libraries.
 
 The config files are the one registry: a task, robot or randomisation preset exists when its
-YAML file exists in its group folder.
+YAML file exists in its group folder. The sim owns its groups (``sim/conf/{task,robot,randomize}``);
+Hydra finds them through the search path, located without importing ``sim``.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -13,23 +16,59 @@ from typing import Any
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
+def _sim_conf_dir() -> Path | None:
+    spec = importlib.util.find_spec("sim")  # finds the package without running its __init__
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) / "conf" if locations else None
+
+
+# Where config groups live, first match wins: ours, then the sim's own groups.
+SEARCH_PATH = tuple(d for d in (CONF_DIR, _sim_conf_dir()) if d is not None)
+
+
 class ConfigError(ValueError):
     """A config choice or value a user gave is not valid; the message says what is."""
 
 
+def group_dir(group: str) -> Path | None:
+    """The folder of config group ``group`` on the search path, or None when there is none."""
+    return next((d / group for d in SEARCH_PATH if group and (d / group).is_dir()), None)
+
+
 def choices(group: str) -> list[str]:
     """The names available in one config group, e.g. ``choices("task")``."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    return names_in(group_dir(group))
 
 
 def load_group(group: str, name: str) -> dict[str, Any]:
     """One group file as a plain dict; an unknown name gets an error listing the valid ones."""
+    return read_group_file(group_dir(group) or CONF_DIR / group, group, name)
+
+
+def names_in(folder: Path | None) -> list[str]:
+    """The names of the YAML files in a group folder, sorted (none when there is no folder)."""
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder else []
+
+
+def read_group_file(folder: Path, group: str, name: str) -> dict[str, Any]:
+    """``folder/<name>.yaml`` of config group ``group`` as a plain dict, or one sentence listing
+    the valid names. Shared by our groups and the sim's (``sim.registry``)."""
     from omegaconf import OmegaConf
 
-    path = CONF_DIR / group / f"{name}.yaml"
+    path = folder / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(f"unknown {group} {name!r}; choose one of: {', '.join(choices(group))}.")
+        raise ConfigError(f"unknown {group} {name!r}; choose one of: {', '.join(names_in(folder))}.")
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)  # type: ignore[return-value]
+
+
+def locate(dotted: str, where: str) -> Any:
+    """The object a config's dotted ``module.attribute`` path names (a ``_target_``, a task's
+    ``expert``), or one sentence naming the key ``where`` it came from."""
+    module_name, _, attr = str(dotted).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ConfigError(f"{where}={dotted} names nothing importable ({error}); expected module.attribute.") from None
 
 
 def compose(overrides: list[str], config_name: str = "config"):
@@ -48,7 +87,7 @@ def compose(overrides: list[str], config_name: str = "config"):
         _check_override(item)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         try:
-            cfg = hydra_compose(config_name=config_name, overrides=quote_paths(overrides))
+            cfg = hydra_compose(config_name=config_name, overrides=_with_search_path(overrides))
         except (HydraException, OmegaConfBaseException, ValueError) as error:  # Hydra raises ValueError too
             raise ConfigError(_bad_override(overrides) or _kind_mismatch(overrides, config_name, str(error))
                               or _one_sentence(error)) from None
@@ -68,28 +107,34 @@ def _check_override(item: str) -> None:
     if key.startswith("~"):
         raise ConfigError(f"{item} would remove a setting; expected key=value to change it instead "
                           f"(e.g. {key.lstrip('~').split('=')[0]}=<value>).")
-    if key.startswith("+") and "." not in key and not (CONF_DIR / key.lstrip("+")).is_dir():
+    if key.startswith("+") and "." not in key and not group_dir(key.lstrip("+")):
         raise ConfigError(f"{item} adds a key robot-rl does not read; expected one of the verb's own keys "
                           "(its --help lists them).")
     if sep and not value.strip():
         raise ConfigError(f"{item} has no value; expected {key.lstrip('+')}=<value>, or leave it out for the default.")
     head, dot, rest = key.lstrip("+").partition(".")
-    if not dot and (CONF_DIR / head).is_dir() and "," not in value and value not in choices(head):
+    if not dot and group_dir(head) and "," not in value and value not in choices(head):
         raise ConfigError(f"{item} is not valid: unknown {head} {value!r}. Valid {head} choices: "
                           f"{', '.join(choices(head))}.")
-    if dot and rest in ("_target_", "name", "kind") and (CONF_DIR / head).is_dir():
+    if dot and rest in ("_target_", "name", "kind") and group_dir(head):
         raise ConfigError(f"{item} cannot be set on the command line: {rest} is what {head}=<name> chooses; expected "
                           f"{head}=<name> (one of: {', '.join(choices(head))}).")
     if dot and head in FILE_GROUPS:
         raise ConfigError(f"{item} cannot be set on the command line: a {head}'s settings are read from its file "
-                          f"robot_rl/conf/{head}/<name>.yaml; expected {head}=<name> (one of: "
+                          f"sim/conf/{head}/<name>.yaml; expected {head}=<name> (one of: "
                           f"{', '.join(choices(head))}).")
 
 
 def _group_choices(overrides: list[str]) -> list[str]:
     """The overrides that pick a config group file (``task=push``, ``+reward=vlm``)."""
     return [o for o in overrides if "." not in o.partition("=")[0]
-            and (CONF_DIR / o.partition("=")[0].lstrip("+")).is_dir()]
+            and group_dir(o.partition("=")[0].lstrip("+"))]
+
+
+def _with_search_path(overrides: list[str]) -> list[str]:
+    """``overrides`` quoted for Hydra, plus the search path that finds the sim's groups."""
+    extra = ",".join(f"'file://{d}'" for d in SEARCH_PATH[1:])
+    return [*quote_paths(overrides), *([f"hydra.searchpath=[{extra}]"] if extra else [])]
 
 
 def _reference(overrides: list[str], config_name: str):
@@ -97,7 +142,7 @@ def _reference(overrides: list[str], config_name: str):
     from hydra import compose as hydra_compose
 
     try:
-        return hydra_compose(config_name=config_name, overrides=quote_paths(_group_choices(overrides)))
+        return hydra_compose(config_name=config_name, overrides=_with_search_path(_group_choices(overrides)))
     except Exception:  # noqa: BLE001 - the full compose reports a bad group choice itself
         return None
 
@@ -146,7 +191,7 @@ def _kind_mismatch(overrides: list[str], config_name: str, message: str) -> str 
     item = match.group(1)
     key = item.partition("=")[0].lstrip("+")
     try:
-        reference = hydra_compose(config_name=config_name, overrides=quote_paths(_group_choices(overrides)))
+        reference = hydra_compose(config_name=config_name, overrides=_with_search_path(_group_choices(overrides)))
         default = OmegaConf.select(reference, key, default=None, throw_on_missing=False)
     except Exception:  # noqa: BLE001
         default = None
@@ -193,7 +238,8 @@ def _bad_override(overrides: list[str]) -> str | None:
 
 # Keys whose values are file system paths: their values are quoted before Hydra parses them, so
 # spaces, unicode, brackets, quotes and commas in a path work as typed (``out=my store é.zarr``).
-PATH_KEYS = ("run", "demos", "data", "out", "out_dir", "model_path", "path", "held_out", "pretrained_path")
+PATH_KEYS = ("run", "demos", "data", "out", "out_dir", "model_path", "path", "held_out", "pretrained_path", "model",
+             "train_out", "val_out")
 # Path keys inside blocks (``reward.model_path``); any other dotted key is not a path even when its
 # last part is a top-level path key's name (``budget.demos`` is a count).
 NESTED_PATH_KEYS = ("model_path", "pretrained_path", "text_model_path", "out_dir", "path")
@@ -334,30 +380,23 @@ ZERO_OK_INTS = ("pad", "augment_pad")
 
 
 def check_fields(values: dict, config_class: type, name: str) -> None:
-    """Refuse (ConfigError) a value whose type differs from the default of the same field of
+    """Refuse (ConfigError) a value whose kind differs from the default of the same field of
     dataclass ``config_class`` (Hydra does not type-check plain YAML), or out of its range (see
     FIELD_RANGES); unknown keys are left to the constructor."""
-    import dataclasses
+    from robot_rl.schema import check_kinds, defaults_of
 
-    defaults = {f.name: f.default for f in dataclasses.fields(config_class) if f.default is not dataclasses.MISSING}
-    for key, value in values.items():
-        if key not in defaults or defaults[key] is None:
-            continue
-        default, label = defaults[key], f"{name}.{key}={value}"
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{label} is not valid; expected true or false.")
-        elif isinstance(default, int):
-            if type(value) is not int:
-                raise ConfigError(f"{label} is not valid; expected an integer.")
-            if default >= 1 and key not in ZERO_OK_INTS:
-                as_int(f"{name}.{key}", value, minimum=1)
-            elif default >= 0:
-                as_int(f"{name}.{key}", value, minimum=0)
-        elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{label} is not valid; expected a number.")
-            low, high, strict = FIELD_RANGES.get(key, (None, None, False))
-            as_float(f"{name}.{key}", value, minimum=low, strict=strict, maximum=high)
-        elif isinstance(default, str) and not isinstance(value, str):
-            raise ConfigError(f"{label} is not valid; expected text.")
+    defaults = {k: v for k, v in defaults_of(config_class).items() if k in values}
+    check_kinds(values, defaults, name, leaf=_field_range)
+
+
+def _field_range(label: str, value: Any, default: Any) -> None:
+    """The range check of one agent hyperparameter already known to be of its default's kind."""
+    key = label.rsplit(".", 1)[-1].split("[")[0]
+    if isinstance(default, bool):
+        return
+    if isinstance(default, int):
+        if default >= 0:
+            as_int(label, value, minimum=1 if default >= 1 and key not in ZERO_OK_INTS else 0)
+    elif isinstance(default, float):
+        low, high, strict = FIELD_RANGES.get(key, (None, None, False))
+        as_float(label, value, minimum=low, strict=strict, maximum=high)

@@ -28,7 +28,29 @@ EPISODE_STORE_FORMAT = "robot_rl.episodes"
 EPISODE_STORE_VERSION = 1
 
 CAMERAS = ("front", "wrist")
+
+# The colour vocabulary: the names instructions say (stored with every episode, read back by the
+# reward models) and the RGBA the sim paints them in. Far apart, so a jittered colour keeps its name.
+COLORS: dict[str, tuple[float, float, float, float]] = {
+    "red": (0.85, 0.12, 0.12, 1.0),
+    "green": (0.12, 0.7, 0.2, 1.0),
+    "blue": (0.12, 0.3, 0.88, 1.0),
+    "yellow": (0.92, 0.8, 0.1, 1.0),
+}
+# The cubes a task puts on the table unless its YAML says otherwise (``colors:``).
+SCENE_COLORS = ("red", "green", "blue")
 EPISODE_SOURCES = ("scripted", "teleop", "policy", "real", "random")
+
+# The ground-truth reward of the sim's privileged state, defined once (the env, the recorder
+# node and the trainers' stored-episode rewards read it): dense = progress, sparse = success.
+REWARD_KINDS = ("dense", "sparse")
+
+
+def ground_truth_reward(progress, success, kind: str):
+    """``progress`` for ``dense``, ``success`` for ``sparse``: scalars or arrays, dtype kept."""
+    if kind not in REWARD_KINDS:
+        raise ValueError(f"reward {kind!r} is unknown; expected one of {list(REWARD_KINDS)}.")
+    return progress if kind == "dense" else success
 
 
 def image_key(camera: str) -> str:

@@ -1,4 +1,5 @@
-"""Writing what a person looks at: annotated frames, image grids and mp4 videos."""
+"""Writing what a person looks at: annotated frames, image grids, mp4 videos and PNG images (the one
+video/PNG writer of the project: sim rollouts, eval videos, data exports, the reward and pipeline reports)."""
 
 from __future__ import annotations
 
@@ -55,12 +56,17 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float) -> Path:
 
 
 def write_png(path: Path, image: np.ndarray) -> Path:
+    """A PNG of an RGB (or grey) uint8 image, written to a hidden file first and renamed into place,
+    so a reader never sees half an image."""
     import imageio.v2 as imageio
 
     path = _writable(Path(path))
+    tmp = path.with_name(f".{path.stem}.tmp.png")
     try:
-        imageio.imwrite(path, image)
+        imageio.imwrite(tmp, image, format="png")
+        tmp.replace(path)
     except (OSError, ValueError, RuntimeError) as error:
+        tmp.unlink(missing_ok=True)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise MediaError(f"could not write the image {path} ({first}); expected a writable path ending in "
                          ".png.") from None

@@ -11,8 +11,8 @@ import numpy as np
 
 import sim
 from robot_rl import media
-from robot_rl.config import choices
 from sim.experts import make_expert
+from sim.registry import names
 
 SIZE = 192
 FRACTION = 0.45  # how far into the episode the picture is taken
@@ -33,7 +33,7 @@ def snapshot(task: str, robot: str) -> list[np.ndarray]:
 
 
 def main() -> None:
-    rows = [[im for robot in choices("robot") for im in snapshot(task, robot)] for task in choices("task")]
+    rows = [[im for robot in names("robot") for im in snapshot(task, robot)] for task in names("task")]
     out = media.write_png(Path("docs/tasks.png"), media.grid(rows))
     print(out)
 

@@ -7,16 +7,10 @@ from __future__ import annotations
 
 from dm_control import mjcf
 
+from robot_rl.contracts import COLORS
+
 TABLE_TOP_Z_M = 0.0
 CUBE_HALF_M = 0.02
-
-# Colour names are what instructions say; keep them far apart so a jittered colour keeps its name.
-COLORS: dict[str, tuple[float, float, float, float]] = {
-    "red": (0.85, 0.12, 0.12, 1.0),
-    "green": (0.12, 0.7, 0.2, 1.0),
-    "blue": (0.12, 0.3, 0.88, 1.0),
-    "yellow": (0.92, 0.8, 0.1, 1.0),
-}
 
 
 def make_arena(timestep_s: float = 0.002) -> mjcf.RootElement:
@@ -49,7 +43,7 @@ def make_arena(timestep_s: float = 0.002) -> mjcf.RootElement:
 
 def add_cube(arena: mjcf.RootElement, name: str, color: str, half_m: float = CUBE_HALF_M,
              mass_kg: float = 0.05) -> None:
-    """A free cube of a named colour."""
+    """A free cube of a named colour (a name of ``robot_rl.contracts.COLORS``)."""
     body = arena.worldbody.add("body", name=name, pos=[0.5, 0, half_m])
     body.add("freejoint", name=f"{name}_joint")
     body.add("geom", name=f"{name}_geom", type="box", size=[half_m] * 3, rgba=list(COLORS[color]),

@@ -18,11 +18,10 @@ from sim.arena import make_arena
 from sim.controllers import Controller, ControllerConfig
 from sim.randomize import RandomizeConfig, Randomizer
 from sim.render import FrameRenderer, RenderConfig
-from sim.robots.base import GripperConfig, RobotConfig, RobotHandles, attach_robot
+from sim.robots.base import RobotConfig, RobotHandles, attach_robot
 from sim.scene import Scene
 from sim.tasks.base import Task
 
-REWARD_SCALES = {"dense": {"progress": 1.0, "success": 0.0}, "sparse": {"progress": 0.0, "success": 1.0}}
 SETTLE_STEPS = 100
 
 
@@ -42,8 +41,8 @@ class EnvConfig:
     episode_steps: int | None = None
 
     def __post_init__(self) -> None:
-        if self.reward not in REWARD_SCALES:
-            raise ValueError(f"reward {self.reward!r} is unknown; expected one of {sorted(REWARD_SCALES)}.")
+        if self.reward not in contracts.REWARD_KINDS:
+            raise ValueError(f"reward {self.reward!r} is unknown; expected one of {sorted(contracts.REWARD_KINDS)}.")
         unknown = set(self.cameras) - set(contracts.CAMERAS)
         if unknown:
             raise ValueError(f"cameras {sorted(unknown)} are unknown; expected some of {contracts.CAMERAS}.")
@@ -149,8 +148,7 @@ class RobotEnv(gym.Env):
         self._step += 1
         success, progress = self.task.evaluate(self.scene)
         terms = {"progress": progress, "success": float(success)}
-        scales = REWARD_SCALES[self.config.reward]
-        reward = float(sum(scales[k] * v for k, v in terms.items()))
+        reward = float(contracts.ground_truth_reward(progress, float(success), self.config.reward))
         terminated = bool(success and self.config.terminate_on_success)
         truncated = self._step >= self.episode_steps
         return self._observe(), reward, terminated, truncated, self._info(success, progress, terms)
@@ -202,10 +200,3 @@ def _box(spec: contracts.ArraySpec) -> gym.spaces.Box:
     low = -np.inf if spec.low is None else spec.low
     high = np.inf if spec.high is None else spec.high
     return gym.spaces.Box(low=low, high=high, shape=spec.shape, dtype=np.dtype(spec.dtype))
-
-
-def robot_config_from_dict(values: dict) -> RobotConfig:
-    """A RobotConfig from its YAML dict, lists turned into tuples."""
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    grip = {k: tuple(v) if isinstance(v, list) else v for k, v in values.pop("gripper").items()}
-    return RobotConfig(gripper=GripperConfig(**grip), **values)

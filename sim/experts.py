@@ -1,18 +1,19 @@
 """Scripted experts: waypoint policies over privileged sim state, in the ee_delta action space.
 
 They make demonstrations for every task. Each is a short list of phases; a phase has a target
-for the tool-centre point, a gripper command, and a condition that ends it.
+for the tool-centre point, a gripper command, and a condition that ends it. This module holds
+the machinery; each task's expert lives in its task module and its task file names it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from sim.arena import CUBE_HALF_M
-from sim.env import RobotEnv
+if TYPE_CHECKING:
+    from sim.env import RobotEnv
 
 OPEN, CLOSED = -1.0, 1.0
 CARRY_HEIGHT_M = 0.14
@@ -83,124 +84,9 @@ class WaypointExpert:
         ]
 
 
-class ReachExpert(WaypointExpert):
-    def plan(self) -> list[Phase]:
-        return [Phase(lambda: self.task.goal_pos(self.scene), OPEN, tolerance_m=0.005, align_yaw=False)]
-
-
-class LiftExpert(WaypointExpert):
-    def plan(self) -> list[Phase]:
-        start = self.scene.object_pos(self.task.target_cube)
-        lift = Phase(lambda: start + [0, 0, CARRY_HEIGHT_M], CLOSED, align_yaw=False)
-        return [*self.pick_phases(), lift]
-
-
-class PlaceExpert(WaypointExpert):
-    """Pick, carry above the place, lower, release, back off upwards."""
-
-    release_height_m = 0.0
-
-    def plan(self) -> list[Phase]:
-        def over(height_m: float) -> Callable[[], np.ndarray]:
-            return lambda: np.array([*self.task.place_xy(self.scene), height_m])
-
-        carry_z = CARRY_HEIGHT_M
-        start = self.scene.object_pos(self.task.target_cube)
-        return [
-            *self.pick_phases(),
-            Phase(lambda: start + [0, 0, carry_z], CLOSED, tolerance_m=0.03, align_yaw=False),
-            Phase(over(carry_z), CLOSED, tolerance_m=0.015, align_yaw=False),
-            Phase(over(self.release_height_m), CLOSED, tolerance_m=0.008, align_yaw=False),
-            Phase(over(self.release_height_m), OPEN, tolerance_m=0.03, hold_steps=4, align_yaw=False),
-            Phase(over(carry_z), OPEN, align_yaw=False),
-        ]
-
-
-class PickPlaceExpert(PlaceExpert):
-    release_height_m = CUBE_HALF_M + 0.03
-
-
-class StackExpert(PlaceExpert):
-    release_height_m = 3 * CUBE_HALF_M + 0.004
-
-
-class PushExpert(WaypointExpert):
-    """Closed gripper as a pusher: approach behind the cube, push along the line to the goal.
-
-    When the cube drifts off the push line (it turns, or the contact was off-centre) the
-    pusher lifts over it and approaches again from behind along the new line.
-    """
-
-    push_z_m = 0.012  # below the cube's centre: a fingertip pushing higher tips the cube over
-    clear_z_m = 0.075
-    realign_angle_rad = 0.4
-
-    def plan(self) -> list[Phase]:
-        self._approach = self._behind_point()
-        return [Phase(self._target, CLOSED, tolerance_m=0.0, align_yaw=False, max_speed=1.0)]
-
-    def act(self) -> np.ndarray:
-        self.phases[0].max_speed = 1.0 if self._approach is not None else 0.35
-        action = super().act()
-        action[3] = self._yaw_action()
-        return action
-
-    def _yaw_action(self) -> float:
-        """Turn the closing axis across the push line, so the fingers' sides, not their slanted
-        backs (a three-finger hand closes to a wedge), meet the cube; a half turn looks the same."""
-        if len(self.scene.robot.finger_bodies) < 2:
-            return 0.0
-        push_yaw = np.arctan2(*self._direction()[::-1])
-        error = push_yaw + np.pi / 2 - self.scene.closing_axis_yaw()
-        error = (error + np.pi / 2) % np.pi - np.pi / 2
-        return float(np.clip(error / self.env.config.controller.max_yaw_step_rad, -1, 1))
-
-    def _direction(self) -> np.ndarray:
-        delta = self.task.goal_pos(self.scene)[:2] - self.scene.object_pos(self.task.target_cube)[:2]
-        return delta / max(np.linalg.norm(delta), 1e-6)
-
-    def _behind_point(self) -> np.ndarray:
-        cube = self.scene.object_pos(self.task.target_cube)[:2]
-        return cube - self._direction() * (CUBE_HALF_M + 0.04)
-
-    def _target(self) -> np.ndarray:
-        tcp = self.scene.ee_pos()
-        if self._approach is not None:
-            return self._approach_target(tcp)
-        cube = self.scene.object_pos(self.task.target_cube)[:2]
-        remaining = np.linalg.norm(self.task.goal_pos(self.scene)[:2] - cube)
-        if remaining < 0.02:  # well inside the task tolerance: stop rather than chase the last cm
-            return np.array([*tcp[:2], self.push_z_m])
-        direction = self._direction()
-        to_cube = cube - tcp[:2]
-        cos_angle = to_cube @ direction / max(np.linalg.norm(to_cube), 1e-6)
-        if cos_angle < np.cos(self.realign_angle_rad):
-            self._approach = self._behind_point()
-            return self._approach_target(tcp)
-        contact = cube - direction * (CUBE_HALF_M + 0.012)
-        return np.array([*(contact + direction * min(remaining, 0.012)), self.push_z_m])
-
-    def _approach_target(self, tcp: np.ndarray) -> np.ndarray:
-        """Up, over to the behind point, then down; hands over to pushing at the bottom."""
-        xy_error = np.linalg.norm(self._approach - tcp[:2])
-        if xy_error > 0.012:
-            height = self.clear_z_m if tcp[2] > self.clear_z_m - 0.015 else self.clear_z_m + 0.01
-            xy = self._approach if tcp[2] > self.clear_z_m - 0.015 else tcp[:2]
-            return np.array([*xy, height])
-        if tcp[2] > self.push_z_m + 0.008:
-            return np.array([*self._approach, self.push_z_m])
-        self._approach = None
-        return np.array([*tcp[:2], self.push_z_m])
-
-
-EXPERTS: dict[str, type[WaypointExpert]] = {
-    "reach": ReachExpert, "lift": LiftExpert, "push": PushExpert,
-    "pick_place": PickPlaceExpert, "stack": StackExpert,
-}
-
-
 def make_expert(env: RobotEnv) -> WaypointExpert:
-    """The scripted expert for ``env``'s task."""
-    if env.task.name not in EXPERTS:
-        raise ValueError(f"no scripted expert for task {env.task.name!r}; experts exist for {sorted(EXPERTS)}.")
-    return EXPERTS[env.task.name](env)
+    """The scripted expert for ``env``'s task: the class its task file names under ``expert``."""
+    from robot_rl.config import locate
+    from sim.registry import task_spec
+
+    return locate(task_spec(env.task.name).expert, f"task {env.task.name}'s expert")(env)

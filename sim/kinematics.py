@@ -5,7 +5,8 @@ A deployed policy sees the robot through joint states, not a MuJoCo scene. To fe
 gripper opening) and to turn its action into joint position targets exactly as the simulator
 did, this module compiles the robot by itself (no table, no objects) and runs the *same*
 ``Scene`` accessors and ``Controller`` on it. There is one copy of the end-effector IK: the
-one in ``sim.controllers``.
+one in ``sim.controllers``. It needs only mujoco and the robot model files: no gym env, no
+renderer, no tasks, so the on-robot policy node can import it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import mujoco
 import numpy as np
 from dm_control import mjcf
 
-from robot_rl.config import load_group
 from sim.controllers import Controller, ControllerConfig
-from sim.env import robot_config_from_dict
-from sim.robots.base import RobotConfig, RobotHandles, attach_robot
+from sim.registry import read
+from sim.robots.base import RobotConfig, RobotHandles, attach_robot, robot_config_from_dict
 from sim.scene import Scene
 
 
@@ -38,8 +38,8 @@ class RobotKinematics:
 
     @classmethod
     def from_name(cls, robot: str, controller: ControllerConfig | None = None) -> RobotKinematics:
-        """Kinematics of ``conf/robot/<robot>.yaml``."""
-        return cls(robot_config_from_dict(load_group("robot", robot)), controller)
+        """Kinematics of ``sim/conf/robot/<robot>.yaml``."""
+        return cls(robot_config_from_dict(read("robot", robot)), controller)
 
     # --- facts ------------------------------------------------------------------------------
     @property

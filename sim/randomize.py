@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
+from robot_rl.schema import build
 from sim.scene import Scene
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ _SPLIT_FIELDS = {"mass_scale": ("object_mass_scale", "link_mass_scale"),
 
 @dataclass(frozen=True)
 class RandomizeConfig:
-    """Ranges for one named preset (``conf/randomize/<name>.yaml``); unset fields stay nominal."""
+    """Ranges for one named preset (``sim/conf/randomize/<name>.yaml``); unset fields stay nominal."""
 
     name: str = "none"
     light_diffuse_scale: Range = (1.0, 1.0)
@@ -49,12 +50,7 @@ class RandomizeConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "RandomizeConfig":
-        values = _split_old_fields(dict(values))
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"randomize preset has unknown fields {unknown}; valid fields: {sorted(known)}.")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        return build(cls, _split_old_fields(dict(values)), "randomize preset", ValueError)
 
 
 def _split_old_fields(values: dict) -> dict:

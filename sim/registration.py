@@ -12,7 +12,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from robot_rl.config import choices
+from sim.registry import names
 
 NAMESPACE = "RobotRL"
 
@@ -36,8 +36,8 @@ def register_envs() -> list[str]:
     from sim.dmc import DMC_TASKS
 
     ids = []
-    for task in choices("task"):
-        for robot in choices("robot"):
+    for task in names("task"):
+        for robot in names("robot"):
             ids.append(env_id(task, robot))
             if ids[-1] not in gym.registry:
                 gym.register(ids[-1], entry_point="sim.loading:load", kwargs={"task": task, "robot": robot},

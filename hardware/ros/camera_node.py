@@ -19,7 +19,7 @@ from sensor_msgs.msg import Image
 from hardware.ros.conversions import rgb_to_image
 from hardware.ros.params import declare_config
 from hardware.ros.runner import loop_guard, run_node
-from hardware.runtime.timing import RateLoop
+from hardware.control.timing import RateLoop
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray
 
 from hardware.ros.conversions import JointStateReader, MessageError, image_to_rgb, stamp_to_s
-from hardware.runtime.control import Observation
+from hardware.control.tick import Observation
 from robot_rl.contracts import OBS_IMAGES_PREFIX, OBS_STATE
 
 

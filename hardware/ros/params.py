@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 from rcl_interfaces.msg import ParameterDescriptor
 
+from robot_rl.schema import of_kind
+
 T = TypeVar("T")
 
 
@@ -23,31 +25,9 @@ def declare_config(node, cls: type[T], **overrides: Any) -> T:
         default = list(default) if isinstance(default, tuple) else default
         descriptor = ParameterDescriptor(dynamic_typing=True, description=f.name)
         value = node.declare_parameter(f.name, default, descriptor).value
-        values[f.name] = _of_kind(node.get_name(), f.name, value, default)
+        values[f.name] = of_kind(f"{node.get_name()}: parameter {f.name}", value, default, ValueError, sep=":=",
+                                 hint=f" (default {default!r})")
     try:
         return cls(**values)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{node.get_name()}: invalid parameters: {error}") from None
-
-
-def _of_kind(node_name: str, name: str, value: Any, default: Any) -> Any:
-    """``value`` as the kind of ``default`` (bool, int, float, str, or a list of one of them)."""
-    if isinstance(default, list):
-        if not isinstance(value, (list, tuple)):
-            raise _wrong(node_name, name, value, default, "a list")
-        item = default[0] if default else None
-        return tuple(value if item is None else (_of_kind(node_name, name, v, item) for v in value))
-    if default is None or value is None:
-        return value
-    for kind, accepts, label in ((bool, (bool,), "true or false"), (int, (int,), "an integer"),
-                                 (float, (int, float), "a number"), (str, (str,), "text")):
-        if isinstance(default, kind):
-            if isinstance(value, bool) and kind is not bool or not isinstance(value, accepts):
-                raise _wrong(node_name, name, value, default, label)
-            return float(value) if kind is float else value
-    return value
-
-
-def _wrong(node_name: str, name: str, value: Any, default: Any, expected: str) -> ValueError:
-    return ValueError(f"{node_name}: parameter {name}:={value!r} is not valid; expected {expected} "
-                      f"(default {default!r}).")

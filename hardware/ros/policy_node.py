@@ -45,6 +45,9 @@ from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 from std_msgs.msg import Float32MultiArray, Float64MultiArray
 
+from hardware.control.robot_model import load_robot_model
+from hardware.control.tick import PolicyController, TickResult
+from hardware.control.timing import PhaseLock, RateLoop, RollingStats
 from hardware.ros import diagnostics
 from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type, joint_command, vector
 from hardware.ros.estop import EStop
@@ -52,12 +55,9 @@ from hardware.ros.lifecycle import guard_transitions
 from hardware.ros.observations import ObservationCache
 from hardware.ros.params import declare_config
 from hardware.ros.runner import USER_ERRORS, loop_guard, run_node
-from hardware.runtime import load_runtime
-from hardware.runtime.control import PolicyController, TickResult
-from hardware.runtime.robot_model import load_robot_model
-from hardware.runtime.timing import PhaseLock, RateLoop, RollingStats
-from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter
+from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter, SafetyLimits, limits_of
 from robot_rl.contracts import OBS_STATE, ArraySpec
+from robot_rl.policy.runtime import load_runtime
 from robot_rl.policy.spec import PolicySpec
 
 
@@ -65,8 +65,9 @@ AUTOSTART_RETRY_S = 1.0  # between autostart attempts after a refusal
 
 
 @dataclass(frozen=True)
-class PolicyNodeConfig:
-    """Parameters of the policy node; the safety limits are always applied."""
+class PolicyNodeConfig(SafetyLimits):
+    """Parameters of the policy node: the safety limits (SafetyLimits' fields and defaults, always
+    applied) and these."""
 
     policy_path: str = ""
     robot: str = "panda"
@@ -79,21 +80,11 @@ class PolicyNodeConfig:
     gripper_topic: str = "gripper_controller/commands"
     joint_states_topic: str = "joint_states"
     autostart: bool = False
-    max_joint_step_rad: float = 0.1
-    workspace_low_m: tuple[float, ...] = (0.2, -0.5, 0.0)
-    workspace_high_m: tuple[float, ...] = (0.85, 0.5, 0.6)
-    obs_timeout_s: float = 0.1
-    command_timeout_s: float = 0.25
-    ramp_in_s: float = 1.0
-    fault_recovery_s: float = 0.5  # good inputs needed, without a break, before motion resumes after a fault
-    fault_latch_count: int = 5  # this many faults within fault_latch_window_s latch until activated again
-    fault_latch_window_s: float = 10.0
-    tracking_tolerance_rad: float = 0.05  # measured further than one step plus this from the last command: a fault
     max_stamp_age_s: float = 1.0  # header stamps further than this from the node's clock are refused
     estop_latch_file: str = ""  # empty: $ROBOT_RL_STATE_DIR (or ~/.local/state/robot_rl)/estop-d<domain>-<node>.latch
     diagnostics_period_s: float = 1.0
     spin_s: float = 2e-4  # busy-wait this long before each tick, for a punctual wake-up
-    phase_lock: bool = True  # tick just after the joint states arrive (see hardware.runtime.timing.PhaseLock)
+    phase_lock: bool = True  # tick just after the joint states arrive (see hardware.control.timing.PhaseLock)
     realtime_priority: int = 0  # > 0: SCHED_FIFO priority for the control thread (needs CAP_SYS_NICE)
     gil_switch_interval_s: float = 2e-4  # how soon the control thread gets the GIL back from callbacks
 
@@ -164,13 +155,8 @@ class PolicyNode(LifecycleNode):
         if cfg.control_rate_hz and abs(cfg.control_rate_hz - spec.control_rate_hz) > 1e-9:
             self.get_logger().warning(f"running at {cfg.control_rate_hz:g} Hz; the policy was trained at "
                                       f"{spec.control_rate_hz:g} Hz and its actions are per control step.")
-        safety = SafetyConfig.for_robot(
-            self.robot.joint_range, self.robot.velocity_limits_rad_s, self.rate_hz,
-            max_joint_step_rad=cfg.max_joint_step_rad, workspace_low_m=cfg.workspace_low_m,
-            workspace_high_m=cfg.workspace_high_m, obs_timeout_s=cfg.obs_timeout_s,
-            command_timeout_s=cfg.command_timeout_s, ramp_in_s=cfg.ramp_in_s, fault_recovery_s=cfg.fault_recovery_s,
-            fault_latch_count=cfg.fault_latch_count, fault_latch_window_s=cfg.fault_latch_window_s,
-            tracking_tolerance_rad=cfg.tracking_tolerance_rad)
+        safety = SafetyConfig.for_robot(self.robot.joint_range, self.robot.velocity_limits_rad_s, self.rate_hz,
+                                        **limits_of(cfg))
         self.safety = self.estop.safety = SafetyFilter(safety, self.robot.ee_position, self.estop.latch)
         self.controller = PolicyController(self.runtime, self.robot, self.safety)
         self.cache = ObservationCache(self, self.robot.joint_names, self.robot.gripper_joint_names, extra,

@@ -29,8 +29,8 @@ from hardware.ros.conversions import JointStateReader, MessageError, image_to_rg
 from hardware.ros.params import declare_config
 from hardware.ros.runner import loop_guard, run_node
 from hardware.ros.timeline import Timeline
-from hardware.runtime.robot_model import load_robot_model
-from hardware.runtime.timing import RateLoop
+from hardware.control.robot_model import load_robot_model
+from hardware.control.timing import RateLoop
 from robot_rl import contracts
 from robot_rl.data.writer import EpisodeWriter
 
@@ -239,8 +239,10 @@ class RecorderNode(Node):
             row[contracts.OBS_OBJECT] = latest[1]
         progress = self.streams["progress"].latest(now_s)
         row[contracts.INFO_PROGRESS] = np.float32(progress[1] if progress else 0.0)
-        row[contracts.REWARD] = row[contracts.INFO_PROGRESS]  # the sim's dense reward; 0 on a real robot
-        row[contracts.INFO_SUCCESS] = np.bool_(self._task_success())
+        success = np.bool_(self._task_success())
+        # the sim's dense ground-truth reward; 0 on a real robot, which publishes no progress
+        row[contracts.REWARD] = contracts.ground_truth_reward(row[contracts.INFO_PROGRESS], success, "dense")
+        row[contracts.INFO_SUCCESS] = success
         return row
 
     def close(self) -> None:

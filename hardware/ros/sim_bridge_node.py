@@ -34,7 +34,7 @@ from hardware.ros.conversions import (
 )
 from hardware.ros.params import declare_config
 from hardware.ros.runner import loop_guard, run_node
-from hardware.runtime.timing import RateLoop
+from hardware.control.timing import RateLoop
 from hardware.safety import CommandWatchdog
 
 

@@ -30,14 +30,16 @@ from hardware.ros.estop import EStop
 from hardware.ros.observations import ObservationCache
 from hardware.ros.params import declare_config
 from hardware.ros.runner import loop_guard, run_node
-from hardware.runtime.control import PolicyController, TickResult
-from hardware.runtime.robot_model import load_robot_model
-from hardware.runtime.timing import RateLoop
-from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter
+from hardware.control.tick import PolicyController, TickResult
+from hardware.control.robot_model import load_robot_model
+from hardware.control.timing import RateLoop
+from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter, SafetyLimits, limits_of
 
 
 @dataclass(frozen=True)
-class TeleopNodeConfig:
+class TeleopNodeConfig(SafetyLimits):
+    """Parameters of the teleop node: the safety limits (SafetyLimits' fields; two defaults differ) and these."""
+
     device: str = "spacemouse"  # keyboard | spacemouse | gamepad | topic
     robot: str = "panda"
     control_rate_hz: float = 20.0
@@ -51,10 +53,7 @@ class TeleopNodeConfig:
     gripper_topic: str = "gripper_controller/commands"
     joint_states_topic: str = "joint_states"
     twist_topic: str = "spacenav/twist"
-    max_joint_step_rad: float = 0.1
-    workspace_low_m: tuple[float, ...] = (0.2, -0.5, 0.0)
-    workspace_high_m: tuple[float, ...] = (0.85, 0.5, 0.6)
-    obs_timeout_s: float = 0.1
+    # A person watches teleop: a shorter ramp-in than the policy's; the same timeout stops a twist stream.
     command_timeout_s: float = 0.3  # device=topic: no twist for this long means stop
     ramp_in_s: float = 0.5
     max_stamp_age_s: float = 1.0  # header stamps further than this from the node's clock are refused
@@ -112,11 +111,8 @@ class TeleopNode(Node):
         cfg = self.config = declare_config(self, TeleopNodeConfig)
         scaling = {"max_pos_step_m": cfg.max_pos_step_m, "max_yaw_step_rad": cfg.max_yaw_step_rad}
         self.robot = load_robot_model(cfg.robot, "ee_delta", scaling)
-        safety = SafetyConfig.for_robot(
-            self.robot.joint_range, self.robot.velocity_limits_rad_s, cfg.control_rate_hz,
-            max_joint_step_rad=cfg.max_joint_step_rad, workspace_low_m=cfg.workspace_low_m,
-            workspace_high_m=cfg.workspace_high_m, obs_timeout_s=cfg.obs_timeout_s,
-            command_timeout_s=cfg.command_timeout_s, ramp_in_s=cfg.ramp_in_s)
+        safety = SafetyConfig.for_robot(self.robot.joint_range, self.robot.velocity_limits_rad_s, cfg.control_rate_hz,
+                                        **limits_of(cfg))
         self.estop = EStop(self, cfg.estop_latch_file, self._reset_estop)
         self.safety = self.estop.safety = SafetyFilter(safety, self.robot.ee_position, self.estop.latch)
         self._source = _DeviceAction()

@@ -10,13 +10,13 @@
 
 Every command is limited against the *measured* joint position; a fault sends nothing and
 motion resumes only after ``fault_recovery_s`` of good inputs, re-anchored and ramped in.
-Every limit is a ``SafetyConfig`` field and every field is checked on every call; there is no
+Every limit is a ``SafetyLimits`` field (declared once; the ROS nodes' parameters derive from it) and every field is checked on every call; there is no
 flag that turns a check off.
 """
 
-from hardware.safety.config import SafetyConfig
+from hardware.safety.config import SafetyConfig, SafetyLimits, limits_of
 from hardware.safety.filter import HoldReason, SafeCommand, SafetyFilter
 from hardware.safety.watchdog import CommandWatchdog, EStopLatch, default_latch_path
 
 __all__ = ["CommandWatchdog", "EStopLatch", "HoldReason", "SafeCommand", "SafetyConfig", "SafetyFilter",
-           "default_latch_path"]
+           "SafetyLimits", "default_latch_path", "limits_of"]

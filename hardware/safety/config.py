@@ -1,4 +1,5 @@
-"""``SafetyConfig``: every limit the safety filter enforces, as plain config fields."""
+"""``SafetyLimits`` (what a user sets) and ``SafetyConfig`` (those limits for one arm): every limit the
+safety filter enforces, as plain config fields."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.schema import check_keys
+
 JOINT_MARGIN_FRACTION = 0.02  # as the sim controller: stay 2% of each range off the hard stops
 
 
-@dataclass(frozen=True)
-class SafetyConfig:
-    """Limits for one arm at one control rate. Joint tuples are in driver joint order.
+@dataclass(frozen=True, kw_only=True)
+class SafetyLimits:
+    """The limits a user sets, declared once: the safety filter's config and the ROS nodes'
+    parameters (``max_joint_step_rad:=...``) both derive from this class.
 
     ``max_joint_step_rad`` bounds every command's distance from the *measured* joint position
     (and from the previous command); the joint velocity limits bound it further to
@@ -27,22 +31,39 @@ class SafetyConfig:
     fault: nothing is sent until the filter is activated again (or the e-stop reset).
     A measured position more than one step plus ``tracking_tolerance_rad`` from the last
     command (a bridge restart, an arm moved by hand, a glitching encoder) is a fault too.
+
+    Not the sim controller's ``max_joint_step_rad`` (``sim.controllers``): that one scales a
+    joint_delta action into radians, is saved in the policy artifact as part of its action
+    contract and changes what the policy does; this one clamps whatever reaches the arm and
+    may be set tighter without retraining.
     """
+
+    max_joint_step_rad: float = 0.1
+    workspace_low_m: tuple[float, ...] = (0.2, -0.5, 0.0)
+    workspace_high_m: tuple[float, ...] = (0.85, 0.5, 0.6)
+    obs_timeout_s: float = 0.1
+    command_timeout_s: float = 0.25
+    ramp_in_s: float = 1.0
+    fault_recovery_s: float = 0.5  # good inputs needed, without a break, before motion resumes after a fault
+    fault_latch_count: int = 5  # this many faults within fault_latch_window_s latch until activated again
+    fault_latch_window_s: float = 10.0
+    tracking_tolerance_rad: float = 0.05  # measured further than one step plus this from the last command: a fault
+
+
+def limits_of(config: SafetyLimits) -> dict[str, Any]:
+    """The safety limits of ``config`` (a SafetyLimits or a node config derived from it) as keywords."""
+    return {f.name: getattr(config, f.name) for f in fields(SafetyLimits)}
+
+
+@dataclass(frozen=True)
+class SafetyConfig(SafetyLimits):
+    """The :class:`SafetyLimits` for one arm at one control rate: its joint tuples (in driver joint
+    order) come from the robot model. Limits are keyword arguments after the four joint fields."""
 
     joint_pos_low_rad: tuple[float, ...]
     joint_pos_high_rad: tuple[float, ...]
     joint_vel_limit_rad_s: tuple[float, ...]
     control_rate_hz: float
-    max_joint_step_rad: float = 0.1
-    workspace_low_m: tuple[float, float, float] = (0.2, -0.5, 0.0)
-    workspace_high_m: tuple[float, float, float] = (0.85, 0.5, 0.6)
-    obs_timeout_s: float = 0.1
-    command_timeout_s: float = 0.25
-    ramp_in_s: float = 1.0
-    fault_recovery_s: float = 0.5
-    fault_latch_count: int = 5
-    fault_latch_window_s: float = 10.0
-    tracking_tolerance_rad: float = 0.05
 
     def __post_init__(self) -> None:
         n = len(self.joint_pos_low_rad)
@@ -82,9 +103,7 @@ class SafetyConfig:
     def for_robot(cls, joint_range: np.ndarray, velocity_limits_rad_s: np.ndarray, control_rate_hz: float,
                   **limits: Any) -> SafetyConfig:
         """Limits from the robot model (joint range less a 2% margin, velocity limits) plus ``limits``."""
-        unknown = set(limits) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown safety limits {sorted(unknown)}; valid: {sorted(f.name for f in fields(cls))}.")
+        check_keys(limits, limits_of(SafetyLimits()), "safety limits", ValueError)
         lo, hi = np.asarray(joint_range, dtype=np.float64).T
         margin = JOINT_MARGIN_FRACTION * (hi - lo)
         limits = {k: tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray))

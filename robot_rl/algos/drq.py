@@ -1,33 +1,20 @@
 """DrQ-style SAC for pixels: random-shift augmentation and a conv encoder shared by actor and critic.
 
-It is ``SAC`` with ``augment=random_shift``: the critic's loss trains the encoder on augmented
-frames (obs and next obs shifted independently), the actor reads its detached features.
-What keeps it affordable on a CPU: a smaller ``batch_size``, a lower ``env.image_size``
-(the conv trunk is sized from it) and ``freeze_encoder`` (a fixed random conv trunk, only the
-projection and heads learn), all config choices.
+It is ``SAC`` with ``augment=random_shift`` (``augment.py``): the critic's loss trains the
+encoder on augmented frames (obs and next obs shifted independently), the actor reads its
+detached features. What keeps it affordable on a CPU: a smaller ``batch_size``, a lower
+``env.image_size`` (the conv trunk is sized from it) and ``freeze_encoder`` (a fixed random
+conv trunk, only the projection and heads learn), all config choices.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
-import torch
-import torch.nn.functional as F
-
+from robot_rl.algos.augment import random_shift
 from robot_rl.algos.networks import ObsSpec
 from robot_rl.algos.sac import SAC, SACConfig
-
-
-def random_shift(images: torch.Tensor, pad: int = 4) -> torch.Tensor:
-    """Pad by ``pad`` (replicate) and crop back at a random offset per sample (DrQ-v2, bilinear)."""
-    n, _, h, w = images.shape
-    padded = F.pad(images, (pad, pad, pad, pad), mode="replicate")
-    eps = 1.0 / (h + 2 * pad)
-    arange = torch.linspace(-1.0 + eps, 1.0 - eps, h + 2 * pad, device=images.device)[:h]
-    base_x = arange.unsqueeze(0).repeat(h, 1).unsqueeze(2)
-    base = torch.cat([base_x, base_x.transpose(1, 0)], dim=2).unsqueeze(0).repeat(n, 1, 1, 1)
-    shift = torch.randint(0, 2 * pad + 1, size=(n, 1, 1, 2), device=images.device).float() * 2.0 / (h + 2 * pad)
-    return F.grid_sample(padded, base + shift, padding_mode="zeros", align_corners=False)
 
 
 @dataclass
@@ -42,8 +29,7 @@ def make_drq(obs_specs: dict[str, ObsSpec], action_dim: int, config: DrQConfig |
              freeze_encoder: bool = False) -> SAC:
     """A SAC agent with random-shift augmentation on its image keys."""
     config = config or DrQConfig()
-    pad = config.pad
-    return SAC(obs_specs, action_dim, config, augment=lambda x: random_shift(x, pad), seed=seed,
+    return SAC(obs_specs, action_dim, config, augment=partial(random_shift, pad=config.pad), seed=seed,
                freeze_encoder=freeze_encoder)
 
 

@@ -11,15 +11,14 @@ Three losses, each a few lines:
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
-from typing import Callable
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robot_rl.algos.networks import (CriticEnsemble, DeterministicPolicy, ObsEncoder, ObsSpec, TanhGaussianActor, mlp,
-                                     soft_update, to_torch)
+from robot_rl.algos.augment import shift_augment
+from robot_rl.algos.base import Augment, EncodedAgent
+from robot_rl.algos.networks import CriticEnsemble, ObsSpec, TanhGaussianActor, mlp, soft_update
 
 
 @dataclass
@@ -37,15 +36,15 @@ class IQLConfig:
     feature_dim: int = 50
 
 
-class IQL:
+class IQL(EncodedAgent):
     """IQL for dict observations; the encoder is trained by the critic, the actor sees detached features."""
 
+    PARTS = ("encoder", "actor", "critic", "value", "critic_target", "critic_opt", "value_opt", "actor_opt")
+
     def __init__(self, obs_specs: dict[str, ObsSpec], action_dim: int, config: IQLConfig | None = None,
-                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0) -> None:
-        torch.manual_seed(seed)
-        self.config = config = config or IQLConfig()
-        self.obs_keys, self.augment = list(obs_specs), augment
-        self.encoder = ObsEncoder(obs_specs, config.feature_dim)
+                 augment: Augment | None = None, seed: int = 0) -> None:
+        config = config or IQLConfig()
+        super().__init__(obs_specs, config, augment, seed)
         dim = self.encoder.out_dim
         self.actor = TanhGaussianActor(dim, action_dim, config.hidden_dim, config.depth)
         self.critic = CriticEnsemble(dim + action_dim, config.num_critics, config.hidden_dim, config.depth,
@@ -55,23 +54,11 @@ class IQL:
         self.critic_opt = torch.optim.Adam([*self.critic.parameters(), *self.encoder.parameters()], lr=config.lr)
         self.value_opt = torch.optim.Adam(self.value.parameters(), lr=config.lr)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
-        self.num_updates = 0
-
-    @torch.no_grad()
-    def act(self, obs: dict[str, np.ndarray], deterministic: bool = True) -> np.ndarray:
-        features = self.encoder(to_torch({k: obs[k] for k in self.obs_keys}))
-        return (self.actor.mean_action(features) if deterministic else self.actor(features)[0]).numpy()
-
-    def features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        images = None
-        if self.encoder.pixels is not None and self.augment is not None:
-            images = self.augment(self.encoder.image_tensor(obs))
-        return self.encoder(obs, images=images)
 
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
-        features = self.features(batch["obs"])
+        features = self.encode(batch["obs"])
         with torch.no_grad():
-            next_features = self.features(batch["next_obs"])
+            next_features = self.encode(batch["next_obs"])
         detached = features.detach()
         metrics = self.update_value(detached, batch["action"])
         metrics.update(self.update_critic(features, batch, next_features))
@@ -113,30 +100,8 @@ class IQL:
         self.actor_opt.step()
         return {"losses/actor": loss.item(), "losses/advantage": advantage.mean().item()}
 
-    def policy(self) -> DeterministicPolicy:
-        return copy.deepcopy(DeterministicPolicy(self.obs_keys, self.encoder, self.actor)).eval()
-
-    def fit_normalization(self, values: dict[str, np.ndarray]) -> None:
-        self.encoder.fit_normalization(values)
-
-    _PARTS = ("encoder", "actor", "critic", "value", "critic_target", "critic_opt", "value_opt", "actor_opt")
-
-    def state_dict(self) -> dict:
-        state = {name: getattr(self, name).state_dict() for name in self._PARTS}
-        return {**state, "num_updates": self.num_updates, "config": asdict(self.config)}
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in self._PARTS:
-            getattr(self, name).load_state_dict(state[name])
-        self.num_updates = state["num_updates"]
-
 
 def build(obs_specs: dict[str, ObsSpec], action_dim: int, params: dict, seed: int = 0) -> IQL:
     """The builder named by ``conf/algo/iql.yaml``; ``augment_pad > 0`` shifts images as DrQ."""
-    pad = int(params.pop("augment_pad", 0))
-    augment = None
-    if pad:
-        from robot_rl.algos.drq import random_shift
-
-        augment = lambda x: random_shift(x, pad)  # noqa: E731
+    augment = shift_augment(int(params.pop("augment_pad", 0)))
     return IQL(obs_specs, action_dim, IQLConfig(**params), augment=augment, seed=seed)

@@ -15,15 +15,14 @@ Batches are dicts: ``obs`` and ``next_obs`` (dicts of tensors keyed by observati
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
-from typing import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robot_rl.algos.networks import (CriticEnsemble, DeterministicPolicy, ObsEncoder, ObsSpec, TanhGaussianActor,
-                                     soft_update, to_torch)
+from robot_rl.algos.base import Augment, EncodedAgent
+from robot_rl.algos.networks import CriticEnsemble, ObsSpec, TanhGaussianActor, soft_update
 
 
 @dataclass
@@ -56,56 +55,38 @@ class SACConfig:
             raise ValueError(f"num_min_q must be between 1 and num_critics={self.num_critics}, got {self.num_min_q}.")
 
 
-class SAC:
+class SAC(EncodedAgent):
     """A SAC agent for dict observations; ``augment`` (images -> images) turns on DrQ."""
 
+    PARTS = ("encoder", "actor", "critic", "encoder_target", "critic_target", "critic_opt", "actor_opt", "alpha_opt")
+
     def __init__(self, obs_specs: dict[str, ObsSpec], action_dim: int, config: SACConfig | None = None,
-                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0,
-                 freeze_encoder: bool = False) -> None:
-        torch.manual_seed(seed)
-        self.config = config = config or SACConfig()
-        self.obs_keys, self.action_dim, self.augment = list(obs_specs), action_dim, augment
-        self.encoder = ObsEncoder(obs_specs, config.feature_dim)
+                 augment: Augment | None = None, seed: int = 0, freeze_encoder: bool = False) -> None:
+        config = config or SACConfig()
+        super().__init__(obs_specs, config, augment, seed, freeze_encoder)
+        self.action_dim = action_dim
         self.actor = TanhGaussianActor(self.encoder.out_dim, action_dim, config.hidden_dim, config.depth)
         self.critic = CriticEnsemble(self.encoder.out_dim + action_dim, config.num_critics, config.hidden_dim,
                                      config.depth, config.critic_layer_norm)
         self.encoder_target, self.critic_target = copy.deepcopy(self.encoder), copy.deepcopy(self.critic)
         self.log_alpha = torch.tensor(np.log(config.init_alpha), dtype=torch.float32, requires_grad=True)
         self.target_entropy = -config.target_entropy_scale * action_dim
-        self.freeze_encoder = freeze_encoder
         critic_params = list(self.critic.parameters()) + ([] if freeze_encoder else list(self.encoder.parameters()))
         self.critic_opt = torch.optim.Adam(critic_params, lr=config.lr)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.lr)
         self.generator = torch.Generator().manual_seed(seed)
-        self.num_updates = 0
 
     @property
     def alpha(self) -> torch.Tensor:
         return self.log_alpha.exp().detach()
 
-    # --- acting ------------------------------------------------------------------------------
-    @torch.no_grad()
-    def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
-        """Actions (B, A) in [-1, 1] for a batch of raw observations."""
-        features = self.encoder(to_torch({k: obs[k] for k in self.obs_keys}))
-        if deterministic:
-            return self.actor.mean_action(features).numpy()
-        return self.actor(features)[0].numpy()
-
     # --- learning ----------------------------------------------------------------------------
-    def features(self, obs: dict[str, torch.Tensor], encoder: ObsEncoder) -> torch.Tensor:
-        """Encoder features, with the image augmentation applied when training pixels."""
-        images = None
-        if encoder.pixels is not None and self.augment is not None:
-            images = self.augment(encoder.image_tensor(obs))
-        return encoder(obs, images=images, detach_pixels=self.freeze_encoder)
-
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
         """One critic step, and (when ``update_actor``) one actor and temperature step."""
-        features = self.features(batch["obs"], self.encoder)
+        features = self.encode(batch["obs"])
         with torch.no_grad():
-            next_features = self.features(batch["next_obs"], self.encoder_target)
+            next_features = self.encode(batch["next_obs"], self.encoder_target)
         metrics = self.update_critic(features, batch, next_features)
         if update_actor:
             metrics.update(self.update_actor_and_alpha(features.detach(), batch))
@@ -161,31 +142,18 @@ class SAC:
         loss = (error * keep.float()).sum() / demo.float().sum().clamp(min=1.0)
         return loss, {"losses/bc": loss.item(), "losses/bc_kept": (keep.float().sum() / demo.float().sum()).item()}
 
-    # --- export and checkpoints --------------------------------------------------------------
-    def policy(self) -> DeterministicPolicy:
-        """The deterministic policy module for export (a copy; training continues unaffected)."""
-        return copy.deepcopy(DeterministicPolicy(self.obs_keys, self.encoder, self.actor)).eval()
-
+    # --- checkpoints -------------------------------------------------------------------------
     def fit_normalization(self, values: dict[str, np.ndarray]) -> None:
         """Freeze observation normalisation (online and target encoders) from raw samples."""
         self.encoder.fit_normalization(values)
         self.encoder_target.fit_normalization(values)
 
-    def state_dict(self) -> dict:
-        modules = ("encoder", "actor", "critic", "encoder_target", "critic_target", "critic_opt", "actor_opt",
-                   "alpha_opt")
-        state = {name: getattr(self, name).state_dict() for name in modules}
-        state.update(log_alpha=self.log_alpha.detach().clone(), num_updates=self.num_updates,
-                     generator=self.generator.get_state(), config=asdict(self.config))
-        return state
+    def extra_state(self) -> dict:
+        return {"log_alpha": self.log_alpha.detach().clone(), "generator": self.generator.get_state()}
 
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("encoder", "actor", "critic", "encoder_target", "critic_target", "critic_opt", "actor_opt",
-                     "alpha_opt"):
-            getattr(self, name).load_state_dict(state[name])
+    def load_extra_state(self, state: dict) -> None:
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
-        self.num_updates = state["num_updates"]
         self.generator.set_state(state["generator"])
 
 

@@ -1,6 +1,8 @@
 """``robot-rl``: one entry point, one verb per stage. Heavy imports happen inside each verb.
 
-Every verb takes Hydra-style ``key=value`` overrides (``robot-rl sim render task=stack``).
+Every verb reads its command line in one style (robot_rl.cli.args): ``robot-rl VERB
+[SUBCOMMAND] [PATH ...] [key=value ...]``, the overrides composed by Hydra against the verb's own
+config; ``robot-rl launch`` keeps ROS 2's ``name:=value``.
 
 Errors: every verb runs under one handler. A user error (a bad value, a missing or damaged
 file, an unwritable directory, a refused contract) prints one sentence on stderr and exits 2;
@@ -40,7 +42,8 @@ A sim-to-real robot learning stack: MuJoCo tasks, Zarr episodes, learned rewards
 verbs:
 {verbs}
 
-Run `robot-rl <verb> --help` for a verb's own arguments. Overrides use Hydra's key=value form.
+Run `robot-rl <verb> --help` for a verb's own arguments. Every verb reads
+`robot-rl VERB [SUBCOMMAND] [PATH ...] [key=value ...]` (launch: ROS 2's name:=value).
 A mistake in the input prints one sentence and exits 2 (Ctrl-C: 130, a bug in robot_rl: 1);
 the full traceback is kept in a log file under $ROBOT_RL_LOG_DIR (default runs/logs/).
 """
@@ -57,9 +60,9 @@ USER_ERRORS = (
     ("robot_rl.train.demos", "DataError"),
     ("robot_rl.media", "MediaError"),
     ("reward_models.config", "RewardModelError"),
-    ("hardware.runtime.backends", "BackendUnavailable"),
+    ("robot_rl.policy.backends", "BackendUnavailable"),
     ("hardware.ros.launch_file", "LaunchError"),
-    ("hardware.ros.evaluation", "RosEvalError"),
+    ("hardware.ros.closed_loop", "RosEvalError"),
     ("omegaconf.errors", "OmegaConfBaseException"),
     ("hydra.errors", "HydraException"),
     ("yaml", "YAMLError"),
@@ -90,8 +93,6 @@ def _main(argv: list[str] | None) -> int:
         print(usage())
         return 0
     verb, rest = argv[0], argv[1:]
-    if verb != "data" and any(a in ("-h", "--help") for a in rest):
-        rest = ["--help"]  # `robot-rl sim render --help`: the verb's help, whatever else was typed
     if verb not in VERBS:
         print(f"robot-rl: unknown verb {verb!r}; choose one of: {', '.join(VERBS)}.", file=sys.stderr)
         return 2

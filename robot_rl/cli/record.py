@@ -7,6 +7,7 @@
 Controls (keyboard): Enter start/keep, x discard, y/n mark success/failure, Esc quit; the
 device's `help` is printed at start. Options: device, episodes, out, display=auto|on|off,
 realtime, robot, randomize, seed, env.image_size, env.cameras, teleop.deadzone, ...
+(robot_rl/conf/record.yaml, and env.* from robot_rl/conf/config.yaml).
 """
 
 from __future__ import annotations
@@ -14,16 +15,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from robot_rl.cli.args import parse
+from robot_rl.cli.compose.recording import record
 from robot_rl.config import (ConfigError, as_bool, as_choice, as_float, as_int, check_common, compose, one_line,
                              shorten)
 
 
 def run(argv: list[str]) -> int:
-    if argv and argv[0] in ("-h", "--help"):
+    args = parse(argv, "record")  # no sub-commands or paths: it cannot refuse anything
+    if args.help:
         print(__doc__)
         return 0
     try:
-        cfg = compose(argv, config_name="record")
+        cfg = compose(args.overrides, config_name="record")
         check(cfg)
         check_existing_store(cfg, Path(cfg.out or f"data/{cfg.task.name}_demos.zarr"))
         summary, out = record(cfg, str(cfg.task.name))
@@ -77,83 +81,3 @@ def check_existing_store(cfg, out: Path) -> None:
     if differ:
         raise ConfigError(f"out={out} already holds episodes recorded with {', '.join(differ)}; expected a new path, "
                           f"or the same {', '.join(d.split('=')[0] for d in differ)} to add episodes to it.")
-
-
-class ScriptedDevice:
-    """The scripted expert behind the teleop device interface (device=scripted).
-
-    ``noise`` adds Gaussian action noise (std, in normalised action units) so the same expert
-    also yields imperfect and failed episodes, e.g. negatives for reward models.
-    """
-
-    def __init__(self, env, noise: float = 0.0, seed: int = 0) -> None:
-        import numpy as np
-
-        from sim.experts import make_expert
-
-        self.expert = make_expert(env)
-        self.noise, self._rng = noise, np.random.default_rng(seed)
-
-    def on_episode_start(self) -> None:
-        self.expert.reset()
-
-    def read(self):
-        from hardware.teleop.base import TeleopCommand
-
-        action = self.expert.act()
-        if self.noise:
-            action = (action + self._rng.normal(0, self.noise, action.shape)).clip(-1, 1)
-        return TeleopCommand(action=action.astype("float32"))
-
-    def close(self) -> None:
-        pass
-
-
-def record(cfg, task: str):
-    """Build env, device and writer from ``cfg`` and run one recording session."""
-    from omegaconf import OmegaConf
-
-    import sim
-    from robot_rl.cli.progress import EpisodeBar
-    from robot_rl.data.writer import EpisodeWriter
-    from robot_rl.recording import RecordingSession, make_viewer
-
-    env = sim.load(task, cfg.robot.name, cfg.randomize.name, **OmegaConf.to_container(cfg.env, resolve=True))
-    scripted = cfg.device == "scripted"
-    device = ScriptedDevice(env, float(cfg.noise), int(cfg.seed)) if scripted else _teleop(cfg)
-    out = Path(cfg.out or f"data/{task}_demos.zarr")
-    schema = {**{k: (s.shape, s.dtype) for k, s in env.env_spec.observations.items()},
-              "action": (env.env_spec.action.shape, "float32"), "reward": ((), "float32"),
-              "info/success": ((), "bool"), "info/progress": ((), "float32")}
-    attrs = {"control_rate_hz": env.env_spec.control_rate_hz, "robot": env.env_spec.robot,
-             "action_space": env.env_spec.action_space, "task": task,
-             "joint_names": list(env.env_spec.joint_names), "cameras": list(env.env_spec.cameras)}
-    realtime = (not scripted) if cfg.realtime is None else as_bool("realtime", cfg.realtime)
-    viewer = None if scripted and cfg.display == "auto" else make_viewer(cfg.display)
-    if not scripted:
-        print(getattr(device, "help", ""))
-    bar = EpisodeBar(int(cfg.episodes), f"record {task} noise={float(cfg.noise):g}") if scripted else None
-    try:
-        with EpisodeWriter(out, schema, attrs) as writer:
-            session = RecordingSession(env, device, writer, episodes=int(cfg.episodes),
-                                       source="scripted" if scripted else "teleop", task=task,
-                                       extra={"noise": float(cfg.noise)} if scripted else None,
-                                       seed=int(cfg.seed), realtime=realtime, autostart=scripted,
-                                       viewer=viewer, on_status=bar or (lambda s: print(f"\r{s}", end="", flush=True)))
-            summary = session.run()
-        if bar is None:
-            print()
-        return summary, out
-    finally:
-        if bar is not None:
-            bar.close()
-        device.close()
-        env.close()
-
-
-def _teleop(cfg):
-    from hardware.teleop import TeleopConfig, make_device
-
-    config = TeleopConfig(translation_scale=cfg.teleop.translation_scale,
-                          rotation_scale=cfg.teleop.rotation_scale, deadzone=cfg.teleop.deadzone)
-    return make_device(str(cfg.device), config)

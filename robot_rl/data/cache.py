@@ -10,14 +10,14 @@ import numpy as np
 from robot_rl.contracts import DATA_GROUP
 from robot_rl.data.format import KeySpec, StoreError, is_image_key, time_block
 from robot_rl.data.integrity import crc, expected_crc
-from robot_rl.data.sampler import episode_bounds
+from robot_rl.data.splits import episode_bounds
 from robot_rl.data.store import EpisodeStore
 
 log = logging.getLogger(__name__)
 
 
 class MemoryCache:
-    """In-memory copy of a store's episodes; a sampler source like :class:`EpisodeStore`.
+    """In-memory copy of a store's episodes, read like :class:`EpisodeStore` (``read(key, indices)``).
 
     ``episodes`` picks and orders episodes (e.g. the train half of :func:`split_episodes`);
     their steps are packed back to back, so ``episode_ends`` is re-based. ``image_size``

@@ -24,7 +24,7 @@ from robot_rl.data.episodes import EpisodeInfo
 from robot_rl.data.format import StoreError, is_image_key, time_block
 from robot_rl.data.integrity import expected_crc, short
 from robot_rl.data.local import pid_alive, refuse_dangling_link
-from robot_rl.data.sampler import split_episodes
+from robot_rl.data.splits import split_episodes
 from robot_rl.data.store import EpisodeStore
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from robot_rl.data.cache import resize_frames
 from robot_rl.data.episodes import EpisodeInfo
 from robot_rl.data.format import StoreError
 from robot_rl.data.store import EpisodeStore
+from robot_rl.media import write_png, write_video
 
 _BLOCK = 64  # frames read per zarr call: one image shard
 
@@ -41,7 +42,8 @@ def export_video(store: EpisodeStore, episodes: Sequence[int], out: str | os.Pat
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
         finals = [store.read_slice(key, s.stop - 1, s.stop) for s in slices]
-        return _write_png(out, _grid([_tile(f[0], tile, lab) for f, lab in zip(finals, labels)], cols))
+        write_png(out, _grid([_tile(f[0], tile, lab) for f, lab in zip(finals, labels)], cols))
+        return 1
     rate = fps or store.store_attrs.control_rate_hz
     streams = [_frames(store, key, s) for s in slices]
     length = max(s.stop - s.start for s in slices)
@@ -108,17 +110,7 @@ def _grid(tiles: list[np.ndarray], cols: int) -> np.ndarray:
     return np.vstack([np.hstack(cells[r * cols:(r + 1) * cols]) for r in range(rows)])
 
 
-def _write_png(out: Path, image: np.ndarray) -> int:
-    import cv2
-
-    if not cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise StoreError(f"{out} could not be written.")
-    return 1
-
-
 def _write_mp4(out: Path, frames: Iterator[np.ndarray], fps: float) -> int:
-    from robot_rl.media import write_video
-
     count = 0
 
     def counted() -> Iterator[np.ndarray]:

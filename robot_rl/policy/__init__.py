@@ -27,15 +27,21 @@ scaling), ``robot``, ``joint_names``, ``control_rate_hz``, ``task``, ``instructi
 (whether and how the policy is told the instruction), ``files``, ``provenance`` (algo, run
 dir, date, git commit, export check).
 
-Loading::
+Running (``robot_rl.policy.runtime``, the one runtime: sim evaluation and the ROS 2 policy node)::
 
-    from robot_rl.policy import load_policy, check_contract
-    policy = load_policy("runs/2026-11-21/lift_sac/policy")      # ONNX Runtime if installed
-    check_contract(policy.spec, robot_name, joint_names, obs_specs)  # refuses a mismatch
-    action = policy.act({"obs/state": state, "obs/object": objects})  # (A,) or (B, A)
+    from robot_rl.policy import load_runtime
+    runtime = load_runtime("runs/2026-11-21/lift_sac/policy", "auto",        # fastest backend here
+                           robot=robot_name, joint_names=names, obs_specs=specs)  # refuses a mismatch
+    action = runtime.act({"obs/state": state, "obs/object": objects})  # (A,), a reused buffer
 
-``export_policy`` writes the directory and refuses to finish unless ONNX Runtime and torch
-outputs agree to 1e-5 on random observations.
+Backends (``robot_rl.policy.backends``): ``auto`` or ``onnxruntime-tensorrt``,
+``onnxruntime-cuda``, ``torch-cuda``, ``onnxruntime-cpu``, ``torch-cpu``; ``onnx`` and
+``torch`` are aliases of the two CPU ones. Loading an ONNX artifact on an ONNX Runtime backend
+imports neither torch nor the sim.
+
+``export_policy`` (``robot_rl.policy.export``, the one module here that imports torch up front) writes
+the directory and refuses to finish unless ONNX Runtime and torch outputs agree to 1e-5 on
+random observations.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from __future__ import annotations
 from robot_rl.policy.spec import FORMAT, VERSION, ContractError, ObservationSpec, PolicySpec, check_contract
 
 __all__ = ["FORMAT", "VERSION", "ContractError", "ObservationSpec", "PolicySpec", "check_contract", "export_policy",
-           "load_policy", "Policy"]
+           "load_runtime", "check_artifact", "PolicyRuntime", "BACKENDS", "BackendUnavailable"]
 
 
 def __getattr__(name: str):
@@ -52,8 +58,12 @@ def __getattr__(name: str):
         from robot_rl.policy.export import export_policy
 
         return export_policy
-    if name in ("load_policy", "Policy"):
+    if name in ("load_runtime", "check_artifact", "PolicyRuntime"):
         from robot_rl.policy import runtime
 
         return getattr(runtime, name)
+    if name in ("BACKENDS", "BackendUnavailable"):
+        from robot_rl.policy import backends
+
+        return getattr(backends, name)
     raise AttributeError(name)

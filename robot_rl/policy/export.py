@@ -1,4 +1,8 @@
-"""Write the policy artifact and prove its two runtimes agree (see ``robot_rl.policy``)."""
+"""Write the policy artifact and prove its two graphs agree with torch (see ``robot_rl.policy``).
+
+The one torch-importing module of ``robot_rl.policy``: training exports through it; loading and
+running an artifact (``robot_rl.policy.runtime``) never import it.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robot_rl.policy.spec import PolicySpec
+from robot_rl.policy.graphs import GRAPH_FACTS, graph_facts
+from robot_rl.policy.spec import PolicySpec, random_observations
 
 log = logging.getLogger(__name__)
 OPSET = 18
-GRAPH_FACTS = "robot_rl.json"  # metadata key (ONNX) / extra file (TorchScript): what the graph was exported for
-
-
-def graph_facts(spec: PolicySpec) -> dict[str, str]:
-    """The facts stamped into both graphs, checked against policy.yaml when the artifact is loaded."""
-    return {"action_dim": str(int(spec.action["dim"])), "control_rate_hz": repr(float(spec.control_rate_hz)),
-            "robot": str(spec.robot), "observations": json.dumps(spec.obs_keys)}
 
 
 def _stamp_onnx(path: Path, spec: PolicySpec) -> None:
@@ -30,22 +28,6 @@ def _stamp_onnx(path: Path, spec: PolicySpec) -> None:
     model = onnx.load(str(path))
     onnx.helper.set_model_props(model, {GRAPH_FACTS: json.dumps(graph_facts(spec))})
     onnx.save(model, str(path))
-
-
-def random_observations(spec: PolicySpec, batch: int, seed: int = 0) -> list[np.ndarray]:
-    """Plausible random inputs: around each key's normalisation mean, random pixels for images."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for obs in spec.observations:
-        shape = (batch, *obs.shape)
-        if np.dtype(obs.dtype) == np.uint8:
-            out.append(rng.integers(0, 256, shape, dtype=np.uint8))
-            continue
-        norm = obs.normalization
-        mean = np.asarray(norm.get("mean", 0.0), np.float32).reshape(obs.shape) if "mean" in norm else 0.0
-        std = np.asarray(norm.get("std", 1.0), np.float32).reshape(obs.shape) if "std" in norm else 1.0
-        out.append((mean + std * rng.standard_normal(shape)).astype(obs.dtype))
-    return out
 
 
 def export_policy(module: torch.nn.Module, out_dir: str | Path, spec: PolicySpec, config_yaml: str | None = None,

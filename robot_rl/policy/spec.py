@@ -141,3 +141,20 @@ def check_contract(spec: PolicySpec, robot_name: str, joint_names: list[str] | t
         if tuple(given.shape) != tuple(obs.shape) or np.dtype(given.dtype) != np.dtype(obs.dtype):
             raise ContractError(f"observation {obs.key!r} is {tuple(given.shape)} {np.dtype(given.dtype)}, "
                                 f"the policy expects {tuple(obs.shape)} {obs.dtype}.")
+
+
+def random_observations(spec: PolicySpec, batch: int, seed: int = 0) -> list[np.ndarray]:
+    """Plausible random inputs in input order: around each key's normalisation mean, random pixels
+    for images (export's agreement check, loading's probes, the runtime's warm-up)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for obs in spec.observations:
+        shape = (batch, *obs.shape)
+        if np.dtype(obs.dtype) == np.uint8:
+            out.append(rng.integers(0, 256, shape, dtype=np.uint8))
+            continue
+        norm = obs.normalization
+        mean = np.asarray(norm.get("mean", 0.0), np.float32).reshape(obs.shape) if "mean" in norm else 0.0
+        std = np.asarray(norm.get("std", 1.0), np.float32).reshape(obs.shape) if "std" in norm else 1.0
+        out.append((mean + std * rng.standard_normal(shape)).astype(obs.dtype))
+    return out

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from robot_rl.algos.base import Agent
 from robot_rl.algos.networks import ObsSpec, is_image_key
 from robot_rl.policy.spec import ObservationSpec, PolicySpec
 
@@ -34,7 +35,7 @@ def observation_specs(obs_specs: dict[str, ObsSpec], normalization: dict[str, di
     return out
 
 
-def make_spec(agent, obs_specs: dict[str, ObsSpec], env: dict[str, Any], provenance: dict[str, Any]) -> PolicySpec:
+def make_spec(agent: Agent, obs_specs: dict[str, ObsSpec], env: dict[str, Any], provenance: dict[str, Any]) -> PolicySpec:
     """The policy.yaml contents. ``env`` holds plain facts about the training env (see keys below)."""
     joint_names = list(env.get("joint_names", []))
     action_dim = int(env["action_dim"])
@@ -49,7 +50,7 @@ def make_spec(agent, obs_specs: dict[str, ObsSpec], env: dict[str, Any], provena
                       provenance={"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance})
 
 
-def export_agent(agent, obs_specs: dict[str, ObsSpec], out_dir: Path, env: dict[str, Any], provenance: dict[str, Any],
+def export_agent(agent: Agent, obs_specs: dict[str, ObsSpec], out_dir: Path, env: dict[str, Any], provenance: dict[str, Any],
                  config_yaml: str | None = None) -> Path:
     """Export ``agent.policy()`` with its spec to ``out_dir`` (checked: ONNX == torch to 1e-5)."""
     from robot_rl.policy.export import export_policy

@@ -7,23 +7,41 @@ YAML file. Nothing here imports the simulator.
 
 from __future__ import annotations
 
-import importlib
+import sys
 import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from robot_rl.algos.base import Agent
 from robot_rl.algos.networks import ObsSpec, is_image_key
 from robot_rl.contracts import OBS_OBJECT, OBS_STATE, image_key
 
 OBS_MODES = ("state", "pixels")
 
 
-def make_agent(target: str, obs_specs: dict[str, ObsSpec], action_dim: int, params: dict[str, Any], seed: int):
-    """Call the builder named by ``target`` (``module.function``) with the algo's hyperparameters."""
-    module_name, _, function = target.rpartition(".")
-    builder = getattr(importlib.import_module(module_name), function)
-    return builder(obs_specs, action_dim, dict(params), seed)
+def build_agent(algo: Any, obs_specs: dict[str, ObsSpec], action_dim: int, seed: int) -> Agent:
+    """The agent of an ``algo`` config group (``_target_``, ``name``, ``agent:`` hyperparameters).
+
+    ``algo.agent`` is checked against the algorithm's ``XConfig`` dataclass (its defaults give
+    the types) and an unknown key is refused with one sentence (ConfigError).
+    """
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from robot_rl.config import ConfigError, check_fields, locate
+
+    params = OmegaConf.to_container(algo.agent, resolve=True)
+    make = locate(algo._target_, "algo._target_")
+    module = sys.modules[make.__module__]
+    for value in vars(module).values():
+        if isinstance(value, type) and dataclasses.is_dataclass(value) and value.__name__.endswith("Config"):
+            check_fields(params, value, "algo.agent")
+    try:
+        return make(obs_specs, action_dim, dict(params), seed)
+    except TypeError as error:  # an unknown algo.agent key: the dataclass names it
+        raise ConfigError(f"algo.agent is not valid for algo={algo.name} ({error}).") from None
 
 
 def policy_obs_keys(mode: str, cameras: list[str], available: dict[str, Any]) -> list[str]:

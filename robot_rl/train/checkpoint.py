@@ -20,10 +20,13 @@ import json
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from robot_rl.algos.base import Agent
 
 LATEST = "latest.safetensors"
 LEGACY = "latest.pt"  # torch.save pickles, written before the safetensors format; refused
@@ -113,7 +116,7 @@ def load_checkpoint(directory: Path, replay=None) -> dict | None:
     return state
 
 
-def restore_agent(agent, state: dict, path: Path) -> None:
+def restore_agent(agent: Agent, state: dict, path: Path) -> None:
     """``agent.load_state_dict(state["agent"])``, refusing (one sentence) a checkpoint of another agent."""
     try:
         agent.load_state_dict(state["agent"])

@@ -34,7 +34,7 @@ class GripperConfig:
 
 @dataclass(frozen=True)
 class RobotConfig:
-    """Everything the sim needs to know about an arm; one YAML file in ``conf/robot``."""
+    """Everything the sim needs to know about an arm; one YAML file in ``sim/conf/robot``."""
 
     name: str
     mjcf: str
@@ -73,6 +73,13 @@ class RobotConfig:
     def driver_joint_names(self) -> tuple[str, ...]:
         """Joint names as the real robot's ROS 2 driver publishes them."""
         return self.ros_joint_names or self.joints
+
+
+def robot_config_from_dict(values: dict) -> RobotConfig:
+    """A RobotConfig from its YAML dict (``sim/conf/robot/<name>.yaml``), lists turned into tuples."""
+    from robot_rl.schema import build
+
+    return build(RobotConfig, values, "robot", ValueError)
 
 
 def resolve_asset(path: str) -> Path:

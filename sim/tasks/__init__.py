@@ -1,1 +1,2 @@
-"""Language-conditioned tabletop tasks. Each is code plus one YAML file in ``conf/task``."""
+"""Language-conditioned tabletop tasks. A task is one module here (the task and its scripted
+expert) plus one YAML file in ``sim/conf/task`` (its class, expert, instructions and config)."""

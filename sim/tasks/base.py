@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from dm_control import mjcf
 
+from robot_rl.contracts import SCENE_COLORS
 from sim.arena import CUBE_HALF_M, add_cube
 from sim.scene import Scene
 
@@ -26,7 +27,7 @@ class TaskConfig:
     """Fields shared by every task; each task's YAML fills them."""
 
     templates: list[str]
-    colors: list[str] = field(default_factory=lambda: ["red", "green", "blue"])
+    colors: list[str] = field(default_factory=lambda: list(SCENE_COLORS))
     episode_steps: int = 100
     spawn_low_m: tuple[float, float] = (0.4, -0.18)
     spawn_high_m: tuple[float, float] = (0.62, 0.18)

@@ -1,10 +1,11 @@
-"""Lift: grasp the named cube and raise it off the table."""
+"""Lift: grasp the named cube and raise it off the table; its scripted expert."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from sim.arena import CUBE_HALF_M
+from sim.experts import CARRY_HEIGHT_M, CLOSED, Phase, WaypointExpert
 from sim.scene import Scene
 from sim.tasks.base import Task, TaskConfig, closeness
 
@@ -31,3 +32,10 @@ class Lift(Task):
         lifted = 1.0 - closeness(max(height, 0.0), self.config.lift_height_m)
         progress = 0.35 * self.reach_term(scene, cube) + 0.15 * grasped + 0.5 * lifted * grasped
         return False, min(progress, 0.99)
+
+
+class LiftExpert(WaypointExpert):
+    def plan(self) -> list[Phase]:
+        start = self.scene.object_pos(self.task.target_cube)
+        lift = Phase(lambda: start + [0, 0, CARRY_HEIGHT_M], CLOSED, align_yaw=False)
+        return [*self.pick_phases(), lift]

@@ -1,4 +1,4 @@
-"""Pick and place: put the named cube in the bowl."""
+"""Pick and place: put the named cube in the bowl; its scripted expert."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 from dm_control import mjcf
 
-from sim.arena import add_bowl
+from sim.arena import CUBE_HALF_M, add_bowl
 from sim.scene import Scene
 from sim.tasks.base import TaskConfig
-from sim.tasks.place import PlaceTask
+from sim.tasks.place_base import PlaceExpertBase, PlaceTaskBase
 
 
 @dataclass
@@ -19,7 +19,7 @@ class PickPlaceConfig(TaskConfig):
     bowl_height_m: float = 0.04
 
 
-class PickPlace(PlaceTask):
+class PickPlace(PlaceTaskBase):
     name = "pick_place"
     config_class = PickPlaceConfig
 
@@ -47,3 +47,7 @@ class PickPlace(PlaceTask):
         cube = scene.object_pos(self.target_cube)
         inside = np.all(np.abs(cube[:2] - self.place_xy(scene)) < self.config.bowl_half_m - 0.01)
         return bool(inside and cube[2] < self.config.bowl_height_m + 0.01)
+
+
+class PickPlaceExpert(PlaceExpertBase):
+    release_height_m = CUBE_HALF_M + 0.03

@@ -1,4 +1,4 @@
-"""Reach: bring the gripper just above the named cube."""
+"""Reach: bring the gripper just above the named cube; its scripted expert flies there."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.arena import CUBE_HALF_M
+from sim.experts import OPEN, Phase, WaypointExpert
 from sim.scene import Scene
 from sim.tasks.base import Task, TaskConfig
 
@@ -32,3 +33,8 @@ class Reach(Task):
         distance = float(np.linalg.norm(scene.ee_pos() - self.goal_pos(scene)))
         success = distance < self.config.tolerance_m
         return success, 1.0 if success else self.reach_term(scene, self.goal_pos(scene))
+
+
+class ReachExpert(WaypointExpert):
+    def plan(self) -> list[Phase]:
+        return [Phase(lambda: self.task.goal_pos(self.scene), OPEN, tolerance_m=0.005, align_yaw=False)]

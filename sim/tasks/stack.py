@@ -1,4 +1,4 @@
-"""Stack: put the named cube on top of another named cube."""
+"""Stack: put the named cube on top of another named cube; its scripted expert."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from sim.arena import CUBE_HALF_M
 from sim.scene import Scene
 from sim.tasks.base import TaskConfig
-from sim.tasks.place import PlaceTask
+from sim.tasks.place_base import PlaceExpertBase, PlaceTaskBase
 
 
 @dataclass
@@ -17,7 +17,7 @@ class StackConfig(TaskConfig):
     xy_tolerance_m: float = 0.02
 
 
-class Stack(PlaceTask):
+class Stack(PlaceTaskBase):
     name = "stack"
     config_class = StackConfig
 
@@ -48,3 +48,7 @@ class Stack(PlaceTask):
         aligned = np.linalg.norm(top[:2] - base[:2]) < self.config.xy_tolerance_m
         on_top = abs(top[2] - base[2] - 2 * CUBE_HALF_M) < 0.01
         return bool(aligned and on_top and base[2] < CUBE_HALF_M + 0.005)
+
+
+class StackExpert(PlaceExpertBase):
+    release_height_m = 3 * CUBE_HALF_M + 0.004

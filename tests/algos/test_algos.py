@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from robot_rl.algos import bc, drq, iql, sac
+from robot_rl.algos.augment import random_shift
+from robot_rl.algos.base import Agent
 from robot_rl.algos.networks import ObsSpec
 from robot_rl.train.replay import ReplayBuffer, batch_to_torch
 
@@ -61,6 +63,7 @@ def random_buffer(specs, n=64, action_dim=3):
 def test_update_act_and_state_round_trip(name, specs):
     build, params = BUILDERS[name]
     agent = build(specs, 3, dict(params), 0)
+    assert isinstance(agent, Agent)  # what the trainers, checkpoints and export rely on
     buffer = random_buffer(specs)
     agent.fit_normalization({k: buffer.observations(k) for k in agent.encoder.state_keys})
     for _ in range(3):
@@ -81,7 +84,7 @@ def test_update_act_and_state_round_trip(name, specs):
 def test_random_shift_moves_pixels_by_at_most_pad():
     images = torch.zeros(8, 3, 16, 16)
     images[:, :, 8, 8] = 1.0
-    shifted = drq.random_shift(images, pad=2)
+    shifted = random_shift(images, pad=2)
     assert shifted.shape == images.shape
     for i in range(8):
         y, x = np.unravel_index(int(shifted[i, 0].argmax()), (16, 16))
@@ -98,14 +101,14 @@ def test_critic_ensemble_min_over_subset_is_configurable():
 def test_sac_learns_point_goal_better_than_random(tmp_path):
     from robot_rl.train.logger import Logger
     from robot_rl.train.online import OnlineConfig, OnlineTrainer
-    from robot_rl.train.evaluate import evaluate
+    from robot_rl.train.rollouts import run_episodes
 
     torch.set_num_threads(1)
     specs = {"obs/state": ObsSpec((2,), "float32")}
     agent = sac.build(specs, 1, {"hidden_dim": 64}, 0)
     env = PointGoal()
     rng = np.random.default_rng(0)
-    random_result = evaluate(lambda o: rng.uniform(-1, 1, (1, 1)), env, 20)
+    random_result = run_episodes(lambda o: rng.uniform(-1, 1, (1, 1)), env, 20)
     config = OnlineConfig(total_steps=1200, seed_steps=200, batch_size=64, eval_every=0, eval_episodes=20,
                           video_episodes=0, checkpoint_every=0, log_every=400, normalize_obs=False, progress_bar=False)
     trainer = OnlineTrainer(agent, PointGoal, PointGoal, config, tmp_path, Logger(tmp_path, tensorboard=False),

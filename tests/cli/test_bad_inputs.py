@@ -329,7 +329,7 @@ CASES = [
     ("pipeline-seed-abc", lambda w, t, m: ["pipeline", "seed=abc"], "seed=abc"),
     ("pipeline-budget-unknown", lambda w, t, m: ["pipeline", "budget=huge"], "huge"),
     ("pipeline-budget-value-abc", lambda w, t, m: ["pipeline", "budget=tiny", "budget.sac.total_steps=abc"],
-     "budget.sac.total_steps"),
+     "total_steps=abc"),
     ("pipeline-force-unknown", lambda w, t, m: ["pipeline", f"out={t / 'p'}", "force=everything"], "everything"),
     ("pipeline-until-unknown", lambda w, t, m: ["pipeline", f"out={t / 'p'}", "until=lunch"], "lunch"),
     ("pipeline-out-unwritable", lambda w, t, m: ["pipeline", f"out={_readonly_target(t)}"], "out="),

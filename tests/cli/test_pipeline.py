@@ -68,13 +68,15 @@ def test_reward_model_loads_scores_and_has_a_report_card(tiny):
 
 
 def test_policy_artifact_runs_in_both_runtimes(tiny):
-    from robot_rl.policy import load_policy
+    from robot_rl.policy import load_runtime
+    from robot_rl.policy.spec import random_observations
 
     policy_dir = tiny[0] / "train" / "policy"
-    onnx, torch_ = load_policy(policy_dir, "onnx"), load_policy(policy_dir, "torch")
-    rng = np.random.default_rng(0)
-    obs = {o.key: rng.standard_normal((4, *o.shape)).astype(np.float32) for o in onnx.spec.observations}
-    np.testing.assert_allclose(onnx.act(obs), torch_.act(obs), atol=1e-5)
+    onnx, torch_ = load_runtime(policy_dir, "onnxruntime-cpu"), load_runtime(policy_dir, "torch-cpu")
+    batch = dict(zip(onnx.spec.obs_keys, random_observations(onnx.spec, 4, seed=0)))
+    for i in range(4):
+        obs = {k: v[i] for k, v in batch.items()}
+        np.testing.assert_allclose(onnx.act(obs), torch_.act(obs), atol=1e-5)
     train = json.loads((tiny[0] / "train" / "report.json").read_text())
     assert train["reward"] == "vlm" and train["env_steps"] == 300 and train["bc_baseline"] is not None
 

@@ -6,11 +6,11 @@ import numpy as np
 
 import sim
 from hardware.teleop.base import TeleopCommand
-from hardware.teleop.fakes import ScriptedTeleop
+from teleop_fakes import ScriptedTeleop
 from robot_rl.cli.main import main
 from robot_rl.data.store import EpisodeStore
 from robot_rl.data.writer import EpisodeWriter
-from robot_rl.recording import RecordingSession
+from robot_rl.data.recording import RecordingSession
 
 
 def test_record_scripted_demos_land_in_a_valid_store(tmp_path, capsys):
@@ -75,7 +75,7 @@ import sys
 from types import SimpleNamespace
 import numpy as np
 from robot_rl.data.writer import EpisodeWriter
-from robot_rl.recording import RecordingSession
+from robot_rl.data.recording import RecordingSession
 
 class Env:
     unwrapped = SimpleNamespace(config=SimpleNamespace(control_rate_hz=1000.0))

@@ -68,7 +68,7 @@ def test_bad_cli_usage_is_one_sentence(capsys):
     assert run(["split", "x.zarr"]) == 2
     _one_sentence(capsys, "--val-fraction")
     assert run(["frobnicate"]) == 2
-    _one_sentence(capsys, "invalid choice")
+    _one_sentence(capsys, "unknown command 'frobnicate'")
 
 
 @pytest.fixture

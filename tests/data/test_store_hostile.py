@@ -1,6 +1,6 @@
 """Misuse and damage found by hostile testing: each case once lost data, crashed or left debris.
 
-Covered here: outputs that collide, a store reached through a symlink, a torch dataset over a
+Covered here: outputs that collide, a store reached through a symlink, training data with a
 chunk that only the checksums can catch, garbage checksums in an array attribute, a writer
 that fails mid-episode, and reward labelling of a corrupt store or one killed mid-relabel.
 """
@@ -69,15 +69,15 @@ def test_drop_through_a_symlink_changes_the_store_it_names(store, capsys, tmp_pa
         assert [int(s.read_episode(i)[OBS_STATE][0, 0]) for i in range(s.num_episodes)] == [0, 2, 3, 4]
 
 
-def test_torch_dataset_refuses_rows_only_the_checksums_catch(store):
-    from robot_rl.data.torch_dataset import EpisodeWindowDataset
+def test_training_reader_refuses_rows_only_the_checksums_catch(store):
+    from robot_rl.algos.networks import ObsSpec
+    from robot_rl.train.demos import load_store
 
+    specs, reward = {OBS_STATE: ObsSpec((4,), "float32")}, lambda episode, instruction: episode[REWARD]
     swap_chunk(store, OBS_STATE, 2, 1)  # steps 8..16: episodes 1 and 2
-    with pytest.raises(StoreError, match="episode 1 cannot be trusted"):
-        EpisodeWindowDataset(store, [OBS_STATE], action_horizon=2)
-    intact = EpisodeWindowDataset(store, [OBS_STATE], episodes=[3, 4])
-    assert len(intact) == LENGTHS[3] + LENGTHS[4]
-    assert len(EpisodeWindowDataset(store, [OBS_STATE], verify=False)) == sum(LENGTHS)
+    with pytest.raises(StoreError, match="episode 1"):
+        load_store(store, specs, 2, reward)
+    assert len(load_store(store, specs, 2, reward, max_episodes=1)) == LENGTHS[0] - 1  # episode 0 is intact
 
 
 def test_garbage_checksums_in_an_array_attribute_fail_the_check(store, capsys):
@@ -139,17 +139,18 @@ def test_labelling_a_corrupt_store_is_refused_and_changes_nothing(store):
 def test_relabel_killed_after_the_reward_swap_keeps_the_recorded_reward(store, monkeypatch):
     from reward_models import labeling
     from reward_models.shaping import RewardShaper
+    from robot_rl.data import columns
 
     with EpisodeStore.open(store) as s:
         recorded = s.read_slice(REWARD, 0, s.num_steps)
-    commit = labeling._commit_schema
+    commit = columns._commit_schema
 
-    def killed_at_the_last_commit(store_, keys, provenance):
+    def killed_at_the_last_commit(store_, keys, extra):
         if REWARD in keys:
             raise KeyboardInterrupt  # as if SIGKILLed after every array moved in
-        commit(store_, keys, provenance)
+        commit(store_, keys, extra)
 
-    monkeypatch.setattr(labeling, "_commit_schema", killed_at_the_last_commit)
+    monkeypatch.setattr(columns, "_commit_schema", killed_at_the_last_commit)
     with pytest.raises(KeyboardInterrupt):
         labeling.label_store(store, ScriptedScorer(), RewardShaper(), replace_reward=True)
     monkeypatch.undo()

@@ -165,7 +165,7 @@ def test_config_refuses_nonsense_limits():
         SafetyConfig((-1,), (1,), (1,), 100.0, workspace_low_m=(1, 0, 0), workspace_high_m=(0, 1, 1))
     with pytest.raises(ValueError, match="max_joint_step_rad"):
         SafetyConfig((-1,), (1,), (1,), 100.0, max_joint_step_rad=0.0)
-    with pytest.raises(ValueError, match="unknown safety limits"):
+    with pytest.raises(ValueError, match="safety limits has unknown field max_step"):
         SafetyConfig.for_robot(np.array([[-1.0, 1.0]]), np.array([1.0]), 100.0, max_step=1.0)
 
 
@@ -294,3 +294,19 @@ def test_the_default_latch_file_is_per_domain_and_node_under_the_state_dir(tmp_p
     monkeypatch.delenv("ROBOT_RL_STATE_DIR")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert default_latch_path("/policy") == tmp_path / "xdg" / "robot_rl" / "estop-d0-policy.latch"
+
+
+def test_the_nodes_take_their_safety_parameters_from_the_one_declaration():
+    from dataclasses import fields
+
+    from hardware.ros.policy_node import PolicyNodeConfig
+    from hardware.ros.teleop_node import TeleopNodeConfig
+    from hardware.safety import SafetyLimits, limits_of
+
+    policy = PolicyNodeConfig(policy_path="p")
+    assert limits_of(policy) == limits_of(SafetyLimits())
+    teleop = limits_of(TeleopNodeConfig())
+    assert teleop == {**limits_of(SafetyLimits()), "command_timeout_s": 0.3, "ramp_in_s": 0.5}
+    assert {f.name for f in fields(SafetyLimits)} <= {f.name for f in fields(TeleopNodeConfig)}
+    config = SafetyConfig.for_robot(np.array([[-1.0, 1.0]]), np.array([1.0]), 50.0, **teleop)
+    assert config.command_timeout_s == 0.3 and config.fault_latch_count == 5

@@ -18,7 +18,7 @@ from hardware.teleop import (
     TeleopDeviceError,
     make_device,
 )
-from hardware.teleop.fakes import FakeEventSource, FakeHidTransport, ScriptedTeleop
+from teleop_fakes import FakeEventSource, FakeHidTransport, ScriptedTeleop
 from hardware.teleop.keys import TerminalKeySource
 
 

@@ -16,7 +16,7 @@ from hardware.teleop import (
     TeleopConfig,
     TeleopDeviceError,
 )
-from hardware.teleop.fakes import FakeEventSource
+from teleop_fakes import FakeEventSource
 from hardware.teleop.gamepad import (
     ABS_RY,
     ABS_RZ,

@@ -15,7 +15,7 @@ from hardware.teleop import (
     TeleopConfig,
     apply_deadzone,
 )
-from hardware.teleop.fakes import ScriptedTeleop
+from teleop_fakes import ScriptedTeleop
 from hardware.teleop.mapping import MAX_PENDING_EVENTS
 
 

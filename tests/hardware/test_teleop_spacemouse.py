@@ -17,7 +17,7 @@ from hardware.teleop import (
     TeleopConfig,
     TeleopDeviceError,
 )
-from hardware.teleop.fakes import FakeHidTransport
+from teleop_fakes import FakeHidTransport
 from hardware.teleop.spacemouse import SpaceMouseReport, SpaceMouseTeleop, parse_report
 from hardware.teleop.spacemouse_hid import HidapiTransport, find_spacemice, open_spacemouse
 

@@ -1,4 +1,4 @@
-"""The policy artifact: ONNX and TorchScript agree with torch, load_policy runs it, contracts refuse mismatches."""
+"""The policy artifact: ONNX and TorchScript agree with torch, load_runtime runs it, contracts refuse mismatches."""
 
 import numpy as np
 import pytest
@@ -8,8 +8,8 @@ import yaml
 from robot_rl.algos import drq, sac
 from robot_rl.algos.networks import ObsSpec
 from robot_rl.contracts import ArraySpec
-from robot_rl.policy import ContractError, PolicySpec, check_contract, load_policy
-from robot_rl.policy.export import random_observations
+from robot_rl.policy import ContractError, PolicySpec, check_contract, load_runtime
+from robot_rl.policy.spec import random_observations
 from robot_rl.train.artifact import export_agent
 
 STATE = {"obs/state": ObsSpec((22,), "float32"), "obs/object": ObsSpec((19,), "float32")}
@@ -43,16 +43,16 @@ def test_artifact_files_and_yaml(artifact):
     assert state["normalization"]["type"] == "standardize" and abs(np.mean(state["normalization"]["mean"]) - 3) < 0.5
 
 
-@pytest.mark.parametrize("backend", ["onnx", "torch"])
+@pytest.mark.parametrize("backend", ["onnxruntime-cpu", "torch-cpu"])
 def test_onnx_and_torchscript_match_the_agent_to_1e5(artifact, backend):
     agent, specs, out = artifact
-    policy = load_policy(out, backend)
+    policy = load_runtime(out, backend)
     inputs = random_observations(policy.spec, 16, seed=5)
     obs = dict(zip(policy.spec.obs_keys, inputs))
     expected = agent.act(obs, deterministic=True)
-    np.testing.assert_allclose(policy.act(obs), expected, atol=1e-5)
-    single = policy.act({k: v[0] for k, v in obs.items()})
-    assert single.shape == (5,) and np.all(np.abs(single) <= 1)
+    actions = policy.act_batch(obs)
+    np.testing.assert_allclose(actions, expected, atol=1e-5)
+    assert actions.shape == (16, 5) and np.all(np.abs(actions) <= 1)
     with torch.no_grad():
         assert np.abs(agent.policy()(*[torch.as_tensor(x) for x in inputs]).numpy() - expected).max() < 1e-6
 
@@ -74,7 +74,7 @@ def test_contract_refuses_mismatches_in_one_sentence(artifact):
 
 def test_loading_refuses_other_formats(tmp_path):
     with pytest.raises(ContractError, match="no policy.yaml"):
-        load_policy(tmp_path)
+        load_runtime(tmp_path)
     (tmp_path / "policy.yaml").write_text("format: robot_rl.policy\nversion: 99\n")
     with pytest.raises(ContractError, match="version 99"):
-        load_policy(tmp_path)
+        load_runtime(tmp_path)

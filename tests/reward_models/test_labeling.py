@@ -91,7 +91,7 @@ def test_missing_store_is_one_sentence(capsys, tmp_path):
 
 
 def test_label_interrupted_before_commit_leaves_the_store_as_it_was(trained, store_copy, monkeypatch):
-    from reward_models import labeling
+    from robot_rl.data import columns
 
     path = store_copy("test_clean")
     model = reward_models.load(trained, device="cpu")
@@ -99,7 +99,7 @@ def test_label_interrupted_before_commit_leaves_the_store_as_it_was(trained, sto
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # as if killed after the arrays moved in, before the schema commit
 
-    monkeypatch.setattr(labeling, "_commit_schema", crash)
+    monkeypatch.setattr(columns, "_commit_schema", crash)
     with pytest.raises(KeyboardInterrupt):
         label_store(path, model, RewardShaper())
     with EpisodeStore.open(path) as store:

@@ -11,26 +11,19 @@ from reward_models import RewardModelError
 from reward_models.augment import colour_jitter, random_shift
 from reward_models.config import ModelConfig, RewardConfig, from_dict
 from reward_models.instructions import InstructionBank, parse
-from reward_models.labels import data_labels, resolve_mode, sim_labels
 from reward_models.metrics import auroc, calibration_error, spearman
 from reward_models.model import RewardNet
-from reward_models.paraphrases import PARAPHRASES
+from reward_models.targets import data_targets, resolve_mode, sim_targets
 from reward_models.vision import ResNet18Encoder, load_backbone_weights
 from robot_rl.config import choices, load_group
+from sim.registry import instruction_tables
 
-TEMPLATES = {t: load_group("task", t)["templates"] for t in choices("task")}
-
-
-def test_paraphrases_cover_every_task_and_never_repeat_a_training_template():
-    assert set(PARAPHRASES) == set(TEMPLATES)
-    for task, phrasings in PARAPHRASES.items():
-        assert not set(phrasings) & set(TEMPLATES[task]), task
-        for p in phrasings:
-            assert "{color}" in p and (("{base}" in p) == (task == "stack"))
+TABLES = instruction_tables()  # the task files are the one source (tests/sim/test_registry.py)
+TEMPLATES = TABLES["templates"]
 
 
 def test_counterfactuals_are_mismatched_and_never_implied():
-    bank = InstructionBank(TEMPLATES)
+    bank = InstructionBank(**TABLES)
     rng = np.random.default_rng(0)
     out = dict(bank.counterfactuals("stack", "stack the red cube on the blue cube", rng=rng))
     assert out["colour"] == "stack the green cube on the blue cube"
@@ -45,12 +38,12 @@ def test_counterfactuals_are_mismatched_and_never_implied():
 
 
 def test_sim_and_data_labels():
-    lab = sim_labels(np.array([0.1, 0.5, 1.0, 1.0]), np.array([0, 0, 1, 1], bool))
+    lab = sim_targets(np.array([0.1, 0.5, 1.0, 1.0]), np.array([0, 0, 1, 1], bool))
     assert lab.first_success == 2 and lab.success.tolist() == [0, 0, 1, 1]
-    lab = data_labels(10, True, success_tail=0.2)
+    lab = data_targets(10, True, success_tail=0.2)
     assert lab.first_success == 8 and lab.success.sum() == 2
     assert lab.progress[0] == 0 and lab.progress[8] == 1 and np.all(np.diff(lab.progress) >= 0)
-    lab = data_labels(5, False, success_tail=0.2)
+    lab = data_targets(5, False, success_tail=0.2)
     assert lab.first_success is None and lab.success.sum() == 0 and lab.progress_weight.sum() == 0
     assert resolve_mode("auto", ["info/progress", "info/success"], "x") == "sim"
     assert resolve_mode("auto", ["obs/images/front"], "x") == "data"
@@ -111,14 +104,14 @@ def test_every_fusion_reads_the_instruction(fusion):
 
 
 def test_config_refuses_unknown_fields_and_choices():
-    with pytest.raises(RewardModelError, match="unknown ModelConfig field"):
+    with pytest.raises(RewardModelError, match="reward.model has unknown field fusoin"):
         from_dict(RewardConfig, {"model": {"fusoin": "film"}})
     with pytest.raises(RewardModelError, match="model.fusion 'glue' is unknown"):
         ModelConfig(fusion="glue")
 
 
 def test_rephrasing_uses_training_templates_of_the_same_task_and_colours():
-    bank = InstructionBank(TEMPLATES)
+    bank = InstructionBank(**TABLES)
     rng = np.random.default_rng(0)
     seen = {bank.rephrase("stack", "stack the red cube on the blue cube", rng) for _ in range(40)}
     assert seen == {t.format(color="red", base="blue") for t in TEMPLATES["stack"]}
@@ -127,15 +120,32 @@ def test_rephrasing_uses_training_templates_of_the_same_task_and_colours():
 
 
 @pytest.mark.parametrize("name", choices("reward"))
-def test_every_reward_config_in_the_group_parses(name):
+def test_every_reward_config_in_the_group_parses_and_names_its_builder(name):
     from reward_models.config import ShapingConfig
+    from robot_rl.config import locate
+    from robot_rl.train.rewards import build_reward
 
     block = load_group("reward", name)
-    assert block["kind"] in ("vlm", "gt")
-    assert from_dict(ShapingConfig, block["shaping"]).gamma < 1.0
+    assert block["kind"] in ("vlm", "gt") and callable(locate(block["_target_"], "reward._target_"))
+    if block["kind"] == "gt":
+        reward = build_reward(block, "sparse")
+        assert reward.cameras == () and reward.agreement is None
+        episode = {"info/progress": np.array([0.2, 0.9]), "info/success": np.array([False, True]), "reward": np.zeros(2)}
+        np.testing.assert_array_equal(reward.label_episode(episode, ""), [0.0, 1.0])
     if block["kind"] == "vlm":
+        assert from_dict(ShapingConfig, block["shaping"]).gamma < 1.0
         config = from_dict(RewardConfig, {k: block[k] for k in ("model", "augment", "negatives", "train", "shaping")})
         assert config.model.cameras == ("front", "wrist") and config.model.fusion == "film"
+
+
+def test_the_vlm_builder_scores_with_the_groups_stride_batch_and_shaping(trained):
+    from robot_rl.train.rewards import build_reward
+
+    block = {**load_group("reward", "vlm"), "model_path": str(trained), "device": "cpu",
+             "score": {"stride": 3, "batch_size": 5}, "shaping": {"gamma": 0.5}}
+    reward = build_reward(block, "dense")
+    assert (reward.stride, reward.batch_size, reward.reward_fn.gamma) == (3, 5, 0.5)
+    assert reward.cameras == ("front", "wrist") and reward.image_size == 32
 
 
 def test_cli_refuses_training_the_ground_truth_reward(capsys):

@@ -1,12 +1,11 @@
 """Potential-based shaping keeps the optimal policy: its discounted sum telescopes to a term
-that depends only on the first (and last) state. And online scoring pays only every stride."""
+that depends only on the first (and last) state; a stored episode's rows are its transitions."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from reward_models.scoring import StridedScorer
-from reward_models.shaping import OnlineReward, RewardShaper
+from reward_models.shaping import RewardShaper, episode_rewards, unshaped
 
 
 def _discounted(rewards: np.ndarray, gamma: float) -> float:
@@ -55,38 +54,13 @@ def test_named_terms_add_up_and_sparse_uses_the_threshold():
     np.testing.assert_allclose(terms["success"], [0.3, 0.4])
     np.testing.assert_allclose(shaper(np.array([0.1, 0.5]), np.array([0.4, 0.5]), np.array([0.6, 0.8])),
                                [0.9, 1.4], rtol=1e-6)
-    per_row = shaper.episode(np.array([0.1, 0.4, 0.5]), np.array([0.0, 0.6, 0.8]))
-    np.testing.assert_allclose(per_row, [0.6 + 0.3, 0.2 + 1.0 + 0.4, 0.0 + 1.0 + 0.4], rtol=1e-6)
 
 
-class _CountingModel:
-    """Stands in for RewardModel.score: progress = mean pixel / 255, counts scored frames."""
-
-    def __init__(self) -> None:
-        self.scored = 0
-
-    def score(self, frames, instructions):
-        self.scored += len(frames)
-        p = frames.reshape(len(frames), -1).mean(1).astype(np.float32) / 255
-        return p, p
-
-
-def test_strided_scorer_scores_every_stride_steps_and_on_reset():
-    model = _CountingModel()
-    scorer = StridedScorer(model, num_envs=3, stride=4)
-    texts = ["lift the red cube"] * 3
-    for step in range(8):
-        frames = np.full((3, 4, 4, 3), step * 10, np.uint8)
-        progress, _ = scorer(frames, texts, reset=np.array([False, step == 5, False]))
-        expected_step = (step // 4) * 4
-        assert np.isclose(progress[0], expected_step * 10 / 255)
-    assert model.scored == 3 * 2 + 1  # two strided rounds for three envs, plus one reset
-
-
-def test_online_reward_shapes_consecutive_scores():
-    model = _CountingModel()
-    online = OnlineReward(model, RewardShaper(gamma=1.0, sparse_weight=0.0), num_envs=2)
-    online.reset(np.zeros((2, 2, 2, 3), np.uint8), ["a", "b"])
-    reward, terms = online(np.full((2, 2, 2, 3), 51, np.uint8), ["a", "b"])
-    np.testing.assert_allclose(reward, [0.2, 0.2], rtol=1e-5)
-    assert set(terms) == {"shaping", "sparse", "success"}
+def test_episode_rows_are_transitions_and_the_last_row_is_none():
+    shaper = RewardShaper(gamma=1.0, shaping_scale=2.0, success_weight=0.5, sparse_weight=1.0, sparse_threshold=0.7)
+    per_row = episode_rewards(shaper, np.array([0.1, 0.4, 0.5]), np.array([0.0, 0.6, 0.8]))
+    np.testing.assert_allclose(per_row, [0.6 + 0.3, 0.2 + 1.0 + 0.4, 0.0], rtol=1e-6)
+    assert per_row.dtype == np.float32
+    np.testing.assert_array_equal(episode_rewards(unshaped("sparse"), [0.1, 0.9], [0.2, 0.9]), [1.0, 0.0])
+    np.testing.assert_allclose(episode_rewards(unshaped("dense"), [0.1, 0.9], [0.2, 0.9]), [0.9, 0.0])
+    assert len(episode_rewards(shaper, [0.3], [0.0])) == 1 and len(episode_rewards(shaper, [], [])) == 0

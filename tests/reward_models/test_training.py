@@ -10,17 +10,17 @@ import numpy as np
 
 import reward_models
 from reward_models.dataset import load_dataset
-from reward_models.evaluate import evaluate
+from reward_models.report_card import report_card
 from reward_models.instructions import InstructionBank, parse, swap_words
 from reward_models.model import RewardNet
 from reward_models.scoring import RewardModel
 from reward_models.text import TextEncoder
 from robot_rl.cli.main import main
-from robot_rl.config import choices, load_group
+from sim.registry import instruction_tables
 
 
 def _bank() -> InstructionBank:
-    return InstructionBank({t: load_group("task", t)["templates"] for t in choices("task")})
+    return InstructionBank(**instruction_tables())
 
 
 def _held_out(stores, model):
@@ -31,9 +31,9 @@ def _held_out(stores, model):
 def test_training_lifts_success_auroc_well_above_chance(trained, stores):
     model = reward_models.load(trained, device="cpu")
     data = _held_out(stores, model)
-    report, _ = evaluate(model, data, _bank())
+    report, _ = report_card(model, data, _bank())
     untrained = RewardModel(RewardNet(model.config), TextEncoder(max_tokens=model.config.max_tokens))
-    baseline, _ = evaluate(untrained, data, _bank())
+    baseline, _ = report_card(untrained, data, _bank())
     assert report["overall"]["success_auroc"] >= 0.85
     assert report["overall"]["success_auroc"] >= baseline["overall"]["success_auroc"] + 0.2
 

@@ -7,10 +7,10 @@ import pytest
 
 import sim
 from robot_rl import contracts
-from robot_rl.config import choices
+from sim.registry import names
 
 IMAGE = 48
-CASES = [(t, r) for r in choices("robot") for t in choices("task")]
+CASES = [(t, r) for r in names("robot") for t in names("task")]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{t}-{r}" for t, r in CASES])
@@ -81,7 +81,7 @@ def test_action_space_and_spec_agree(env):
     assert len(env.env_spec.joint_names) == len(env.robot_config.joints)
 
 
-@pytest.mark.parametrize("robot", choices("robot"))
+@pytest.mark.parametrize("robot", names("robot"))
 def test_randomisation_changes_physics_and_appearance(robot):
     nominal = sim.load("lift", robot, "none", image_size=IMAGE, cameras=("front",))
     hard = sim.load("lift", robot, "hard", image_size=IMAGE, cameras=("front",))

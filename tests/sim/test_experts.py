@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import sim
-from robot_rl.config import choices
 from sim.experts import make_expert
+from sim.registry import names
 
 SEEDS = range(100, 105)
 
@@ -23,7 +23,7 @@ def run_expert(env, seed: int) -> tuple[bool, list[float]]:
     return info["success"], progress
 
 
-@pytest.mark.parametrize("task", choices("task"))
+@pytest.mark.parametrize("task", names("task"))
 def test_expert_succeeds(task):
     env = sim.load(task, "panda", cameras=())
     results = [run_expert(env, seed) for seed in SEEDS]

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import sim
-from robot_rl.config import choices
 from sim.experts import make_expert
 from sim.randomize import RandomizeConfig
+from sim.registry import names
 
 # Without mj_setConst, hard diverged in 6 of these panda lift and 3 of these jaco stack episodes
 # (lift is the shortest task that grasps and carries; the jaco blew up stacking, not lifting).
@@ -42,7 +42,7 @@ def run_episodes(task: str, robot: str, preset: str, seeds) -> dict[int, dict[st
 
 
 @pytest.mark.parametrize("task,robot,seeds", FAST_CASES, ids=[f"{t}-{r}" for t, r, _ in FAST_CASES])
-@pytest.mark.parametrize("preset", choices("randomize"))
+@pytest.mark.parametrize("preset", names("randomize"))
 def test_preset_runs_without_instability(preset, task, robot, seeds):
     seeds = seeds[:NOMINAL_SEEDS] if preset == "none" else seeds
     bad = run_episodes(task, robot, preset, seeds)
@@ -50,9 +50,9 @@ def test_preset_runs_without_instability(preset, task, robot, seeds):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("robot", choices("robot"))
-@pytest.mark.parametrize("task", choices("task"))
-@pytest.mark.parametrize("preset", choices("randomize"))
+@pytest.mark.parametrize("robot", names("robot"))
+@pytest.mark.parametrize("task", names("task"))
+@pytest.mark.parametrize("preset", names("randomize"))
 def test_every_task_and_robot_runs_without_instability(preset, task, robot):
     seeds = range(50)
     bad = run_episodes(task, robot, preset, seeds)

@@ -6,14 +6,14 @@ import gymnasium as gym
 import numpy as np
 
 import sim
-from robot_rl.config import choices
 from sim.registration import dmc_id, env_id, register_envs
+from sim.registry import names
 
 
 def test_every_task_and_robot_has_an_id():
     ids = register_envs()
-    for task in choices("task"):
-        for robot in choices("robot"):
+    for task in names("task"):
+        for robot in names("robot"):
             assert env_id(task, robot) in ids
     assert dmc_id("cartpole_swingup") in ids
 

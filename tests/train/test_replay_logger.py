@@ -5,11 +5,12 @@ import csv
 import numpy as np
 import pytest
 
+from reward_models.rl_reward import LearnedReward
 from robot_rl.algos.networks import ObsSpec
 from robot_rl.train.demos import DataError, load_store
 from robot_rl.train.logger import Logger
 from robot_rl.train.replay import MixedSampler, ReplayBuffer
-from robot_rl.train.rewards import LearnedReward, stored_gt_reward
+from robot_rl.train.rewards import stored_gt_reward
 
 SPECS = {"obs/state": ObsSpec((3,), "float32")}
 

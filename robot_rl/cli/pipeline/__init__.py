@@ -20,9 +20,13 @@ The main job, end to end on one task (reach by default), each stage the verb a u
 
 Options:
   pipeline.budget=tiny|default|full   (or budget=...) sizes of every stage: robot_rl/conf/budget/
-  budget.sac.total_steps=N, budget.sac.bc_weight=W, budget.reward.steps=N, budget.demos=N, ...
-                                      one size at a time
-  task=NAME robot=NAME seed=N         what to learn (robot_rl/conf/task, robot)
+  budget.demos=N, budget.image_size=N the recordings (and the frames the reward model sees)
+  budget.sac.train.total_steps=N      a stage's own override, as its verb reads it: budget.record.*
+                                      (robot-rl record), budget.reward.* (reward train),
+                                      budget.sac.* (train), budget.eval.* / budget.ros.* (eval);
+                                      a unique last part is enough: budget.sac.total_steps=N,
+                                      budget.sac.bc_weight=W, budget.reward.steps=N
+  task=NAME robot=NAME seed=N         what to learn (sim/conf/task, robot)
   out=DIR                             default runs/pipeline/<task>-<budget>
   force=true|STAGE                    redo everything, or STAGE and every later stage
   until=STAGE                         stop after STAGE
@@ -38,18 +42,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from robot_rl.cli.args import parse
 from robot_rl.config import ConfigError, compose, one_line
 
 
 def run(argv: list[str]) -> int:
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__)
-        return 0
+    from robot_rl.cli.pipeline.budget import budget_keys, check_values
     from robot_rl.cli.pipeline.runner import StageFailed
 
-    overrides = [("budget=" + a.split("=", 1)[1]) if a.startswith("pipeline.budget=") else a for a in argv]
     try:
-        cfg = compose(overrides, config_name="pipeline")
+        args = parse(argv, "pipeline")
+        if args.help:
+            print(__doc__)
+            return 0
+        overrides = [("budget=" + a.split("=", 1)[1]) if a.startswith("pipeline.budget=") else a
+                     for a in args.overrides]
+        cfg = compose(budget_keys(overrides), config_name="pipeline")
         check_values(cfg)
         summary = run_pipeline(cfg)
     except (ConfigError, ValueError) as error:
@@ -67,55 +75,6 @@ def run(argv: list[str]) -> int:
     print("\n" + "\n".join(line for line in summary.read_text().splitlines() if not line.startswith("![")))
     print(f"summary: {summary}")
     return 0
-
-
-def check_values(cfg) -> None:
-    """Refuse (ConfigError, one sentence) a wrong type in the shared keys or the budget before any stage runs."""
-    from omegaconf import OmegaConf
-
-    from robot_rl.config import MAX_SEED, as_int, check_common, load_group
-
-    check_common(cfg)
-    # stages seed eval episodes from 1_000_000 * seed + 200_000 up: keep those within numpy's range
-    as_int("seed", cfg.seed, minimum=0, maximum=(MAX_SEED - 300_000) // 1_000_000)
-    _same_types(OmegaConf.to_container(cfg.budget, resolve=True), load_group("budget", str(cfg.budget.name)), "budget")
-    if cfg.out is not None and not isinstance(cfg.out, str):
-        raise ConfigError(f"out={cfg.out} is not valid; expected a directory path.")
-
-
-# Budget sizes that may be 0 (everything else counts something that must happen at least once).
-ZERO_OK = ("seed_steps", "bc_updates", "video", "bc_weight", "clean", "noisy", "noise", "episodes")
-
-
-def _same_types(value, default, name: str) -> None:
-    """Refuse a budget value whose type differs from the budget file's, or out of its range."""
-    from robot_rl.config import MAX_IMAGE_SIZE, as_float, as_int
-
-    if isinstance(default, dict) and isinstance(value, dict):
-        for key, sub in value.items():
-            if key in default:
-                _same_types(sub, default[key], f"{name}.{key}")
-        return
-    if isinstance(default, list):
-        if not isinstance(value, list) or not value:
-            raise ConfigError(f"{name}={value} is not valid; expected a list like the budget's {default}.")
-        for i, sub in enumerate(value):
-            _same_types(sub, default[0], f"{name}[{i}]")
-        return
-    leaf = name.rsplit(".", 1)[-1].split("[")[0]
-    low = 0 if leaf in ZERO_OK else 1
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name}={value} is not valid; expected true or false.")
-    elif isinstance(default, int):
-        if type(value) is not int:
-            raise ConfigError(f"{name}={value} is not valid; expected an integer >= {low}.")
-        as_int(name, value, minimum=16 if leaf == "image_size" else low,
-               maximum=MAX_IMAGE_SIZE if leaf == "image_size" else None)
-    elif isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}={value} is not valid; expected a number >= 0.")
-        as_float(name, value, minimum=0.0)
 
 
 def run_pipeline(cfg) -> Path | None:

@@ -75,6 +75,8 @@ def learning_curve(layout: Layout, facts: dict, path: Path) -> Path:
 
 
 def latency_histogram(ros: dict | None, path: Path) -> Path:
+    from hardware.control.timing import percentiles
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 3.4))
     series = [("policy node: joint state in -> command out", (ros or {}).get("latency_ms") or [], "tab:blue"),
@@ -84,7 +86,7 @@ def latency_histogram(ros: dict | None, path: Path) -> Path:
     bins = np.linspace(0.0, top * 1.05, 50)
     for (label, _, color), values in zip(series, finite):
         if values.size:
-            p50, p99 = np.percentile(values, [50, 99])
+            p50, p99 = percentiles(values, 50, 99)
             ax.hist(np.clip(values, 0, bins[-1]), bins=bins, alpha=0.6, color=color,
                     label=f"{label} (p50 {p50:.2f}, p99 {p99:.2f} ms, n={values.size})")
             ax.axvline(p99, color=color, ls=":")
@@ -97,9 +99,9 @@ def frame_strip(layout: Layout, cfg, path: Path) -> Path:
     """Frames of the first successful episode of the exported policy (nominal settings)."""
     from omegaconf import OmegaConf
 
-    from robot_rl.cli.eval import build
+    from robot_rl.cli.compose.evaluation import build
     from robot_rl.media import annotate, grid, write_png
-    from robot_rl.train.evaluate import run_episode
+    from robot_rl.train.rollouts import run_episode
     from sim.render import FrameRenderer, RenderConfig
 
     run_cfg = OmegaConf.load(layout.policy / "config.yaml")

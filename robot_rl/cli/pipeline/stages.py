@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from robot_rl.cli.pipeline.budget import stage_overrides
 from robot_rl.cli.pipeline.runner import Stage, StageFailed
 
 PRESETS = ("none", "hard")
@@ -95,10 +96,10 @@ class PipelineStages:
 
     # demos
     def record_argvs(self) -> list[list[str]]:
-        size = int(self.budget.image_size)
+        own = stage_overrides(self.budget.record)
         return [[f"task={self.task}", f"robot={self.robot}", "device=scripted", f"episodes={r.episodes}",
-                 f"noise={r.noise:g}", f"seed={r.seed}", f"out={r.path}", f"env.image_size={size}",
-                 "env.cameras=[front,wrist]", "display=off"] for r in self.all_recordings()]
+                 f"noise={r.noise:g}", f"seed={r.seed}", f"out={r.path}", *own, "env.cameras=[front,wrist]",
+                 "display=off"] for r in self.all_recordings()]
 
     def run_demos(self) -> None:
         for argv in self.record_argvs():
@@ -112,10 +113,8 @@ class PipelineStages:
         groups = self.recordings()
         train = [str(r.path) for r in groups["demos"] + groups["reward"]]
         held = [str(r.path) for r in groups["held_out"]]
-        r = self.budget.reward
         return ["train", f"data=[{','.join(train)}]", f"held_out=[{','.join(held)}]", f"out={self.at.reward}",
-                f"reward.train.steps={int(r.steps)}", f"reward.train.threads={int(r.threads)}",
-                f"reward.model.image_size={int(self.budget.image_size)}", f"reward.train.seed={self.seed}"]
+                *stage_overrides(self.budget.reward), f"reward.train.seed={self.seed}"]
 
     def reward_done(self) -> bool:
         files = ("config.json", "model.safetensors", "report.json", "report.png")
@@ -123,15 +122,9 @@ class PipelineStages:
 
     # train
     def train_argv(self, resume: bool = False) -> list[str]:
-        s = self.budget.sac
         argv = [f"task={self.task}", f"robot={self.robot}", "algo=sac", "reward=vlm",
                 f"reward.model_path={self.at.reward}", f"demos={self.recordings()['demos'][0].path}",
-                f"run={self.at.train}", f"seed={self.seed}", f"train.total_steps={int(s.total_steps)}",
-                f"train.eval_every={int(s.eval_every)}", f"train.checkpoint_every={int(s.eval_every)}",
-                f"train.eval_episodes={int(s.eval_episodes)}", f"algo.seed_steps={int(s.seed_steps)}",
-                f"algo.utd={int(s.utd)}", f"algo.agent.num_critics={int(s.num_critics)}",
-                f"algo.agent.bc_weight={float(s.bc_weight):g}",
-                f"baseline.bc_updates={int(s.bc_updates)}"]
+                f"run={self.at.train}", f"seed={self.seed}", *stage_overrides(self.budget.sac)]
         return argv + (["resume=true"] if resume else [])
 
     def resumable(self) -> bool:
@@ -155,8 +148,7 @@ class PipelineStages:
 
     # eval
     def eval_argv(self, preset: str) -> list[str]:
-        e = self.budget.eval
-        return [f"run={self.at.train}", f"randomize={preset}", f"episodes={int(e.episodes)}", f"video={int(e.video)}",
+        return [f"run={self.at.train}", f"randomize={preset}", *stage_overrides(self.budget.eval),
                 f"seed={1_000_000 * self.seed + 100_000}", f"out={self.at.eval(preset)}"]
 
     def run_eval(self) -> None:
@@ -168,7 +160,7 @@ class PipelineStages:
 
     # ros
     def ros_argv(self) -> list[str]:
-        return [f"run={self.at.train}", "ros=true", f"episodes={int(self.budget.ros.episodes)}",
+        return [f"run={self.at.train}", "ros=true", *stage_overrides(self.budget.ros),
                 f"seed={1_000_000 * self.seed + 200_000}", f"out={self.at.ros}"]
 
     def ros_done(self) -> bool:

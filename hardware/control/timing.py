@@ -1,0 +1,112 @@
+"""A fixed-rate loop with absolute deadlines, and rolling latency statistics."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+
+class RateLoop:
+    """Wakes at ``t0 + k * period``; sleeps coarsely, then spins the last ``spin_s`` for accuracy.
+
+    ``wait()`` returns how late this wake-up is (the tick jitter, seconds). A loop that falls
+    behind by more than a period skips the missed ticks instead of bursting to catch up.
+    """
+
+    def __init__(self, rate_hz: float, spin_s: float = 2e-4, clock: Callable[[], float] = time.perf_counter) -> None:
+        if not rate_hz > 0:
+            raise ValueError(f"rate_hz is {rate_hz}; expected a positive number.")
+        self.period_s, self.spin_s, self.clock = 1.0 / rate_hz, spin_s, clock
+        self.overruns = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self._next = self.clock() + self.period_s
+
+    @property
+    def next_tick_s(self) -> float:
+        return self._next
+
+    def shift(self, offset_s: float) -> None:
+        """Move the schedule's phase by ``offset_s`` (negative: earlier); the rate is unchanged."""
+        self._next += offset_s
+
+    def wait(self) -> float:
+        """Sleep until the next tick; returns the lateness of this wake-up in seconds."""
+        remaining = self._next - self.clock()
+        if remaining > self.spin_s:
+            time.sleep(remaining - self.spin_s)
+        while self.clock() < self._next:
+            pass
+        now = self.clock()
+        late = now - self._next
+        self._next += self.period_s
+        if now > self._next:  # the next deadline has passed already: drop the missed ticks
+            missed = int((now - self._next) / self.period_s) + 1
+            self.overruns += missed
+            self._next += missed * self.period_s
+        return late
+
+
+class PhaseLock:
+    """Keeps a fixed-rate tick just after the observation it waits for.
+
+    With a driver publishing at the control rate, an unsynchronised tick reads an observation
+    that is on average half a period old. Every ``window`` ticks this takes the waits (tick
+    wake-up minus arrival of the newest observation) as phases on a circle of one period, finds
+    where arrivals cluster, and returns the shift that puts the tick ``margin_s`` after nine in
+    ten of them. A driver much faster than the control rate gives small waits and no shift.
+    """
+
+    def __init__(self, period_s: float, margin_s: float = 3e-4, window: int = 50) -> None:
+        self.period_s, self.margin_s, self.window = period_s, margin_s, window
+        self._waits: list[float] = []
+
+    def update(self, waited_s: float) -> float:
+        """Record one tick's wait; returns the phase shift to apply now (seconds, usually 0)."""
+        if np.isfinite(waited_s) and waited_s >= 0.0:
+            self._waits.append(waited_s % self.period_s)
+        if len(self._waits) < self.window:
+            return 0.0
+        period = self.period_s
+        angles = 2 * np.pi * np.asarray(self._waits) / period
+        self._waits.clear()
+        center = (np.arctan2(np.sin(angles).mean(), np.cos(angles).mean()) % (2 * np.pi)) * period / (2 * np.pi)
+        deviations = (angles * period / (2 * np.pi) - center + period / 2) % period - period / 2
+        target = self.margin_s - float(np.percentile(deviations, 10))
+        shift = (target - center + period / 2) % period - period / 2
+        return shift if abs(shift) > self.margin_s else 0.0
+
+
+class RollingStats:
+    """The last ``size`` samples of one quantity, for p50/p99 in diagnostics and benchmarks."""
+
+    def __init__(self, size: int = 2000) -> None:
+        self._values = np.zeros(size, np.float64)
+        self._count = 0
+
+    def add(self, value: float) -> None:
+        self._values[self._count % len(self._values)] = value
+        self._count += 1
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def values(self) -> np.ndarray:
+        return self._values[: min(self._count, len(self._values))].copy()
+
+    def percentiles(self, *qs: float) -> list[float]:
+        """Percentiles of the window (NaN while empty)."""
+        return percentiles(self.values(), *qs)
+
+
+def percentiles(values, *qs: float) -> list[float]:
+    """Percentiles ``qs`` of ``values`` (NaN for no samples): the one p50/p99 of node diagnostics,
+    the sim-over-ROS evaluation, the pipeline report and the benchmarks."""
+    values = np.asarray(values, np.float64)
+    if values.size == 0:
+        return [float("nan")] * len(qs)
+    return [float(v) for v in np.percentile(values, qs)]

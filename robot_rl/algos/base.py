@@ -1,0 +1,112 @@
+"""What a trainer, a checkpoint and an export rely on in an agent, and the code every agent shares.
+
+``Agent`` is the contract (the online and offline loops, ``train/checkpoint.py`` and
+``train/artifact.py`` use nothing else). ``EncodedAgent`` is the shared half of SAC, IQL and
+BC: a seeded constructor that builds the observation encoder first (parameter init consumes
+the torch RNG, so the order is part of the results), augment-then-encode, acting, export and
+checkpoint parts. Each algorithm subclasses it once and adds its heads, losses and update.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import nn
+
+from robot_rl.algos.networks import DeterministicPolicy, ObsEncoder, ObsSpec, to_torch
+
+Augment = Callable[[torch.Tensor], torch.Tensor]
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """An agent as the training loops, checkpoints and export see it."""
+
+    encoder: ObsEncoder  # its ``state_keys`` are normalised; ``normalization()`` goes into policy.yaml
+    num_updates: int
+
+    def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
+        """Actions (B, A) in [-1, 1] for a batch of raw observations."""
+        ...
+
+    def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
+        """One gradient step on a torch batch; returns ``losses/*`` metrics."""
+        ...
+
+    def fit_normalization(self, values: dict[str, np.ndarray]) -> None:
+        """Freeze observation normalisation from raw samples of each state key."""
+        ...
+
+    def policy(self) -> DeterministicPolicy:
+        """A copy of the deterministic policy, for export."""
+        ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class EncodedAgent:
+    """The shared half of every agent; subclasses name their checkpoint ``PARTS`` and ``POLICY_HEAD``."""
+
+    PARTS: tuple[str, ...] = ()  # modules and optimisers saved in checkpoints, in load order
+    POLICY_HEAD = "actor"  # the module that maps features to actions in the exported policy
+
+    def __init__(self, obs_specs: dict[str, ObsSpec], config: Any, augment: Augment | None, seed: int,
+                 freeze_encoder: bool = False) -> None:
+        torch.manual_seed(seed)  # before any module: the same seed gives the same initial networks
+        self.config = config
+        self.obs_keys, self.augment, self.freeze_encoder = list(obs_specs), augment, freeze_encoder
+        self.encoder = ObsEncoder(obs_specs, config.feature_dim)
+        self.num_updates = 0
+
+    # --- acting ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
+        """Actions (B, A) in [-1, 1] for a batch of raw observations."""
+        features = self.encoder(to_torch({k: obs[k] for k in self.obs_keys}))
+        return self.action(features, deterministic).numpy()
+
+    def action(self, features: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """A tanh-Gaussian actor's mean (deterministic) or a sample."""
+        return self.actor.mean_action(features) if deterministic else self.actor(features)[0]
+
+    # --- learning ----------------------------------------------------------------------------
+    def encode(self, obs: dict[str, torch.Tensor], encoder: ObsEncoder | None = None) -> torch.Tensor:
+        """Features of a training batch's ``obs``, images augmented first when ``augment`` is set."""
+        encoder = self.encoder if encoder is None else encoder
+        images = None
+        if encoder.pixels is not None and self.augment is not None:
+            images = self.augment(encoder.image_tensor(obs))
+        return encoder(obs, images=images, detach_pixels=self.freeze_encoder)
+
+    def fit_normalization(self, values: dict[str, np.ndarray]) -> None:
+        """Freeze observation normalisation from raw samples."""
+        self.encoder.fit_normalization(values)
+
+    # --- export and checkpoints --------------------------------------------------------------
+    def policy(self) -> DeterministicPolicy:
+        """The deterministic policy module for export (a copy; training continues unaffected)."""
+        head: nn.Module = getattr(self, self.POLICY_HEAD)
+        return copy.deepcopy(DeterministicPolicy(self.obs_keys, self.encoder, head)).eval()
+
+    def extra_state(self) -> dict:
+        """State besides ``PARTS`` (e.g. SAC's temperature and generator)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore what ``extra_state`` saved."""
+
+    def state_dict(self) -> dict:
+        state = {name: getattr(self, name).state_dict() for name in self.PARTS}
+        return {**state, **self.extra_state(), "num_updates": self.num_updates, "config": asdict(self.config)}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in self.PARTS:
+            getattr(self, name).load_state_dict(state[name])
+        self.load_extra_state(state)
+        self.num_updates = state["num_updates"]

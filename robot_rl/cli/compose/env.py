@@ -1,0 +1,45 @@
+"""The training env, composed from the train config: picklable env factories (for simulator
+subprocesses) rendering only the cameras the policy and reward need, and the facts a policy
+artifact records about the env."""
+
+from __future__ import annotations
+
+
+class Envs:
+    """Env factories (picklable, for subprocesses) and the facts a policy needs about the env."""
+
+    def __init__(self, cfg, task: str, reward=None) -> None:
+        from functools import partial
+
+        from omegaconf import OmegaConf
+
+        import sim
+        from robot_rl.train.build import obs_specs_of, policy_obs_keys
+
+        env_kwargs = OmegaConf.to_container(cfg.env, resolve=True)
+        reward_cameras = list(reward.cameras) if reward is not None else []
+        if reward is not None and reward.image_size:  # a reward model scores frames at the size it was trained on
+            env_kwargs["image_size"] = int(reward.image_size)
+        env_kwargs["cameras"] = sorted(set(env_kwargs.get("cameras", [])) | set(cfg.algo.cameras) | set(reward_cameras))
+        self.make = partial(sim.load, task, cfg.robot.name, cfg.randomize.name, **env_kwargs)
+        probe = self.make()
+        try:
+            self.spec, self.controller = probe.env_spec, probe.config.controller
+        finally:
+            probe.close()
+        self.kind, self.reward_cameras = str(cfg.env.reward), reward_cameras
+        self.terminate_on_success = bool(cfg.env.terminate_on_success)
+        self.obs_keys = policy_obs_keys(str(cfg.algo.obs), list(cfg.algo.cameras), self.spec.observations)
+        self.obs_specs = obs_specs_of(self.spec.observations, self.obs_keys)
+        self.action_dim = int(self.spec.action.shape[0])
+
+    def facts(self, task: str) -> dict:
+        from dataclasses import asdict
+
+        scaling = {k: v for k, v in asdict(self.controller).items() if k != "action_space"}
+        state_policy = not any(k.startswith("obs/images/") for k in self.obs_keys)
+        handling = ("not an input: obs/object lists the instructed (target) object first" if state_policy else
+                    "not an input: the policy was trained on the env's sampled instructions without seeing them")
+        return {"action_dim": self.action_dim, "action_space": self.spec.action_space, "robot": self.spec.robot,
+                "joint_names": list(self.spec.joint_names), "control_rate_hz": self.spec.control_rate_hz,
+                "task": task, "scaling": scaling, "instruction": {"conditioned": False, "handling": handling}}

@@ -1,0 +1,96 @@
+"""The training loops, composed from the train config: demonstrations or a dataset loaded and
+rewarded, the online (replay) or offline trainer configured and run, and the BC baseline
+trained beside it on the same data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from robot_rl.cli.compose.env import Envs
+
+
+def load_data(cfg, path: str, env: Envs, learned):
+    from robot_rl.contracts import image_key
+    from robot_rl.train.demos import load_store
+
+    extra = tuple(image_key(c) for c in env.reward_cameras)
+    return load_store(path, env.obs_specs, env.action_dim, learned.label_episode, env.terminate_on_success,
+                      cfg.max_episodes, int(cfg.seed), extra_keys=extra, action_space=env.spec.action_space)
+
+
+def train_online(cfg, env: Envs, agent, learned, run_dir: Path, logger):
+    from robot_rl.train.online import OnlineConfig, OnlineTrainer
+    from robot_rl.train.replay import ReplayBuffer
+
+    demos = load_data(cfg, cfg.demos, env, learned) if cfg.demos else None
+    if learned.agreement is not None and demos is not None:  # how well the model labelled the demonstrations
+        logger.log({k.replace("train/", "train/demo_"): v for k, v in learned.agreement.metrics().items()}, 0)
+        learned.agreement.reset()
+    t, a = cfg.train, cfg.algo
+    config = OnlineConfig(total_steps=int(t.total_steps), seed_steps=int(a.seed_steps), batch_size=int(a.batch_size),
+                          utd=int(a.utd), demo_fraction=float(a.demo_fraction), num_envs=num_envs(t.num_envs),
+                          eval_every=int(t.eval_every), eval_episodes=int(t.eval_episodes),
+                          video_episodes=int(t.video_episodes), checkpoint_every=int(t.checkpoint_every),
+                          log_every=int(t.log_every), normalize_obs=bool(a.normalize_obs), seed=int(cfg.seed),
+                          video_fps=float(env.spec.control_rate_hz), progress_bar=bool(cfg.logger.progress_bar))
+    capacity = min(int(a.buffer_capacity), int(t.total_steps))
+    buffer = ReplayBuffer(env.obs_specs, env.action_dim, capacity, seed=int(cfg.seed))
+    trainer = OnlineTrainer(agent, env.make, env.make, config, run_dir, logger, buffer, demos, learned,
+                            resume=bool(cfg.resume))
+    result = trainer.run()
+    baseline = bc_baseline(cfg, env, demos, run_dir) if demos is not None and cfg.baseline.bc else None
+    return result, baseline
+
+
+def num_envs(value) -> int:
+    """``auto``: one simulator process per two cores (the learner needs the rest), at most 8."""
+    if str(value) == "auto":
+        import os
+
+        return max(1, min(8, (os.cpu_count() or 2) // 2))
+    return int(value)
+
+
+def offline_config(cfg, env: Envs, total_updates: int, eval_every: int, video_episodes: int, batch_size: int):
+    from robot_rl.train.offline import OfflineConfig
+
+    t = cfg.train
+    return OfflineConfig(total_updates=total_updates, batch_size=batch_size, eval_every=eval_every,
+                         eval_episodes=int(t.eval_episodes), video_episodes=video_episodes,
+                         checkpoint_every=int(t.checkpoint_every), log_every=int(t.log_every),
+                         normalize_obs=bool(cfg.algo.normalize_obs), seed=int(cfg.seed),
+                         video_fps=float(env.spec.control_rate_hz), progress_bar=bool(cfg.logger.progress_bar))
+
+
+def train_offline(cfg, env: Envs, agent, learned, run_dir: Path, logger):
+    from robot_rl.train.offline import OfflineTrainer
+
+    dataset = load_data(cfg, cfg.data or cfg.demos, env, learned)
+    if learned.agreement is not None:  # how well the model labelled the dataset
+        logger.log(learned.agreement.metrics(), 0)
+    config = offline_config(cfg, env, int(cfg.train.total_updates), int(cfg.train.eval_every),
+                            int(cfg.train.video_episodes), int(cfg.algo.batch_size))
+    result = OfflineTrainer(agent, dataset, env.make, config, run_dir, logger, resume=bool(cfg.resume)).run()
+    baseline = bc_baseline(cfg, env, dataset, run_dir) if cfg.algo.name != "bc" and cfg.baseline.bc else None
+    return result, baseline
+
+
+def bc_baseline(cfg, env: Envs, demos, run_dir: Path):
+    """BC on the same demonstrations, evaluated the same way: the comparison every report carries."""
+    from omegaconf import OmegaConf
+
+    from robot_rl.config import load_group
+    from robot_rl.train.build import build_agent
+    from robot_rl.train.logger import Logger
+    from robot_rl.train.offline import OfflineTrainer
+
+    algo = OmegaConf.create(load_group("algo", "bc"))
+    agent = build_agent(algo, env.obs_specs, env.action_dim, int(cfg.seed))
+    updates = int(cfg.baseline.bc_updates)
+    config = offline_config(cfg, env, updates, 0, 0, int(algo.batch_size))
+    config.checkpoint_every = updates
+    logger = Logger(run_dir / "baseline_bc", tensorboard=False)
+    try:
+        return OfflineTrainer(agent, demos, env.make, config, run_dir / "baseline_bc", logger).run()
+    finally:
+        logger.close()

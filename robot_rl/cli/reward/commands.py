@@ -1,0 +1,117 @@
+"""The ``robot-rl reward`` commands, each given its checked own keys and the composed config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from robot_rl.cli.reward import paths as _paths
+from robot_rl.config import ConfigError, writable_dir
+
+def _check_types(value: Any, default: Any, name: str) -> None:
+    """Compare each field of a reward config with its dataclass default's kind (Hydra does not)."""
+    from robot_rl.schema import check_kinds
+
+    check_kinds(value, default, name, leaf=_at_least_one)
+
+
+def _at_least_one(name: str, value: Any, default: Any) -> None:
+    if type(default) is int and value < 1 and name.rsplit(".", 1)[-1] in (
+            "steps", "batch_size", "eval_every", "threads", "image_size", "frame_stride", "hidden", "max_tokens"):
+        raise ConfigError(f"{name}={value} is not valid; expected an integer >= 1.")
+
+
+def _reward_config(cfg):
+    from omegaconf import OmegaConf
+
+    from reward_models.config import RewardConfig, from_dict
+
+    block = OmegaConf.to_container(cfg.reward, resolve=True)
+    parts = {k: block[k] for k in ("model", "augment", "negatives", "train", "shaping")}
+    _check_types(parts, RewardConfig(), "reward")  # before the dataclasses compare a str with an int
+    return from_dict(RewardConfig, parts)
+
+
+def _bank():
+    from reward_models.instructions import InstructionBank
+    from sim.registry import instruction_tables
+
+    return InstructionBank(**instruction_tables())
+
+
+def _train(own: dict[str, str], cfg) -> int:
+    from omegaconf import OmegaConf
+
+    from reward_models.dataset import load_dataset
+    from reward_models.io import save
+    from reward_models.train import train
+
+    config = _reward_config(cfg)
+    m, t = config.model, config.train
+    data = load_dataset(_paths(own, "data"), m.cameras, m.image_size, t.labels, t.success_tail, t.frame_stride)
+    held_out = _paths(own, "held_out", required=False)
+    out = writable_dir("out", own.get("out") or Path(cfg.out_dir) / "reward" / "vlm")
+    model = train(data, _bank(), config)
+    save(model, out, extra={"data": _paths(own, "data"), "resolved_config": OmegaConf.to_container(cfg.reward)})
+    print(f"saved reward model -> {out}")
+    if held_out:
+        _grade(model, held_out, out, name=str(out))
+    return 0
+
+
+def _eval(own: dict[str, str], cfg) -> int:
+    from reward_models.io import load
+
+    model = load(_model_path(own, cfg), device=own.get("device", cfg.reward.device))
+    model.batch_size = int(cfg.reward.score.batch_size)
+    out = writable_dir("out", own.get("out") or _model_path(own, cfg))
+    _grade(model, _paths(own, "data"), out, name=_model_path(own, cfg))
+    return 0
+
+
+def _label(own: dict[str, str], cfg) -> int:
+    from reward_models.io import load
+    from reward_models.labeling import label_store
+    from reward_models.shaping import RewardShaper
+
+    config = _reward_config(cfg)
+    model = load(_model_path(own, cfg), device=own.get("device", cfg.reward.device))
+    model.batch_size = int(cfg.reward.score.batch_size)
+    stride = int(own.get("stride", cfg.reward.score.stride))
+    replace = bool(own["replace_reward"])
+    for path in _paths(own, "data"):
+        summary = label_store(path, model, RewardShaper.from_config(config.shaping), stride, replace,
+                              model_name=_model_path(own, cfg))
+        print(f"labelled {summary['episodes']} episodes ({summary['steps']} steps) -> {path}: "
+              f"{', '.join(summary['keys'])}")
+    return 0
+
+
+def _model_path(own: dict[str, str], cfg) -> str:
+    path = own.get("model") or cfg.reward.model_path
+    if not path:
+        raise ConfigError("model=DIR is required (a directory written by `robot-rl reward train`).")
+    return str(path)
+
+
+def _grade(model, paths: list[str], out: Path, name: str) -> dict[str, Any]:
+    from reward_models.dataset import load_dataset
+    from reward_models.report_card import report_card, summary_lines
+    from reward_models.io import REPORT_JSON, REPORT_PNG, write_json
+    from reward_models.plots import pick_episodes, report_image
+    from robot_rl.media import write_png
+
+    data = load_dataset(paths, model.cameras, model.config.image_size, require_ground_truth=True)
+    report, curves = report_card(model, data, _bank())
+    report["model"] = name
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / REPORT_JSON, report)
+    seen = curves["train"]
+    write_png(out / REPORT_PNG, report_image(data, seen["progress"], seen["success"], seen["instructions"],
+                                                    pick_episodes(data)))
+    print("\n".join(summary_lines(report)))
+    print(f"report card -> {out / REPORT_JSON}, {out / REPORT_PNG}")
+    return report
+
+
+COMMANDS = {"train": _train, "eval": _eval, "label": _label}

@@ -1,0 +1,51 @@
+"""A pipeline budget is the verbs' own overrides: the stage commands it yields, checked against
+the commands the hand-kept translation produced before budgets became plain overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from robot_rl.cli.pipeline.budget import budget_keys
+from robot_rl.cli.pipeline.stages import Layout, PipelineStages
+from robot_rl.config import compose
+
+# `robot-rl pipeline` with the default budget, task reach, seed 0, out=OUT, before the change.
+DEFAULT_COMMANDS = [
+    "robot-rl record task=reach robot=panda device=scripted episodes=20 noise=0 seed=1000 out=OUT/data/demos.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
+    "robot-rl record task=reach robot=panda device=scripted episodes=10 noise=0.5 seed=2000 out=OUT/data/noisy_0.5.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
+    "robot-rl record task=reach robot=panda device=scripted episodes=10 noise=1 seed=3000 out=OUT/data/noisy_1.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
+    "robot-rl record task=reach robot=panda device=scripted episodes=10 noise=3 seed=4000 out=OUT/data/noisy_3.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
+    "robot-rl record task=reach robot=panda device=scripted episodes=4 noise=0 seed=50000 out=OUT/data/held_out_expert.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
+    "robot-rl record task=reach robot=panda device=scripted episodes=4 noise=1 seed=51000 out=OUT/data/held_out_noisy_1.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
+    "robot-rl reward train 'data=[OUT/data/demos.zarr,OUT/data/noisy_0.5.zarr,OUT/data/noisy_1.zarr,OUT/data/noisy_3.zarr]' 'held_out=[OUT/data/held_out_expert.zarr,OUT/data/held_out_noisy_1.zarr]' out=OUT/reward reward.train.steps=600 reward.train.threads=1 reward.model.image_size=64 reward.train.seed=0",
+    "robot-rl train task=reach robot=panda algo=sac reward=vlm reward.model_path=OUT/reward demos=OUT/data/demos.zarr run=OUT/train seed=0 train.total_steps=8000 train.eval_every=2000 train.checkpoint_every=2000 train.eval_episodes=20 algo.seed_steps=1000 algo.utd=2 algo.agent.num_critics=2 algo.agent.bc_weight=1 baseline.bc_updates=2000",
+    "robot-rl eval run=OUT/train randomize=none episodes=20 video=8 seed=100000 out=OUT/eval/none",
+    "robot-rl eval run=OUT/train randomize=hard episodes=20 video=8 seed=100000 out=OUT/eval/hard",
+    "robot-rl eval run=OUT/train ros=true episodes=10 seed=200000 out=OUT/ros",
+]
+
+
+def _commands(overrides: list[str]) -> list[str]:
+    cfg = compose(budget_keys(overrides), config_name="pipeline")
+    return [c for stage in PipelineStages(cfg, Layout(Path("OUT"))).stages() for c in stage.commands()]
+
+
+def test_default_budget_gives_the_same_commands_as_before():
+    assert _commands([]) == DEFAULT_COMMANDS
+
+
+def test_a_stage_key_by_its_last_part_still_works():
+    """``budget.sac.total_steps=N`` (the README's spelling) is ``budget.sac.train.total_steps=N``."""
+    short = _commands(["budget=tiny", "budget.sac.total_steps=20000", "budget.reward.steps=33", "budget.demos=7"])
+    full = _commands(["budget=tiny", "budget.sac.train.total_steps=20000", "budget.reward.reward.train.steps=33",
+                      "budget.demos=7"])
+    assert short == full
+    train = next(c for c in short if c.startswith("robot-rl train "))
+    assert "train.total_steps=20000" in train and "train.checkpoint_every=300" in train
+    assert "reward.train.steps=33" in next(c for c in short if c.startswith("robot-rl reward "))
+    assert sum(c.startswith("robot-rl record ") and "episodes=7 " in c for c in short) == 1
+
+
+def test_eval_every_still_sets_the_checkpoint_interval():
+    train = next(c for c in _commands(["budget.sac.eval_every=500"]) if c.startswith("robot-rl train "))
+    assert "train.eval_every=500" in train and "train.checkpoint_every=500" in train
