@@ -106,7 +106,7 @@ def parse_args() -> argparse.Namespace:
     args.tasks = [t for t in args.tasks.split(",") if t]
     unknown = sorted(set(args.tasks) - set(names("task")))
     if unknown:
-        parser.error(f"--tasks has unknown tasks {unknown}; choose from {names("task")}.")
+        parser.error(f"--tasks has unknown tasks {unknown}; choose from {names('task')}.")
     if args.randomize not in choices("randomize"):
         parser.error(f"--randomize {args.randomize!r} is unknown; choose from {choices('randomize')}.")
     if args.episodes < 1:

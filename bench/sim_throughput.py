@@ -257,7 +257,7 @@ def parse_args() -> argparse.Namespace:
     args.tasks = [t for t in args.tasks.split(",") if t]
     unknown = sorted(set(args.tasks) - set(names("task")))
     if unknown:
-        parser.error(f"--tasks has unknown tasks {unknown}; choose from {names("task")}.")
+        parser.error(f"--tasks has unknown tasks {unknown}; choose from {names('task')}.")
     if args.core not in os.sched_getaffinity(0):
         parser.error(f"--core {args.core} is not available; this process may use {sorted(os.sched_getaffinity(0))}.")
     return args

@@ -1,4 +1,4 @@
-"""Plain values (YAML blocks, budget files, ROS parameters) checked against and built into config dataclasses.
+"""Plain values (YAML blocks, budget files, ROS parameters, CLI keys) checked against and built into config dataclasses.
 
 The one home for two questions every config reader asks: *does this dict name only fields the
 dataclass has* (:func:`build`, :func:`check_keys`) and *is this value of its default's kind*
@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from robot_rl.config import ConfigError
@@ -114,3 +115,128 @@ def check_kinds(value: Any, default: Any, name: str, error: type[Exception] = Co
     of_kind(name, value, default, error)
     if leaf is not None and default is not None:
         leaf(name, value, default)
+
+
+# --- single values a user typed (CLI keys, YAML fields): one sentence when wrong ---------------
+def as_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an int (within ``minimum``..``maximum``), else ConfigError naming ``name`` and what was expected."""
+    text = str(value).strip()
+    try:
+        number = int(text) if not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    wanted = ("an integer" if minimum is None and maximum is None else f"an integer >= {minimum}"
+              if maximum is None else f"an integer <= {maximum}" if minimum is None
+              else f"an integer from {minimum} to {maximum}")
+    if number is None or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ConfigError(f"{name}={value!s} is not valid; expected {wanted}.")
+    return number
+
+
+def as_float(name: str, value: Any, minimum: float | None = None, strict: bool = False,
+             maximum: float | None = None) -> float:
+    """``value`` as a finite float (>= or, with ``strict``, > ``minimum``; <= ``maximum``), else ConfigError."""
+    import math
+
+    try:
+        number = float(str(value).strip()) if not isinstance(value, bool) else math.nan
+    except ValueError:
+        number = math.nan
+    bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
+    bound += "" if maximum is None else f"{' and' if bound else ''} <= {maximum:g}"
+    if (not math.isfinite(number) or (minimum is not None and (number < minimum or (strict and number == minimum)))
+            or (maximum is not None and number > maximum)):
+        raise ConfigError(f"{name}={value!s} is not valid; expected a number{bound}.")
+    return number
+
+
+def as_bool(name: str, value: Any) -> bool:
+    """true/false (also yes/no, 1/0) as a bool, else ConfigError naming ``name``."""
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", "none", "null"):
+        return False
+    raise ConfigError(f"{name}={value!s} is not valid; expected true or false.")
+
+
+def as_choice(name: str, value: Any, options: tuple[str, ...] | list[str]) -> str:
+    """``value`` when it is one of ``options``, else ConfigError listing them."""
+    if str(value) not in options:
+        raise ConfigError(f"{name}={value!s} is not valid; expected one of: {', '.join(options)}.")
+    return str(value)
+
+
+def writable_dir(name: str, path: str | Path) -> Path:
+    """Create directory ``path`` (and parents) or raise ConfigError saying why it cannot be written."""
+    import os
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{name}={path} is a file; expected a directory (or a path that does not exist yet).")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{name}={path} cannot be created ({(error.strerror or str(error)).lower()}); "
+                          "expected a writable directory.") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name}={path} is not writable; expected a directory you may write to.")
+    return path
+
+
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeding both accept this range
+MAX_IMAGE_SIZE = 1024  # pixels a side; a larger frame is a typo, and 100000 px would exhaust memory
+
+
+def check_common(cfg) -> None:
+    """Refuse (ConfigError, one sentence) a wrong type or range in the keys every verb shares:
+    ``seed``, ``out_dir`` and the ``env`` block."""
+    from robot_rl.contracts import CAMERAS
+
+    as_int("seed", cfg.seed, minimum=0, maximum=MAX_SEED)
+    if "out_dir" in cfg and (cfg.out_dir is None or not str(cfg.out_dir).strip() or not isinstance(cfg.out_dir, str)):
+        raise ConfigError(f"out_dir={cfg.out_dir} is not valid; expected a directory path.")
+    env = cfg.get("env")
+    if env is None:
+        return
+    rate_hz = as_float("env.control_rate_hz", env.control_rate_hz, minimum=0.0, strict=True, maximum=1000.0)
+    as_float("env.sim_dt_s", env.sim_dt_s, minimum=0.0, strict=True, maximum=1.0 / rate_hz)
+    as_choice("env.action_space", env.action_space, ("ee_delta", "joint_delta", "joint_abs"))
+    as_int("env.image_size", env.image_size, minimum=16, maximum=MAX_IMAGE_SIZE)
+    as_choice("env.render_profile", env.render_profile, ("fast", "pretty"))
+    as_choice("env.reward", env.reward, ("dense", "sparse"))
+    as_bool("env.privileged", env.privileged)
+    as_bool("env.terminate_on_success", env.terminate_on_success)
+    cameras = env.cameras
+    if isinstance(cameras, str) or not all(str(c) in CAMERAS for c in cameras):
+        raise ConfigError(f"env.cameras={cameras} is not valid; expected a list drawn from {', '.join(CAMERAS)}, "
+                          "e.g. env.cameras=[front,wrist].")
+
+
+# Ranges of agent hyperparameters by field name (Hydra checks neither types nor ranges):
+# (low, high, low excluded). Any other float must be finite; an int whose default is >= 1 must be >= 1.
+FIELD_RANGES = {"lr": (0.0, 10.0, True), "gamma": (0.0, 1.0, False), "tau": (0.0, 1.0, False),
+                "expectile": (0.0, 1.0, True), "init_alpha": (0.0, None, True), "temperature": (0.0, None, False),
+                "max_weight": (0.0, None, True), "weight_decay": (0.0, None, False), "bc_weight": (0.0, None, False)}
+ZERO_OK_INTS = ("pad", "augment_pad")
+
+
+def check_fields(values: dict, config_class: type, name: str) -> None:
+    """Refuse (ConfigError) a value whose kind differs from the default of the same field of
+    dataclass ``config_class`` (Hydra does not type-check plain YAML), or out of its range (see
+    FIELD_RANGES); unknown keys are left to the constructor."""
+    defaults = {k: v for k, v in defaults_of(config_class).items() if k in values}
+    check_kinds(values, defaults, name, leaf=_field_range)
+
+
+def _field_range(label: str, value: Any, default: Any) -> None:
+    """The range check of one agent hyperparameter already known to be of its default's kind."""
+    key = label.rsplit(".", 1)[-1].split("[")[0]
+    if isinstance(default, bool):
+        return
+    if isinstance(default, int):
+        if default >= 0:
+            as_int(label, value, minimum=1 if default >= 1 and key not in ZERO_OK_INTS else 0)
+    elif isinstance(default, float):
+        low, high, strict = FIELD_RANGES.get(key, (None, None, False))
+        as_float(label, value, minimum=low, strict=strict, maximum=high)

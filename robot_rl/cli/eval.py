@@ -37,7 +37,8 @@ import sys
 
 from robot_rl.cli.args import parse, refuse_unknown
 from robot_rl.cli.checks.eval import OPTIONS, check_options
-from robot_rl.config import ConfigError, as_bool, compose, one_line
+from robot_rl.config import ConfigError, compose, one_line
+from robot_rl.schema import as_bool
 
 
 def run(argv: list[str]) -> int:

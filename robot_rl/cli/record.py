@@ -17,8 +17,8 @@ from pathlib import Path
 
 from robot_rl.cli.args import parse
 from robot_rl.cli.compose.recording import record
-from robot_rl.config import (ConfigError, as_bool, as_choice, as_float, as_int, check_common, compose, one_line,
-                             shorten)
+from robot_rl.config import ConfigError, compose, one_line, shorten
+from robot_rl.schema import as_bool, as_choice, as_float, as_int, check_common
 
 
 def run(argv: list[str]) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from robot_rl.cli.args import parse
 from robot_rl.cli.compose.render import render_one
-from robot_rl.config import (MAX_IMAGE_SIZE, ConfigError, as_choice, as_int, check_common, choices, compose, one_line,
-                             writable_dir)
+from robot_rl.config import ConfigError, choices, compose, one_line
+from robot_rl.schema import MAX_IMAGE_SIZE, as_choice, as_int, check_common, writable_dir
 
 MAX_RENDER_STEPS = 10_000  # 8 minutes of video at 20 Hz; more is a typo, not a clip
 

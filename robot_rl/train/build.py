@@ -30,7 +30,9 @@ def build_agent(algo: Any, obs_specs: dict[str, ObsSpec], action_dim: int, seed:
 
     from omegaconf import OmegaConf
 
-    from robot_rl.config import ConfigError, check_fields, locate
+    from robot_rl.config import ConfigError, locate
+
+    from robot_rl.schema import check_fields
 
     params = OmegaConf.to_container(algo.agent, resolve=True)
     make = locate(algo._target_, "algo._target_")

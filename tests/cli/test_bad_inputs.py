@@ -9,7 +9,6 @@ pipe, an unwritable log directory).
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import shutil

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from robot_rl.config import MAX_SEED, ConfigError, as_bool, as_choice, as_float, as_int, choices
+from robot_rl.config import ConfigError, choices
+
+from robot_rl.schema import MAX_SEED, as_bool, as_choice, as_float, as_int
 
 # The keys of robot_rl/conf/eval.yaml (randomize is a config group chosen there).
 OPTIONS = ("run", "checkpoint", "episodes", "seed", "randomize", "backend", "video", "out", "ros", "episode_s")

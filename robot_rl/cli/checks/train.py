@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robot_rl.config import ConfigError, as_bool, as_float, as_int
+from robot_rl.config import ConfigError
+
+from robot_rl.schema import as_bool, as_float, as_int
 
 MAX_WORKERS = 64  # simulator subprocesses / torch threads; more is a typo that would swamp the machine
 
 
 def check_values(cfg) -> None:
     """Refuse (ConfigError, one sentence) a value of the wrong type or range before anything starts."""
-    from robot_rl.config import check_common
+    from robot_rl.schema import check_common
 
     check_common(cfg)
     as_int("torch_threads", cfg.torch_threads, minimum=1, maximum=MAX_WORKERS)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from robot_rl.cli.checks.eval import load_run_config, locate, task_name
 from robot_rl.cli.progress import EpisodeBar
-from robot_rl.config import choices, writable_dir
+from robot_rl.config import choices
+from robot_rl.schema import writable_dir
 
 
 def _true(value: str | None) -> bool:

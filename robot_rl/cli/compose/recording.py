@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robot_rl.config import as_bool
+from robot_rl.schema import as_bool
 
 
 class ScriptedDevice:

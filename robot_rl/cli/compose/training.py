@@ -50,7 +50,7 @@ def train(cfg, task: str) -> Path:
 def prepare_run_dir(cfg, task: str) -> Path:
     from omegaconf import OmegaConf
 
-    from robot_rl.config import writable_dir
+    from robot_rl.schema import writable_dir
 
     run_dir = writable_dir("run" if cfg.run else "out_dir", run_dir_of(cfg, task))
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)

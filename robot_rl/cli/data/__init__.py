@@ -67,7 +67,8 @@ def run(argv: list[str]) -> int:
 
 def check(args: Args) -> SimpleNamespace:
     """The command's paths and options, each refused (ConfigError, one sentence) when not valid."""
-    from robot_rl.config import as_float, as_int, compose
+    from robot_rl.config import compose
+    from robot_rl.schema import as_float, as_int
 
     names, keys = COMMANDS[args.sub]
     refuse_unknown(args.overrides, keys, f"robot-rl data {args.sub}", args)

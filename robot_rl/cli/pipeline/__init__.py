@@ -90,7 +90,7 @@ def run_pipeline(cfg) -> Path | None:
                    layout.summary_md.is_file, lambda forced: remove_paths(layout.summary_md, layout.pictures),
                    lambda: [])
     pipeline = Pipeline([*stages, report], out, dict(cfg.budget.eta_s), force=cfg.force, until=cfg.until)
-    from robot_rl.config import writable_dir
+    from robot_rl.schema import writable_dir
 
     writable_dir("out", out)  # after the options are checked: a refused run creates nothing
     print(f"robot-rl pipeline: {cfg.task.name} on {cfg.robot.name}, budget {cfg.budget.name}, seed {cfg.seed} -> {out}")

@@ -65,7 +65,9 @@ def check_values(cfg) -> None:
     """Refuse (ConfigError, one sentence) a wrong type in the shared keys or the budget before any stage runs."""
     from omegaconf import OmegaConf
 
-    from robot_rl.config import MAX_SEED, as_int, check_common, load_group
+    from robot_rl.config import load_group
+
+    from robot_rl.schema import MAX_SEED, as_int, check_common
 
     check_common(cfg)
     # stages seed eval episodes from 1_000_000 * seed + 200_000 up: keep those within numpy's range
@@ -87,7 +89,7 @@ def _same_types(value, default, name: str) -> None:
 
 
 def _budget_range(name: str, value, default) -> None:
-    from robot_rl.config import MAX_IMAGE_SIZE, as_float, as_int
+    from robot_rl.schema import MAX_IMAGE_SIZE, as_float, as_int
 
     leaf = name.rsplit(".", 1)[-1].split("[")[0]
     low = 0 if leaf in ZERO_OK else 1

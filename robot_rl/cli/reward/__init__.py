@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 
 from robot_rl.cli.args import parse
-from robot_rl.config import ConfigError, as_bool, as_int, check_common, compose, one_line
+from robot_rl.config import ConfigError, compose, one_line
+from robot_rl.schema import as_bool, as_int, check_common
 
 # The own keys each command reads; any other is refused rather than silently ignored.
 COMMANDS = {"train": ("data", "held_out", "out"), "eval": ("model", "data", "out", "device"),

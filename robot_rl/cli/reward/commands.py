@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from robot_rl.cli.reward import paths as _paths
-from robot_rl.config import ConfigError, writable_dir
+from robot_rl.config import ConfigError
+from robot_rl.schema import writable_dir
 
 def _check_types(value: Any, default: Any, name: str) -> None:
     """Compare each field of a reward config with its dataclass default's kind (Hydra does not)."""
