@@ -161,8 +161,3 @@ class ObservationCache:
         """When the latest joint state arrived (this cache's clock)."""
         with self._lock:
             return self._latest[OBS_STATE].time_s
-
-    def joint_stamp_s(self) -> float:
-        """Header stamp of the latest joint state (ROS time, seconds)."""
-        with self._lock:
-            return self._latest[OBS_STATE].stamp_s
