@@ -62,9 +62,12 @@ def parse(argv: list[str], verb: str, subs: tuple[str, ...] = (), flags: tuple[s
         if token in ("-m", "--multirun"):
             args.multirun = True
         elif token.startswith("--") and len(token) > 2:
-            key = token[2:].replace("-", "_")
-            values = []
-            while key not in flags and index < len(rest) and not rest[index].startswith("--"):
+            key, given, inline = token[2:].partition("=")  # --format=dp is --format dp
+            key, token = key.replace("-", "_"), token.partition("=")[0]
+            values = [inline] if given and inline else []
+            # --name takes the words up to the next option or key=value
+            while (key not in flags and not given and index < len(rest) and not rest[index].startswith("--")
+                   and not _is_override(rest[index])):
                 values.append(rest[index])
                 index += 1
             if key not in flags and not values:

@@ -18,6 +18,10 @@ def test_option_spelling_becomes_key_value():
     args = parse(["drop", "s.zarr", "--episodes", "1", "3", "--deep", "--out", "o.zarr"], "data", subs=("drop",),
                  flags=("deep",), paths=True)
     assert args.overrides == ["episodes=[1,3]", "deep=true", "out=o.zarr"]
+    # an option's words end at the next key=value; --name=value is the same as --name value
+    for spelled in (["--format", "dp"], ["--format=dp"]):
+        args = parse(["export", "s.zarr", *spelled, "out=x.zarr"], "data", subs=("export",), paths=True)
+        assert args.overrides == ["format=dp", "out=x.zarr"] and args.name("format") == "--format"
 
 
 def test_help_and_multirun_anywhere():
@@ -27,7 +31,8 @@ def test_help_and_multirun_anywhere():
 
 
 @pytest.mark.parametrize("argv, says", [([], "which command"), (["fly"], "unknown command 'fly'"),
-                                        (["render", "--out"], "--out needs a value")])
+                                        (["render", "--out"], "--out needs a value"),
+                                        (["render", "--out="], "--out needs a value")])
 def test_refusals_are_one_sentence(argv, says):
     with pytest.raises(ConfigError, match=says):
         parse(argv, "sim", subs=("render",))

@@ -55,7 +55,7 @@ def check_values(cfg) -> None:
         path = cfg[key]
         if path is not None and not isinstance(path, str):
             raise ConfigError(f"{key}={path} is not valid; expected one Zarr store path.")
-        if path and not Path(path).exists():
+        if path and "://" not in path and not Path(path).exists():  # a URL is checked when it is opened
             raise ConfigError(f"{key}={path} does not exist; expected a Zarr episode store (see `robot-rl record`).")
 
 

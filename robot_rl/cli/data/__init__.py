@@ -11,6 +11,11 @@ Inspect, check, fix and combine Zarr episode stores.
   robot-rl data stats STORE [json=true]       lengths, success, sources, returns, per-key moments
   robot-rl data export-video STORE out=FILE [episodes=[0,1]] [camera=front] [fps=20]
                                               an .mp4 (a grid for several episodes) or a .png of final frames
+  robot-rl data export STORE format=dp|lerobot|rerun out=PATH [episodes=[0,1]] [key_map={...}]
+                                              the store in another tool's format (see docs/interop.md)
+  robot-rl data import INPUT format=dp|lerobot|rosbag2 out=STORE [topics=map.yaml] [fps=10] ...
+                                              another tool's dataset or a ROS 2 bag into a new store
+  robot-rl data view STORE [episode=0]        open one episode in the Rerun viewer (or write its .rrd)
 
 Options are key=value (robot_rl/conf/data.yaml); the spelling `--val-fraction 0.2`,
 `--episodes 1 3`, `--deep` is the same. Every user mistake or damaged store prints one sentence
@@ -32,7 +37,12 @@ COMMANDS = {
     "merge": (("out", "inputs"), ()), "split": (("store",), ("val_fraction", "seed", "train_out", "val_out")),
     "drop": (("store",), ("episodes", "out")), "stats": (("store",), ("json",)),
     "export-video": (("store",), ("episodes", "out", "camera", "fps")),
+    "export": (("store",), ("format", "out", "episodes")),
+    "import": (("input",), ("format", "out")),
+    "view": (("store",), ("episode", "out")),
 }
+# export and import also read the options their format declares (robot_rl/interop)
+CONVERTING = ("export", "import")
 
 
 def run(argv: list[str]) -> int:
@@ -71,14 +81,27 @@ def check(args: Args) -> SimpleNamespace:
     from robot_rl.schema import as_float, as_int
 
     names, keys = COMMANDS[args.sub]
-    refuse_unknown(args.overrides, keys, f"robot-rl data {args.sub}", args)
+    module = None
+    if args.sub in CONVERTING:
+        from robot_rl.interop import converter
+
+        chosen = next((o.partition("=")[2] for o in args.overrides if o.lstrip("+").startswith("format=")), None)
+        module = converter(chosen, args.sub)
+        keys = (*keys, *getattr(module, f"{args.sub.upper()}_OPTIONS"))
+    refuse_unknown(args.overrides, keys, f"robot-rl data {args.sub}{f' format={chosen}' if module else ''}", args)
     least = len(names)
     if len(args.paths) < least or (len(args.paths) > least and names[-1] != "inputs"):
         raise ConfigError(f"expected {' '.join(n.upper() for n in names)}{' ...' if names[-1] == 'inputs' else ''}"
                           f" as paths, got {len(args.paths)}: {' '.join(args.paths) or 'none'}.")
-    cfg = compose(args.overrides, config_name="data")
+    # task= and robot= name the sim's config groups to Hydra; a format's options are the format's
+    # own, so they are read here as YAML values and never composed as groups.
+    own = getattr(module, f"{args.sub.upper()}_OPTIONS", ()) if module else ()
+    given = {o.partition("=")[0].lstrip("+"): o.partition("=")[2] for o in args.overrides}
+    cfg = compose([o for o in args.overrides if o.partition("=")[0].lstrip("+") not in own], config_name="data")
     paths = dict(zip(names, args.paths)) | ({"inputs": args.paths[1:]} if names[-1] == "inputs" else {})
-    options = SimpleNamespace(**paths, **{k: cfg[k] for k in keys})
+    options = SimpleNamespace(**paths, **{k: _value(args.name(k), given[k]) if k in own and k in given else
+                                           None if k in own else cfg[k] for k in keys})
+    options.converter = module
     for key in ("train_out", "val_out", "out", "camera"):
         value = getattr(options, key, None)
         if key in keys and value is not None and not str(value).strip():
@@ -95,12 +118,36 @@ def check(args: Args) -> SimpleNamespace:
     if "episodes" in keys:
         if options.episodes is None and args.sub == "drop":
             raise ConfigError("episodes= (--episodes) is required; expected the episodes to drop, e.g. episodes=[1,3].")
+        if options.episodes is None and args.sub == "export":
+            return _checked_output(args, options)
         raw = [0] if options.episodes is None else options.episodes
         raw = list(raw) if hasattr(raw, "__len__") and not isinstance(raw, str) else [raw]
         options.episodes = [as_int(args.name("episodes"), e, minimum=0) for e in raw]
+    _checked_output(args, options)
+    if args.sub == "view":
+        options.episode = as_int(args.name("episode"), 0 if options.episode is None else options.episode, minimum=0)
     if args.sub == "export-video":
         if options.out is None:
             raise ConfigError("out= (--out) is required; expected the .mp4 or .png to write (e.g. out=episodes.mp4).")
         if options.fps is not None:
             options.fps = as_float(args.name("fps"), options.fps, minimum=0.0, strict=True, maximum=1000.0)
     return options
+
+
+def _checked_output(args: Args, options: SimpleNamespace) -> SimpleNamespace:
+    if args.sub in CONVERTING and options.out is None:
+        raise ConfigError(f"out= (--out) is required; expected the new {'output' if args.sub == 'export' else 'store'} "
+                          "path (e.g. out=exported).")
+    return options
+
+
+def _value(name: str, text: str) -> object:
+    """A format option's value as YAML reads it (``key_map={obs/state: state}``, ``fps=10``)."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"{name}={text} could not be read; expected a value, a [list] or a {{key: value}} "
+                          "mapping.") from None
+    return None if value is None or value == "null" else value

@@ -16,6 +16,8 @@ _INTERRUPTED = {
     "drop": "the store holds either all of its episodes or none of the dropped ones.",
     "repair": "every step taken so far is safe; run `robot-rl data repair` again to finish.",
     "export-video": "the video may be incomplete.",
+    "export": "no output was written and nothing was left behind.",
+    "import": "no store was written and nothing was left behind.",
 }
 
 
@@ -127,6 +129,25 @@ def _export_video(args: SimpleNamespace) -> int:
     return 0
 
 
+def _export(args: SimpleNamespace) -> int:
+    from robot_rl.data.store import EpisodeStore
+
+    with EpisodeStore.open(args.store) as store:
+        print(args.converter.export_store(store, args.out, args))
+    return 0
+
+
+def _import(args: SimpleNamespace) -> int:
+    print(args.converter.import_store(args.input, args.out, args))
+    return 0
+
+
+def _view(args: SimpleNamespace) -> int:
+    from robot_rl.interop.rerun import view
+
+    return view(args.store, args.episode, args.out)
+
+
 def interrupted(command: str) -> str:
     """What state the store is in after Ctrl-C during ``command``."""
     return _INTERRUPTED.get(command, _READ_ONLY)
@@ -134,5 +155,6 @@ def interrupted(command: str) -> str:
 
 COMMANDS: dict[str, Any] = {
     "info": _info, "validate": _validate, "repair": _repair, "merge": _merge, "split": _split,
-    "drop": _drop, "stats": _stats, "export-video": _export_video,
+    "drop": _drop, "stats": _stats, "export-video": _export_video, "export": _export, "import": _import,
+    "view": _view,
 }

@@ -1,0 +1,112 @@
+"""Export and import speed of every format converter on a real 50-episode, two-camera store.
+
+    python bench/interop_io.py [--episodes 50] [--task lift] [--image-size 84] [--dir TMPDIR] [--store STORE]
+
+The store is recorded with the scripted expert (`robot-rl record device=scripted`), front and
+wrist cameras at the given size, unless --store names one. Each conversion runs as the user
+would run it (`robot-rl data export|import` in a fresh process, so the times include start-up),
+and each round trip is checked: episode boundaries, actions and instructions equal, images equal
+(dp) or within the lossy video tolerance (lerobot). The issue's aim: under a minute each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from robot_rl.data.store import EpisodeStore  # noqa: E402
+from results import print_result  # noqa: E402
+
+CLI = [sys.executable, "-m", "robot_rl.cli.main"]
+AIM_S = 60.0
+
+
+def run(argv: list[str]) -> float:
+    """Seconds one CLI command takes; exits with its output when it fails."""
+    start = time.perf_counter()
+    done = subprocess.run([*CLI, *argv], capture_output=True, text=True)
+    took = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"`robot-rl {' '.join(argv)}` failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return took
+
+
+def size_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+def compare(a: Path, b: Path) -> str:
+    """'exact', 'images within N' or what differs."""
+    with EpisodeStore.open(a) as x, EpisodeStore.open(b) as y:
+        if not np.array_equal(x.episode_ends, y.episode_ends):
+            return "episode boundaries differ"
+        worst = 0
+        for key in x.schema:
+            if key not in y.schema:
+                return f"{key} missing"
+            u, v = x.read_slice(key, 0, x.num_steps), y.read_slice(key, 0, y.num_steps)
+            if key.startswith("obs/images/"):
+                worst = max(worst, int(np.abs(u.astype(np.int16) - v.astype(np.int16)).max()))
+            elif not np.array_equal(u, v):
+                return f"{key} differs"
+        if [i.instruction for i in x.episode_infos()] != [i.instruction for i in y.episode_infos()]:
+            return "instructions differ"
+    return "exact" if worst == 0 else f"images within {worst}/255"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--task", default="lift")
+    parser.add_argument("--image-size", type=int, default=84)
+    parser.add_argument("--dir", default=None)
+    parser.add_argument("--store", default=None, help="an existing store to convert instead of recording one")
+    args = parser.parse_args()
+    work = Path(args.dir or tempfile.mkdtemp(prefix="interop_io_"))
+    work.mkdir(parents=True, exist_ok=True)
+    store = Path(args.store) if args.store else work / "source.zarr"
+    if not args.store:
+        shutil.rmtree(store, ignore_errors=True)
+        took = run(["record", f"task={args.task}", "device=scripted", f"episodes={args.episodes}",
+                    f"out={store}", f"env.image_size={args.image_size}"])
+        print(f"recorded {store} in {took:.1f} s")
+    with EpisodeStore.open(store) as s:
+        print(f"store: {s.num_episodes} episodes, {s.num_steps} steps, cameras {', '.join(s.cameras)}, "
+              f"{size_mb(store):.1f} MB")
+
+    rows = []
+    for fmt, suffix, back in (("dp", ".zarr", True), ("lerobot", "", True), ("rerun", ".rrd", False)):
+        out, again = work / f"export_{fmt}{suffix}", work / f"import_{fmt}.zarr"
+        for path in (out, again):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        export_s = run(["data", "export", str(store), f"format={fmt}", f"out={out}"])
+        import_s = run(["data", "import", str(out), f"format={fmt}", f"out={again}"]) if back else float("nan")
+        check = compare(store, again) if back else "-"
+        rows.append((fmt, export_s, import_s, size_mb(out), check))
+
+    print(f"\n| format | export s | import s | size MB | round trip |\n|---|---|---|---|---|")
+    for fmt, export_s, import_s, mb, check in rows:
+        shown = "-" if np.isnan(import_s) else f"{import_s:.1f}"
+        print(f"| {fmt} | {export_s:.1f} | {shown} | {mb:.1f} | {check} |")
+    for fmt, export_s, import_s, _, _ in rows:
+        print_result(f"{fmt}_export_s", export_s, f"<{AIM_S:g}")
+        if not np.isnan(import_s):
+            print_result(f"{fmt}_import_s", import_s, f"<{AIM_S:g}")
+    if not args.dir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
