@@ -10,6 +10,12 @@ is built by the same robot model as the policy node's, so real and sim stores sh
 
 Episodes: services ``~/start`` (Trigger), ``~/keep`` (SetBool: data = success) and
 ``~/discard`` (Trigger), or the teleop device's buttons on ``teleop/events``.
+
+``format``: ``zarr`` (the store only, the default), ``mcap`` (a rosbag2 with MCAP storage per
+episode, every message the node received during it, e.g. to open in Foxglove) or ``both``. The
+bags go to ``mcap_dir`` (default: beside the store, ``<out without .zarr>_mcap/``) as
+``episode_<index>/``, the index the store gives the episode; see ``hardware.ros.mcap_writer``.
+The Zarr path is unchanged by it; bags are written by their own thread.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from std_msgs.msg import Bool, Float32, Float32MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
 from hardware.ros.conversions import JointStateReader, MessageError, image_to_rgb, stamp_to_s
+from hardware.ros.mcap_writer import EpisodeBags, kept_episodes
 from hardware.ros.params import declare_config
 from hardware.ros.runner import loop_guard, run_node
 from hardware.ros.timeline import Timeline
@@ -33,6 +40,9 @@ from hardware.control.robot_model import load_robot_model
 from hardware.control.timing import RateLoop
 from robot_rl import contracts
 from robot_rl.data.writer import EpisodeWriter
+
+
+FORMATS = ("zarr", "mcap", "both")
 
 
 @dataclass(frozen=True)
@@ -52,8 +62,12 @@ class RecorderConfig:
     object_dim: int = 0  # > 0: also record obs/object from observations/object (sim ground truth)
     image_tolerance_s: float = 0.1
     stale_s: float = 0.25  # skip a row whose joint state is older than this
+    format: str = "zarr"  # zarr | mcap | both: also (or only) one rosbag2 MCAP bag per episode
+    mcap_dir: str = ""  # where the episode bags go; "" = beside the store, <out without .zarr>_mcap
 
     def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"format {self.format!r} is unknown; expected one of {', '.join(FORMATS)}.")
         if self.source not in contracts.EPISODE_SOURCES:
             raise ValueError(f"source {self.source!r} is unknown; expected one of {contracts.EPISODE_SOURCES}.")
 
@@ -64,7 +78,9 @@ class RecorderNode(Node):
         cfg = self.config = declare_config(self, RecorderConfig)
         self.robot = load_robot_model(cfg.robot, cfg.action_space)
         self.action_dim = 5 if cfg.action_space == "ee_delta" else self.robot.n_joints + 1
-        self.writer = EpisodeWriter(Path(cfg.out), self._schema(), self._attrs())
+        self.writer = EpisodeWriter(Path(cfg.out), self._schema(), self._attrs()) if cfg.format != "mcap" else None
+        self.bags = EpisodeBags(self.bag_folder(cfg)) if cfg.format != "zarr" else None
+        self._bag_index = kept_episodes(self.bags.folder) if self.bags is not None else 0
         self._reader = JointStateReader(self.robot.joint_names, self.robot.gripper_joint_names)
         self.streams = {name: Timeline() for name in ("joints", "action", "object", "success", "progress",
                                                       *(f"image/{c}" for c in cfg.cameras))}
@@ -74,6 +90,7 @@ class RecorderNode(Node):
         self._marked: bool | None = None
         self._pending: dict | None = None
         self._steps = 0
+        self._episode_topic = f"{self.get_fully_qualified_name()}/episode"  # start / success|failure / keep|discard
         self._subscribe()
         self.create_service(Trigger, "~/start", lambda req, res: self._reply(res, *self.start()))
         self.create_service(SetBool, "~/keep", lambda req, res: self._reply(res, *self.keep(bool(req.data))))
@@ -81,8 +98,20 @@ class RecorderNode(Node):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=loop_guard, args=(self, self._loop), name="recorder", daemon=True)
         self._thread.start()
-        self.get_logger().info(f"recording to {self.writer.path} ({self.writer.num_episodes} episodes there); "
-                               "waiting for start")
+        where = [f"{self.writer.path} ({self.writer.num_episodes} episodes there)"] if self.writer else []
+        where += [f"episode bags in {self.bags.folder}"] if self.bags else []
+        self.get_logger().info(f"recording to {' and '.join(where)}; waiting for start")
+
+    @staticmethod
+    def bag_folder(cfg: RecorderConfig) -> Path:
+        if cfg.mcap_dir:
+            return Path(cfg.mcap_dir)
+        out = Path(cfg.out)
+        return out.with_name(f"{out.stem if out.suffix == '.zarr' else out.name}_mcap")
+
+    @property
+    def next_index(self) -> int:
+        return self.writer.num_episodes if self.writer is not None else self._bag_index
 
     def _schema(self) -> dict:
         cfg, n = self.config, self.robot.n_joints
@@ -101,19 +130,33 @@ class RecorderNode(Node):
 
     def _subscribe(self) -> None:
         cfg = self.config
-        self.create_subscription(JointState, cfg.joint_states_topic, self._on_joints, qos_profile_sensor_data)
+        self._listen(JointState, cfg.joint_states_topic, self._on_joints, qos_profile_sensor_data)
         for camera in cfg.cameras:
-            self.create_subscription(Image, f"{camera}/image_raw", lambda m, c=camera: self._on_image(c, m),
-                                     qos_profile_sensor_data)
-        self.create_subscription(Float32MultiArray, cfg.action_topic,
-                                 lambda m: self._add("action", np.array(m.data, np.float32)), 10)
-        self.create_subscription(Float32MultiArray, "observations/object",
-                                 lambda m: self._add("object", np.array(m.data, np.float32)), 10)
-        self.create_subscription(Bool, "task/success", lambda m: self._add("success", bool(m.data)), 10)
-        self.create_subscription(Float32, "task/progress", lambda m: self._add("progress", float(m.data)), 10)
+            self._listen(Image, f"{camera}/image_raw", lambda m, c=camera: self._on_image(c, m),
+                         qos_profile_sensor_data)
+        self._listen(Float32MultiArray, cfg.action_topic, lambda m: self._add("action", np.array(m.data, np.float32)),
+                     10)
+        self._listen(Float32MultiArray, "observations/object",
+                     lambda m: self._add("object", np.array(m.data, np.float32)), 10)
+        self._listen(Bool, "task/success", lambda m: self._add("success", bool(m.data)), 10)
+        self._listen(Float32, "task/progress", lambda m: self._add("progress", float(m.data)), 10)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.create_subscription(String, "task/instruction", self._on_instruction, latched)
-        self.create_subscription(String, cfg.events_topic, self._on_event, 10)
+        self._instruction_topic = self._listen(String, "task/instruction", self._on_instruction, latched)
+        self._listen(String, cfg.events_topic, self._on_event, 10)
+
+    def _listen(self, msg_type, topic: str, callback, qos) -> str:
+        """Subscribe; with episode bags, each message also goes to the open episode's bag. Returns the
+        resolved topic name."""
+        if self.bags is None:
+            return self.create_subscription(msg_type, topic, callback, qos).topic_name
+        bags = self.bags
+
+        def both(msg) -> None:
+            bags.add(name, msg, self.get_clock().now().nanoseconds)  # a queue put: the bag thread writes
+            callback(msg)
+
+        name = self.create_subscription(msg_type, topic, both, qos).topic_name
+        return name
 
     # --- incoming (executor thread) ---------------------------------------------------------
     def _now_s(self) -> float:
@@ -161,10 +204,35 @@ class RecorderNode(Node):
         with self._lock:
             if self._recording:
                 return False, "already recording; keep or discard the episode first."
-            self.writer.start_episode(source=self.config.source, instruction=self._instruction, task=self.config.task)
+            if self.writer is not None:
+                self.writer.start_episode(source=self.config.source, instruction=self._instruction,
+                                          task=self.config.task)
+            if self.bags is not None:
+                self._start_bag()
             self._recording, self._marked, self._pending, self._steps = True, None, None, 0
-        self.get_logger().info(f"recording episode {self.writer.num_episodes}: {self._instruction!r}")
-        return True, f"recording episode {self.writer.num_episodes}"
+        self.get_logger().info(f"recording episode {self.next_index}: {self._instruction!r}")
+        return True, f"recording episode {self.next_index}"
+
+    def _start_bag(self) -> None:
+        """Open the episode's bag with the instruction in force and a start marker (recorder/episode)."""
+        now = self.get_clock().now().nanoseconds
+        self.bags.start(self.next_index)
+        self.bags.add(self._instruction_topic, String(data=self._instruction), now)
+        self.bags.add(self._episode_topic, String(data="start"), now)
+
+    def _end_bag(self, keep: bool, success: bool, index: int | None) -> None:
+        if self.bags is None:
+            return
+        now = self.get_clock().now().nanoseconds
+        if keep:
+            self.bags.add(self._episode_topic, String(data="success" if success else "failure"), now)
+        self.bags.add(self._episode_topic, String(data="keep" if keep else "discard"), now)
+        self.bags.finish(keep, index)
+        if keep and index is not None:
+            self._bag_index = max(self._bag_index, index + 1)
+        if self.bags.dropped or self.bags.error:
+            self.get_logger().warning(f"episode bags: {self.bags.dropped} messages dropped (queue full)"
+                                      f"{'; ' + self.bags.error if self.bags.error else ''}")
 
     def keep(self, success: bool) -> tuple[bool, str]:
         with self._lock:
@@ -172,7 +240,11 @@ class RecorderNode(Node):
                 return False, "not recording; call start first."
             self._recording = False
             steps = self._steps
-            index = self.writer.end_episode(success=success, keep=True, wait=True)
+            if self.writer is not None:
+                index = self.writer.end_episode(success=success, keep=True, wait=True)
+            else:
+                index = self._bag_index if steps else None
+            self._end_bag(index is not None, success, index)
         if index is None:
             return False, "the episode had no steps and was discarded."
         self.get_logger().info(f"kept episode {index}: {steps} steps, success={success}")
@@ -183,7 +255,9 @@ class RecorderNode(Node):
             if not self._recording:
                 return False, "not recording."
             self._recording = False
-            self.writer.end_episode(success=False, keep=False)
+            if self.writer is not None:
+                self.writer.end_episode(success=False, keep=False)
+            self._end_bag(False, False, None)
         return True, "episode discarded"
 
     @staticmethod
@@ -213,7 +287,8 @@ class RecorderNode(Node):
             action = self.streams["action"].between(previous_s, now_s) or self.streams["action"].latest(now_s)
             if action is not None and action[1].shape == (self.action_dim,):
                 self._pending[contracts.ACTION] = action[1]
-                self.writer.add_step(self._pending)
+                if self.writer is not None:
+                    self.writer.add_step(self._pending)
                 self._steps += 1
         self._pending = self._observe(now_s)
 
@@ -248,7 +323,10 @@ class RecorderNode(Node):
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5.0)
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
+        if self.bags is not None:
+            self.bags.close()  # an open episode's bag is discarded, as the store discards the episode
 
 
 def main(argv: list[str] | None = None) -> int:
