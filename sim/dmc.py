@@ -29,9 +29,10 @@ import gymnasium as gym
 import numpy as np
 
 from robot_rl.contracts import OBS_STATE, image_key
+from sim import registration
 from sim.render import FrameRenderer, RenderConfig
 
-DMC_TASKS = ("cartpole_swingup", "reacher_easy", "walker_walk")
+DMC_TASKS = registration.DMC_TASKS  # the suite tasks with a gymnasium id
 OBS_TYPES = ("state", "pixels", "both")
 FRONT_CAMERA = "front"
 # DrQ-v2 renders camera 0 for every domain but quadruped, whose camera 0 is too far away.

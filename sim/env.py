@@ -72,6 +72,7 @@ class RobotEnv(gym.Env):
         self.spec_ = self._make_spec()
         self.observation_space = gym.spaces.Dict({k: _box(s) for k, s in self.spec_.observations.items()})
         self.action_space = _box(self.spec_.action)
+        self.metadata = {**self.metadata, "render_fps": self.config.control_rate_hz}  # one frame per step
         self._step = 0
         self.instruction = ""
 

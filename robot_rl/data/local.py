@@ -35,9 +35,25 @@ def is_remote(path: str | os.PathLike) -> bool:
     return "://" in str(path) and not str(path).startswith("file://")
 
 
+# A URL that went through Path() or realpath() (``http:/host/x.zarr``, ``/cwd/s3:/bucket/x``).
+_MANGLED_URL = re.compile(r"(?:^|/)(https?|s3a?|gs|gcs|az|abfss?):/(?!/)")
+
+
+def remote_scheme(path: str | os.PathLike) -> str | None:
+    """The scheme of a remote URL, also of one whose ``//`` a path operation collapsed; else None."""
+    text = str(path)
+    if is_remote(text):
+        return text.split("://", 1)[0].lower()
+    found = _MANGLED_URL.search(text)
+    return found.group(1) if found and not Path(text).exists() else None
+
+
 def check_local_path(path: str | os.PathLike) -> str:
     """``path`` as a string when it is a directory with a root ``zarr.json``; else StoreError."""
     p = Path(path)
+    if not p.exists() and remote_scheme(p):
+        raise StoreError(f"{p} is a {remote_scheme(p)}:// URL made into a local path; remote stores can only be read "
+                         "(info, stats, validate, export, training): copy the store to a local disk to change it.")
     if not p.exists():
         hidden = [q.name for q in p.parent.glob(f".{p.name}.old*")] if p.parent.is_dir() else []
         if hidden:  # an in-place rewrite was killed between its two renames

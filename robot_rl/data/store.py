@@ -38,6 +38,7 @@ from robot_rl.data.local import (
     lock,
     read_runs,
     refuse_dangling_link,
+    remote_scheme,
     remove_dead_builds,
     require_zarr_for_writing,
     unlock,
@@ -88,7 +89,12 @@ class EpisodeStore:
         if lock_fd is not None:
             remove_dead_builds(where)
         try:
-            root = zarr.open_group(store=where, mode="r" if mode == "r" else "r+", zarr_format=3)
+            if is_remote(where):
+                from robot_rl.data.remote import open_root
+
+                root = open_root(where)  # read-only, bounded waits, one sentence per failure
+            else:
+                root = zarr.open_group(store=where, mode="r" if mode == "r" else "r+", zarr_format=3)
             check_format(root.attrs, where)
             if check and EPISODE_ENDS not in root:
                 raise StoreError(f"{where} has no {EPISODE_ENDS} array, so no episode is committed in it; "
@@ -105,6 +111,10 @@ class EpisodeStore:
             raise
         except Exception as exc:  # zarr's own errors for a damaged store
             unlock(lock_fd)
+            if is_remote(where):
+                from robot_rl.data.remote import failure
+
+                raise StoreError(failure(where, exc, "could not be opened as a Zarr v3 store")) from exc
             raise StoreError(f"{where} could not be opened as a Zarr v3 store ({short(exc)}).") from exc
         return store
 
@@ -119,6 +129,9 @@ class EpisodeStore:
         """
         import zarr
 
+        if remote_scheme(path):
+            raise StoreError(f"{path} names a remote ({remote_scheme(path)}://) location, and stores are only written "
+                             "to a local disk; write it locally, then upload the folder.")
         require_zarr_for_writing()
         target = Path(path)
         refuse_dangling_link(target)
@@ -335,6 +348,15 @@ class EpisodeStore:
 
 
 def _unreadable(path: str, key: str, start: int, stop: int, exc: BaseException) -> StoreError:
+    if is_remote(path):
+        from robot_rl.data.remote import network_reason
+
+        if isinstance(exc, FileNotFoundError):  # every chunk is written, so a 404 means the upload is incomplete
+            return StoreError(f"{path}: {DATA_GROUP}/{key} cannot be read at steps {start}..{stop} because a chunk "
+                              f"file is missing on the server ({short(exc)}); upload the whole store again.")
+        reason = network_reason(exc)
+        if reason is not None:  # the connection, not the data: validating would not help
+            return StoreError(f"{path}: reading {DATA_GROUP}/{key} at steps {start}..{stop} failed: {reason}.")
     return StoreError(f"{path}: {DATA_GROUP}/{key} cannot be read at steps {start}..{stop} ({short(exc)}); "
                       "run `robot-rl data validate --deep` on it.")
 

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from robot_rl.data.format import is_image_key
+from robot_rl.data.local import is_remote
 from robot_rl.data.store import EpisodeStore
 
 
@@ -14,7 +15,8 @@ def describe(store: EpisodeStore) -> str:
     """Format, attributes, episode counts, per-key layout and size on disk."""
     attrs, infos = store.store_attrs, store.episode_infos()
     duration_min = store.num_steps / attrs.control_rate_hz / 60
-    size, files = _disk_usage(store.path)
+    remote = is_remote(store.path)
+    size, files = (0, 0) if remote else _disk_usage(store.path)
     lines = [
         f"store        {store.path}",
         f"format       {store.attrs['format']} v{store.attrs['format_version']}",
@@ -27,6 +29,7 @@ def describe(store: EpisodeStore) -> str:
         sources = ", ".join(f"{s} {n}" for s, n in Counter(i.source for i in infos).most_common())
         lines.append(f"success      {success:.1%}   sources: {sources}")
     lines += [f"cameras      {', '.join(store.cameras) or '-'}",
+              "size         remote (a web server is not listed)" if remote else
               f"size         {size / 1e6:.1f} MB on disk in {files} files", "keys"]
     width = max(len(k) for k in store.schema)
     for key, spec in store.schema.items():

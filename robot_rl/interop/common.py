@@ -24,7 +24,7 @@ import numpy as np
 from robot_rl.data.episodes import EpisodeInfo
 from robot_rl.data.format import StoreError
 from robot_rl.data.integrity import short
-from robot_rl.data.local import pid_alive, refuse_dangling_link
+from robot_rl.data.local import pid_alive, refuse_dangling_link, remote_scheme
 from robot_rl.data.store import EpisodeStore
 
 
@@ -51,6 +51,8 @@ def need(module: str, package: str, why: str) -> ModuleType:
 
 def fresh_output(out: str | os.PathLike) -> Path:
     """``out`` as a Path when nothing is there yet; StoreError otherwise."""
+    if remote_scheme(out):
+        raise StoreError(f"{out} names a remote location; write the output locally, then upload it.")
     target = Path(out)
     refuse_dangling_link(target)
     if target.exists():

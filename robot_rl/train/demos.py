@@ -8,12 +8,15 @@ the recorded success ends the episode in the training env (``terminate_on_succes
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Callable
 
 import numpy as np
 
 from robot_rl.algos.networks import ObsSpec
 from robot_rl.contracts import ACTION, INFO_SUCCESS
+from robot_rl.data.integrity import check_rows, stored_unit
+from robot_rl.data.local import is_remote
 from robot_rl.data.store import EpisodeStore
 from robot_rl.train.replay import ReplayBuffer
 
@@ -67,11 +70,50 @@ def load_store(path: str | os.PathLike, obs_specs: dict[str, ObsSpec], action_di
                             "transition to learn from.")
         buffer = ReplayBuffer(obs_specs, action_dim, transitions, seed)
         keys = [*obs_specs, ACTION, *[k for k in store.schema if k.startswith("info/") or k == "reward"], *extra_keys]
-        for index, info in enumerate(infos):
-            # verify: a corrupt chunk is refused (StoreError) instead of trained on
-            episode = store.read_episode(index, sorted(set(keys) & set(store.schema)), verify=True)
+        for (index, episode), info in zip(_episodes(store, sorted(set(keys) & set(store.schema)), count), infos):
             _add_episode(buffer, episode, reward(episode, info.instruction), obs_specs, terminate_on_success)
     return buffer
+
+
+def _episodes(store: EpisodeStore, keys: list[str], count: int) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """The first ``count`` episodes' rows, verified: a corrupt chunk is refused (StoreError), never trained on.
+
+    A remote store is read in whole stored blocks (a shard or chunk, each fetched once) instead of
+    several small range requests per key and episode: ~2x faster over loopback, far more over a WAN.
+    """
+    if not is_remote(store.path):
+        for index in range(count):
+            yield index, store.read_episode(index, keys, verify=True)
+        return
+    blocks = {key: _Blocks(store, key) for key in keys}
+    for index, info in enumerate(store.episode_infos()[:count]):
+        sl = store.episode_slice(index)
+        rows = {key: blocks[key].take(sl.start, sl.stop) for key in keys}
+        for key, values in rows.items():
+            check_rows(store, key, index, info, values)
+        yield index, rows
+
+
+class _Blocks:
+    """The rows of one key, read forwards one whole stored block (shard or chunk) at a time."""
+
+    def __init__(self, store: EpisodeStore, key: str) -> None:
+        self.store, self.key = store, key
+        self.unit = stored_unit(store.array(key))
+        self.start, self.rows = -1, np.zeros(0)
+
+    def take(self, start: int, stop: int) -> np.ndarray:
+        parts = []
+        while start < stop:
+            first = start - start % self.unit
+            if first != self.start:
+                self.start, self.rows = first, self.store.read_slice(self.key, first, first + self.unit)
+            end = min(stop, self.start + len(self.rows))
+            if end <= start:  # fewer committed rows than the episode ends claim: read_slice's own error
+                return self.store.read_slice(self.key, start, stop)
+            parts.append(self.rows[start - self.start: end - self.start])
+            start = end
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _add_episode(buffer: ReplayBuffer, episode: dict[str, np.ndarray], rewards: np.ndarray,

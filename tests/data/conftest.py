@@ -74,3 +74,10 @@ def toy() -> SimpleNamespace:
     """The helpers above, for tests that build rows or writers themselves."""
     return SimpleNamespace(schema=schema, step=step, attrs=dict(ATTRS), write_store=write_store,
                            image_hw=IMAGE_HW)
+
+
+@pytest.fixture(scope="session")
+def store_writer() -> Callable[..., list[list[dict]]]:
+    """``write_store`` for module-scoped fixtures (``from conftest import`` would find whichever
+    folder's conftest was imported last)."""
+    return write_store

@@ -52,3 +52,10 @@ def test_output_that_exists_is_refused_and_kept(store_path, tmp_path, capsys):
 def test_missing_store_is_one_sentence(tmp_path, capsys):
     assert "does not exist" in _error(["data", "export", str(tmp_path / "nope.zarr"), "format=dp",
                                        f"out={tmp_path / 'x.zarr'}"], capsys)
+
+
+def test_output_to_a_url_is_refused(store_path, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "names a remote location" in _error(["data", "export", str(store_path), "format=dp",
+                                                "out=http://127.0.0.1:9/x.zarr"], capsys)
+    assert not (tmp_path / "http:").exists()  # no local http:/ folder either

@@ -47,7 +47,9 @@ def _repair(args: SimpleNamespace) -> int:
 
     # The real path: repair swaps a rebuilt store into place, so a store given as "." (or through
     # a link) would be the swapped-out old folder when it is opened again to report.
-    args.store = os.path.realpath(args.store)
+    from robot_rl.data.local import is_remote
+
+    args.store = args.store if is_remote(args.store) else os.path.realpath(args.store)
     with EpisodeStore.open(args.store, mode="a", truncate_tail=False, check=False) as store:
         actions = store.repair()
     for action in actions:
