@@ -15,7 +15,7 @@ from interop_stores import CAMERAS, INSTRUCTIONS, make_store, same_store
 from robot_rl.cli.main import main
 from robot_rl.data.format import StoreError
 from robot_rl.data.store import EpisodeStore
-from robot_rl.interop import dp
+from robot_rl.interop import dp, dp_layout
 
 ALL_INFO = ("source", "instruction", "task", "success", "seed", "robot", "extra", "recorded_at", "dropped_steps")
 
@@ -144,7 +144,7 @@ def test_replay_buffer_under_zarr2_reads_our_export(store_path, tmp_path):
     assert seen["zarr"].startswith("2.")
     with EpisodeStore.open(store_path) as store:
         assert seen["episode_ends"] == store.episode_ends.tolist()
-        key_map = dp.default_key_map(store.schema, store.cameras)
+        key_map = dp_layout.default_key_map(store.schema, store.cameras)
         assert sorted(seen["keys"]) == sorted(key_map.values())
         for ours, theirs in key_map.items():
             rows = store.read_slice(ours, 0, store.num_steps)
@@ -175,7 +175,7 @@ def test_import_of_a_store_replay_buffer_wrote_under_zarr2(kind, tmp_path):
             np.testing.assert_array_equal(store.read_slice("obs/images/img", 0, 21), raw["img"].astype(np.uint8))
             assert store.schema["obs/n_contacts"].shape == ()
             np.testing.assert_array_equal(store.read_slice("obs/n_contacts", 0, 21), raw["n_contacts"][:, 0])
-            assert store.store_attrs.control_rate_hz == dp.DEFAULT_FPS
+            assert store.store_attrs.control_rate_hz == dp_layout.DEFAULT_FPS
         else:
             assert store.cameras == ["camera_0", "camera_1"]
             np.testing.assert_array_equal(store.read_slice("obs/images/camera_1", 0, 21), raw["camera_1"])
