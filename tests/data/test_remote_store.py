@@ -144,6 +144,21 @@ def test_data_commands_read_a_remote_store(served, capsys):
     assert '"episodes": 4' in capsys.readouterr().out.replace("\n", "")
     assert main(["data", "validate", f"{url}/s.zarr", "--deep"]) == 0
     assert capsys.readouterr().out.strip() == f"ok: {url}/s.zarr has 4 episodes, 33 steps."
+    assert "size         remote" in out
+
+
+def test_a_remote_store_exports_and_views_as_a_local_one(served, capsys, tmp_path, monkeypatch):
+    root, url = served
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    for where, name in ((f"{url}/s.zarr", "remote"), (str(root / "s.zarr"), "local")):
+        assert main(["data", "export", where, "format=dp", f"out={tmp_path / name}_dp.zarr"]) == 0
+        assert main(["data", "import", f"{tmp_path / name}_dp.zarr", "format=dp", f"out={tmp_path / name}.zarr"]) == 0
+        assert main(["data", "view", where, "episode=2", f"out={tmp_path / name}.rrd"]) == 0
+    with EpisodeStore.open(tmp_path / "remote.zarr") as a, EpisodeStore.open(tmp_path / "local.zarr") as b:
+        assert a.episode_infos() == b.episode_infos()
+        assert all(np.array_equal(a.read_slice(k, 0, a.num_steps), b.read_slice(k, 0, b.num_steps)) for k in a.schema)
+    assert (tmp_path / "remote.rrd").stat().st_size > 0
 
 
 def test_a_chunk_missing_on_the_server_is_an_error_never_zeros(served, capsys):

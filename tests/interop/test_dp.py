@@ -137,6 +137,7 @@ def test_import_reads_a_zipped_store(store_path, tmp_path):
 
 
 # -- the real client: diffusion_policy's ReplayBuffer calls under zarr 2 -------------------------
+@pytest.mark.interop
 def test_replay_buffer_under_zarr2_reads_our_export(store_path, tmp_path):
     out = tmp_path / "dp.zarr"
     _export(store_path, out)
@@ -154,6 +155,7 @@ def test_replay_buffer_under_zarr2_reads_our_export(store_path, tmp_path):
     assert seen["root_attrs"] == ["robot_rl"] and seen["meta_attrs"] == ["robot_rl_episodes"]
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("kind", ["pusht", "real"])
 def test_import_of_a_store_replay_buffer_wrote_under_zarr2(kind, tmp_path):
     import zarr

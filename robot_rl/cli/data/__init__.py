@@ -12,11 +12,12 @@ Inspect, check, fix and combine Zarr episode stores.
   robot-rl data export-video STORE out=FILE [episodes=[0,1]] [camera=front] [fps=20]
                                               an .mp4 (a grid for several episodes) or a .png of final frames
   robot-rl data export STORE format=dp|lerobot|rerun out=PATH [episodes=[0,1]] [key_map={...}]
-                                              the store in another tool's format (see docs/interop.md)
+                                              the store in another tool's format (docs/interop/README.md)
   robot-rl data import INPUT format=dp|lerobot|rosbag2 out=STORE [topics=map.yaml] [fps=10] ...
                                               another tool's dataset or a ROS 2 bag into a new store
   robot-rl data view STORE [episode=0]        open one episode in the Rerun viewer (or write its .rrd)
 
+A STORE that is only read (info, validate, stats, export, view) may be an https:// or s3:// URL.
 Options are key=value (robot_rl/conf/data.yaml); the spelling `--val-fraction 0.2`,
 `--episodes 1 3`, `--deep` is the same. Every user mistake or damaged store prints one sentence
 and returns 2; `validate` returns 1 when it finds problems, `repair` when some remain; Ctrl-C
