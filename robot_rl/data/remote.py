@@ -41,6 +41,9 @@ TIMEOUT_ENV = "ROBOT_RL_REMOTE_TIMEOUT_S"
 PACKAGES = {"http": "aiohttp", "https": "aiohttp", "s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs",
             "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs"}
 _HTTP = ("http", "https")
+_S3 = ("s3", "s3a")
+# Attempts per S3 request (botocore's retries); s3fs's own retry loop around it is turned off.
+S3_ATTEMPTS = 2
 
 
 def protocol_of(url: str) -> str:
@@ -70,9 +73,11 @@ def storage_options(protocol: str) -> dict[str, Any]:
 
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
         return {"client_kwargs": {"timeout": timeout, "trust_env": True}}
-    if protocol in ("s3", "s3a"):
-        # botocore's Config: its default is 60 s per attempt and several attempts per request
-        return {"config_kwargs": {"connect_timeout": connect, "read_timeout": read, "retries": {"max_attempts": 2}}}
+    if protocol in _S3:
+        # botocore's Config: its default is 60 s per attempt and several attempts per request ("standard"
+        # mode counts the first attempt in total_max_attempts; the legacy max_attempts counts retries only)
+        return {"config_kwargs": {"connect_timeout": connect, "read_timeout": read,
+                                  "retries": {"mode": "standard", "total_max_attempts": S3_ATTEMPTS}}}
     return {}
 
 
@@ -82,6 +87,10 @@ def open_root(url: str) -> Any:
     from zarr.storage._fsspec import ALLOWED_EXCEPTIONS
 
     store = _fsspec_store(url)
+    if protocol_of(url) in _S3:
+        _quiet_botocore()
+        # s3fs retries timeouts 5 times around botocore's own attempts: 5 x 2 x the read timeout for a stall
+        store.fs.retries = 1
     header = _root_document(store, url)
     if protocol_of(url) in _HTTP:
         _check_range_requests(store, url)
@@ -117,15 +126,70 @@ def network_reason(exc: BaseException) -> str | None:
             return f"cannot connect to {exc.host}:{exc.port} ({_why_not(exc.os_error)}); check the URL and the server"
         if isinstance(exc, aiohttp.ServerDisconnectedError):
             return "the server closed the connection; try again"
+    botocore = _botocore_reason(exc)
+    if botocore is not None:
+        return botocore
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts and asyncio.TimeoutError subclass it
-        connect, read = timeouts()
-        return (f"the server did not answer within {read:g} s (connect timeout {connect:g} s); check the URL and "
-                f"the network, or set {TIMEOUT_ENV} for a slow link")
-    if isinstance(exc, PermissionError):
+        return _timed_out()
+    if isinstance(exc, PermissionError):  # s3fs turns S3's 403 (AccessDenied, InvalidAccessKeyId, ...) into it
         return f"access was denied ({short(exc)}); check the credentials"
     if type(exc).__module__.startswith(("aiohttp", "botocore", "aiobotocore")):
         return short(exc)
     return None
+
+
+def _timed_out() -> str:
+    connect, read = timeouts()
+    return (f"the server did not answer within {read:g} s (connect timeout {connect:g} s); check the URL and "
+            f"the network, or set {TIMEOUT_ENV} for a slow link")
+
+
+def _botocore_reason(exc: BaseException) -> str | None:
+    """A short phrase for botocore's own failures (s3://); None for anything else."""
+    if not type(exc).__module__.startswith(("botocore", "aiobotocore")):
+        return None
+    from botocore import exceptions as boto
+
+    endpoint = str(getattr(exc, "kwargs", {}).get("endpoint_url", "") or "")
+    where = _host_of(endpoint) or "the S3 endpoint"
+    if isinstance(exc, (boto.ReadTimeoutError, boto.ConnectTimeoutError)):
+        return _timed_out()
+    if isinstance(exc, boto.EndpointConnectionError):  # refused, unresolvable host
+        cause = exc.kwargs.get("error")
+        os_error = getattr(cause, "os_error", None) or (cause if isinstance(cause, OSError) else None)
+        why = _why_not(os_error) if isinstance(os_error, OSError) else "no connection"
+        return f"cannot connect to {where} ({why}); check the URL, {ENDPOINT_ENV} and the server"
+    if isinstance(exc, (boto.NoCredentialsError, boto.PartialCredentialsError)):
+        return ("no S3 credentials were found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
+                "or FSSPEC_S3_ANON=true for a public bucket")
+    if isinstance(exc, boto.ConnectionClosedError):
+        return "the server closed the connection; try again"
+    return short(exc)
+
+
+ENDPOINT_ENV = "AWS_ENDPOINT_URL"
+
+
+def _host_of(url: str) -> str:
+    """``host:port`` of ``http://host:port/path`` ('' when there is none)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return parts.netloc.rsplit("@", 1)[-1]
+    except ValueError:
+        return ""
+
+
+def _quiet_botocore() -> None:
+    """botocore logs 'Found credentials in environment variables' at INFO, which the CLI would print
+    before its one line; quieten it unless someone set its level."""
+    import logging
+
+    for name in ("botocore", "aiobotocore"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
 
 
 def _why_not(error: OSError) -> str:
@@ -180,6 +244,10 @@ def _root_document(store: Any, url: str) -> dict[str, Any]:
         if raw is None:
             if _get(store, ".zgroup") is not None or _get(store, ".zarray") is not None:
                 raise StoreError(f"{url} is a Zarr v2 store; robot_rl reads Zarr v3 episode stores only.")
+            if protocol_of(url) in _S3 and not _bucket_exists(store, url):
+                bucket = url.split("://", 1)[1].split("/", 1)[0]
+                raise StoreError(f"{url} cannot be read: the bucket {bucket} does not exist (or these credentials "
+                                 "cannot see it); check the URL.")
             raise StoreError(f"{url} is not a Zarr v3 store (there is no {url.rstrip('/')}/zarr.json); "
                              "check the URL.")
     except StoreError:
@@ -193,6 +261,17 @@ def _root_document(store: Any, url: str) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("node_type") != "group":
         raise StoreError(f"{url} is not a Zarr v3 group (its zarr.json describes no group); check the URL.")
     return header
+
+
+def _bucket_exists(store: Any, url: str) -> bool:
+    """Whether the bucket of ``s3://bucket/...`` exists (True when that cannot be told)."""
+    from zarr.core.sync import sync
+
+    bucket = url.split("://", 1)[1].split("/", 1)[0]
+    try:
+        return bool(sync(store.fs._exists(bucket)))
+    except Exception:  # noqa: BLE001 - e.g. no permission to see the bucket itself: say what we know
+        return True
 
 
 def _check_range_requests(store: Any, url: str) -> None:

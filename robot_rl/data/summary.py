@@ -29,7 +29,7 @@ def describe(store: EpisodeStore) -> str:
         sources = ", ".join(f"{s} {n}" for s, n in Counter(i.source for i in infos).most_common())
         lines.append(f"success      {success:.1%}   sources: {sources}")
     lines += [f"cameras      {', '.join(store.cameras) or '-'}",
-              "size         remote (a web server is not listed)" if remote else
+              "size         remote (not listed)" if remote else
               f"size         {size / 1e6:.1f} MB on disk in {files} files", "keys"]
     width = max(len(k) for k in store.schema)
     for key, spec in store.schema.items():

@@ -244,12 +244,12 @@ def test_writing_to_a_remote_store_is_refused(served, capsys, tmp_path, monkeypa
     assert not (root / "new.zarr").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed")
-def test_s3_without_s3fs_names_the_package(capsys):
-    assert main(["data", "info", "s3://bucket/demos.zarr"]) == 2
+@pytest.mark.skipif(importlib.util.find_spec("gcsfs") is not None, reason="gcsfs is installed")
+def test_a_missing_protocol_package_is_named(capsys):
+    assert main(["data", "info", "gs://bucket/demos.zarr"]) == 2
     assert _one_sentence(capsys.readouterr().err) == (
-        "robot-rl data info: reading s3:// stores needs the Python package s3fs, which is not installed; "
-        "install it with `pip install s3fs`.")
+        "robot-rl data info: reading gs:// stores needs the Python package gcsfs, which is not installed; "
+        "install it with `pip install gcsfs`.")
 
 
 def test_unknown_protocol_is_one_sentence(capsys):
