@@ -8,7 +8,8 @@ storage) that a robot would have recorded: the scripted reach expert's joint sta
 commands at 20 Hz with +-4 ms jitter (tests/interop/bags.py), as many episodes and steps. Each conversion runs as the user
 would run it (`robot-rl data export|import` in a fresh process, so the times include start-up),
 and each round trip is checked: episode boundaries, actions and instructions equal, images equal
-(dp) or within the lossy video tolerance (lerobot). The issue's aim: under a minute each.
+(dp) or within the lossy video tolerance (lerobot). The issue's aim: under a minute each. Ends
+with one `RESULT <format>_<export|import>_s <seconds> <60` line per conversion.
 """
 
 from __future__ import annotations
