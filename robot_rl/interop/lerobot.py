@@ -80,7 +80,7 @@ def export_store(store: EpisodeStore, out: str, opts: SimpleNamespace) -> str:
         finally:
             writer.close()
         writer.finish(attrs, store, repo_id)
-    return (f"Wrote the LeRobot v3.0 dataset {out} ({writer.episodes} episodes, {writer.total} frames, "
+    return (f"wrote the LeRobot v3.0 dataset {out} ({writer.episodes} episodes, {writer.total} frames, "
             f"{len(writer.tasks)} tasks, {len(writer.videos)} videos at {fps:g} fps); "
             f"load it with LeRobotDataset({repo_id!r}, root={str(out)!r}).")
 
@@ -246,4 +246,4 @@ def import_store(src: str, out: str, opts: SimpleNamespace) -> str:
     episodes = dataset.episodes(plan, source, opts)
     path, count, steps = build_store(out, {k: (s.shape, s.dtype) for k, s in plan.items()}, attrs, episodes)
     kind = "our export (a LeRobot v3.0 dataset)" if dataset.side else "the LeRobot v3.0 dataset"
-    return f"Imported {count} episodes ({steps} steps, {len(dataset.cameras(plan))} cameras) from {kind} {src} into {path}."
+    return f"imported {count} episodes ({steps} steps, {len(dataset.cameras(plan))} cameras) from {kind} {src} into {path}."
