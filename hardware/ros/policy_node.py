@@ -47,7 +47,8 @@ from std_msgs.msg import Float32MultiArray, Float64MultiArray
 
 from hardware.control.robot_model import load_robot_model
 from hardware.control.tick import PolicyController, TickResult
-from hardware.control.timing import PhaseLock, RateLoop, RollingStats
+from hardware.control.accounting import TickAccount
+from hardware.control.timing import PhaseLock, RateLoop
 from hardware.ros import diagnostics
 from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type, joint_command, vector
 from hardware.ros.estop import EStop
@@ -108,9 +109,7 @@ class PolicyNode(LifecycleNode):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tick_lock = threading.Lock()
-        self._stats = {k: RollingStats() for k in ("obs_age", "infer", "latency", "compute", "jitter")}
-        self._ticks = self._holds = self._phase_shifts = 0
-        self._hold_reason = self._fault_logged = ""
+        self.account = TickAccount()
         self._loop: RateLoop | None = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
@@ -283,7 +282,7 @@ class PolicyNode(LifecycleNode):
             if self.config.phase_lock:
                 shift = phase.update(start - joint_arrival)
                 self._loop.shift(shift)
-                self._phase_shifts += shift != 0.0
+                self.account.phase_shifts += shift != 0.0
 
     def _set_priority(self, offset: int = 0) -> None:
         """SCHED_FIFO for the calling thread: the control thread, and one below it the executor's
@@ -309,33 +308,17 @@ class PolicyNode(LifecycleNode):
             self._action_pub.publish(vector(result.action))
 
     def _account(self, result: TickResult, obs, start: float, end: float, late_s: float, joint_arrival: float) -> None:
-        self._ticks += 1
-        latency_s = obs_age_s = infer_s = float("nan")
-        self._stats["jitter"].add(late_s)
-        self._stats["compute"].add(end - start)
-        if obs is not None:
-            obs_age_s, latency_s = start - obs.time_s, end - joint_arrival
-            self._stats["obs_age"].add(obs_age_s)  # the oldest input the policy read
-            self._stats["latency"].add(latency_s)  # joint state in -> command out
-        if result.action is not None:
-            infer_s = result.infer_s
-            self._stats["infer"].add(infer_s)
-        self._timing_msg.data = [1e3 * latency_s, 1e3 * (end - start), 1e3 * infer_s, 1e3 * obs_age_s]
+        self._timing_msg.data = self.account.record(result, None if obs is None else obs.time_s, start, end, late_s,
+                                                    joint_arrival, self.safety.fault_reason)
         self._timing_pub.publish(self._timing_msg)
-        if result.command.held:
-            self._holds += 1
-            self._hold_reason = result.command.reason
-        else:
-            self._hold_reason = self.safety.fault_reason
         fault = self.safety.latched_reason or self.safety.fault_reason
-        if fault != self._fault_logged:  # once per change, not per tick
+        if self.account.fault_changed(fault):
             if fault:
                 self.get_logger().warning(f"fault: {fault}; sending nothing until the inputs are good for "
                                           f"{self.config.fault_recovery_s:g} s" if not self.safety.latched_reason
                                           else f"fault latched: {fault}")
             else:
                 self.get_logger().info("fault cleared: ramping in from the measured position")
-            self._fault_logged = fault
 
     def _check_control_thread(self) -> None:
         """A fault, from the executor, when the control thread has stopped ticking (e.g. stuck inference):
@@ -344,7 +327,7 @@ class PolicyNode(LifecycleNode):
         if not self._active or not self._watchdog.expired(now):
             return
         self.safety.fault("control_thread_stalled", now)
-        self._hold_reason = "control_thread_stalled"
+        self.account.hold_reason = "control_thread_stalled"
         self.get_logger().error(f"control thread has not ticked for {self._watchdog.age_s(now):.3f} s; sending "
                                 "nothing", throttle_duration_sec=1.0)
 
@@ -362,12 +345,12 @@ class PolicyNode(LifecycleNode):
         runtime = getattr(self, "runtime", None)
         if runtime is not None:
             values.update(backend=runtime.backend, backend_detail=runtime.describe(), control_rate_hz=self.rate_hz,
-                          ticks=self._ticks, holds=self._holds, hold_reason=self._hold_reason,
-                          overruns=self._loop.overruns if self._loop else 0, phase_shifts=self._phase_shifts,
+                          ticks=self.account.ticks, holds=self.account.holds, hold_reason=self.account.hold_reason,
+                          overruns=self._loop.overruns if self._loop else 0, phase_shifts=self.account.phase_shifts,
                           estop=self.estop.reason, estop_latch_file=str(self.estop.latch.path or ""),
                           fault=self.safety.fault_reason, fault_latched=self.safety.latched_reason,
                           faults=self.safety.faults)
-            for name, stats in self._stats.items():
+            for name, stats in self.account.stats.items():
                 values.update(diagnostics.percentile_values(f"{name}_ms", stats))
         self._diag_pub.publish(diagnostics.diagnostic_array(f"robot_rl policy: {self.get_fully_qualified_name()}",
                                                             level, message, values, self.get_clock().now().to_msg()))
@@ -383,8 +366,8 @@ class PolicyNode(LifecycleNode):
             return diagnostics.ERROR, f"fault latched: {self.safety.latched_reason}"
         if not self._active:
             return diagnostics.WARN, "inactive"
-        if self._hold_reason:
-            return diagnostics.WARN, f"holding: {self._hold_reason}"
+        if self.account.hold_reason:
+            return diagnostics.WARN, f"holding: {self.account.hold_reason}"
         return diagnostics.OK, "active"
 
     def close(self) -> None:

@@ -155,7 +155,7 @@ def test_stale_or_nan_joint_states_stop_commands_until_good_again_for_the_recove
 
     arm.mode = "silent"
     stopped_at = time.monotonic()
-    wait_for(lambda: policy._hold_reason == "stale_observation", what="the stale-observation fault")
+    wait_for(lambda: policy.account.hold_reason == "stale_observation", what="the stale-observation fault")
     wait_for(lambda: "holding: stale_observation" in watcher.last_message(), what="the fault on /diagnostics")
     assert len(arm.commands.since(stopped_at + 0.3)) == 0  # nothing is sent, not even the last command again
 
