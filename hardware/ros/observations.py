@@ -25,7 +25,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray
 
-from hardware.ros.conversions import JointStateReader, MessageError, image_to_rgb, stamp_to_s
+from hardware.ros.decoding import JointStateReader, MessageError, image_to_rgb, stamp_to_s
 from hardware.control.tick import Observation
 from robot_rl.contracts import OBS_IMAGES_PREFIX, OBS_STATE
 

@@ -31,7 +31,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32, Float32MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
-from hardware.ros.conversions import JointStateReader, MessageError, image_to_rgb, stamp_to_s
+from hardware.ros.decoding import JointStateReader, MessageError, image_to_rgb, stamp_to_s
 from hardware.ros.mcap_writer import EpisodeBags, kept_episodes
 from hardware.ros.params import declare_config
 from hardware.ros.runner import loop_guard, run_node

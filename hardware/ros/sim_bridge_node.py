@@ -23,15 +23,8 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32, Float32MultiArray, Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from hardware.ros.conversions import (
-    DEFAULT_COMMAND_TOPICS,
-    MessageError,
-    command_type,
-    joint_state,
-    read_joint_command,
-    rgb_to_image,
-    vector,
-)
+from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type, joint_state, rgb_to_image, vector
+from hardware.ros.decoding import MessageError, read_joint_command
 from hardware.ros.params import declare_config
 from hardware.ros.runner import loop_guard, run_node
 from hardware.control.timing import RateLoop

@@ -1,7 +1,8 @@
 """rosbag2 messages (as ``rosbags`` deserialises them) to numpy: which types each role reads,
 joint states by name, images (raw and compressed), commands and small scalars.
 
-ROS-free on purpose: ``rosbags`` decodes CDR itself, so an import needs no ROS installation.
+ROS-free on purpose: ``rosbags`` decodes CDR itself, so an import needs no ROS installation; the
+field-by-field readers are the nodes' own (:mod:`hardware.ros.decoding`, which imports no ROS types).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ ROLE_TYPES = {
     "object": (F32_ARRAY, F64_ARRAY),
     "episodes topic": (STRING, BOOL),
 }
-CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 
 
 def deserialize(typestore, raw, typename: str):
@@ -67,30 +67,23 @@ def header_s(msg) -> float | None:
 
 
 class JointPicker:
-    """Arm and gripper joints out of JointState messages by name (the recorder's rules)."""
+    """Arm and gripper joints out of JointState messages by name: the nodes' own reader
+    (:class:`hardware.ros.decoding.JointStateReader`), with an empty velocity field read as zeros
+    and its problems as one StoreError sentence naming the topic."""
 
     def __init__(self, topic: str, joints: tuple[str, ...], gripper: tuple[str, ...]) -> None:
-        self.topic, self.joints, self.gripper = topic, joints, gripper
-        self._names: tuple[str, ...] | None = None
-        self._arm = self._grip = np.zeros(0, int)
+        from hardware.ros.decoding import JointStateReader
+
+        self.topic = topic
+        self._reader = JointStateReader(joints, gripper, velocity_required=False)
 
     def read(self, msg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        names = tuple(msg.name)
-        if names != self._names:
-            missing = [j for j in self.joints + self.gripper if j not in names]
-            if missing:
-                raise StoreError(f"joint states on {self.topic} lack joints {missing}; they name {list(names)}.")
-            index = {name: i for i, name in enumerate(names)}
-            self._arm = np.array([index[j] for j in self.joints], int)
-            self._grip = np.array([index[j] for j in self.gripper], int)
-            self._names = names
-        position = np.asarray(msg.position, np.float64)
-        velocity = np.asarray(msg.velocity, np.float64)
-        if len(position) != len(names) or len(velocity) not in (0, len(names)):
-            raise StoreError(f"a joint state on {self.topic} has {len(names)} names but {len(position)} positions "
-                             f"and {len(velocity)} velocities.")
-        qd = velocity[self._arm] if len(velocity) else np.zeros(len(self._arm))
-        return position[self._arm], qd, position[self._grip]
+        from hardware.ros.decoding import MessageError
+
+        try:
+            return self._reader.read(msg)
+        except MessageError as error:
+            raise StoreError(f"a joint state on {self.topic}: {error}") from None
 
 
 def decode_image(msg, msgtype: str, label: str) -> np.ndarray:
@@ -104,21 +97,15 @@ def decode_image(msg, msgtype: str, label: str) -> np.ndarray:
             raise StoreError(f"{label}: a compressed image (format {msg.format!r}) could not be decoded; "
                              "jpeg and png are supported.")
         return bgr[..., ::-1]
-    channels = CHANNELS.get(msg.encoding)
-    if channels is None:
+    from hardware.ros.decoding import CHANNELS, MessageError, image_to_rgb
+
+    if msg.encoding not in CHANNELS:
         raise StoreError(f"{label} has image encoding {msg.encoding!r}, which is not supported; expected one of "
                          f"{', '.join(CHANNELS)} (or a sensor_msgs/CompressedImage topic).")
-    data = np.asarray(msg.data, np.uint8)
-    if msg.step < msg.width * channels or data.size < msg.step * msg.height:
-        raise StoreError(f"{label}: an image of {msg.width}x{msg.height} {msg.encoding} has step {msg.step} and "
-                         f"{data.size} bytes, too few for its size.")
-    pixels = data[: msg.step * msg.height].reshape(msg.height, msg.step)[:, : msg.width * channels]
-    pixels = pixels.reshape(msg.height, msg.width, channels)
-    if channels == 1:
-        return np.repeat(pixels, 3, axis=2)
-    if msg.encoding.startswith("bgr"):
-        return pixels[..., 2::-1]
-    return pixels[..., :3]
+    try:
+        return image_to_rgb(msg)
+    except MessageError as error:
+        raise StoreError(f"{label}: {error}") from None
 
 
 def fit_image(rgb: np.ndarray, size: tuple[int, int] | None, label: str, first: tuple[int, int] | None
@@ -140,12 +127,9 @@ def vector(msg) -> np.ndarray:
 
 def trajectory_positions(msg, joints: tuple[str, ...], topic: str) -> np.ndarray:
     """Positions of ``joints`` (in that order) at the trajectory's last point."""
-    if not msg.points:
-        raise StoreError(f"a joint trajectory on {topic} has no points.")
-    positions = np.asarray(msg.points[-1].positions, np.float64)
-    names = list(msg.joint_names)
-    missing = [j for j in joints if j not in names]
-    if missing or len(positions) != len(names):
-        raise StoreError(f"a joint trajectory on {topic} names {names} with {len(positions)} positions; "
-                         f"expected a position for each of {list(joints)}.")
-    return positions[[names.index(j) for j in joints]]
+    from hardware.ros.decoding import MessageError, read_joint_command
+
+    try:
+        return read_joint_command(msg, joints)
+    except MessageError as error:
+        raise StoreError(f"a command on {topic}: {error}") from None

@@ -11,7 +11,7 @@ from sensor_msgs.msg import Image
 from test_launcher import make_video
 
 from hardware.ros.camera_node import CameraNode
-from hardware.ros.conversions import image_to_rgb
+from hardware.ros.decoding import image_to_rgb
 
 
 def test_video_file_frames_arrive_as_rgb_images(ros, tmp_path):

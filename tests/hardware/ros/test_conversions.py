@@ -8,14 +8,8 @@ from conftest import PANDA
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
 
-from hardware.ros.conversions import (
-    JointStateReader,
-    MessageError,
-    image_to_rgb,
-    joint_command,
-    read_joint_command,
-    rgb_to_image,
-)
+from hardware.ros.conversions import joint_command, rgb_to_image
+from hardware.ros.decoding import JointStateReader, MessageError, image_to_rgb, read_joint_command
 from hardware.ros.timeline import Timeline
 
 
@@ -75,3 +69,14 @@ def test_timeline_alignment():
     assert timeline.between(1.1, 1.25) == (1.2, 12.0) and timeline.between(1.3, 1.4) is None
     timeline.add(3.0, 30.0)  # older samples fall out of the horizon
     assert timeline.latest(1.5) is None
+
+
+def test_an_empty_velocity_field_reads_as_zeros_only_when_allowed():
+    msg = JointState(name=["a", "b"], position=[0.5, -0.5], velocity=[])
+    with pytest.raises(MessageError, match="0 velocities"):
+        JointStateReader(("a",), ("b",)).read(msg)  # the nodes: the policy reads velocities
+    q, qd, qg = JointStateReader(("a",), ("b",), velocity_required=False).read(msg)  # a bag from such a driver
+    assert q.tolist() == [0.5] and qd.tolist() == [0.0] and qg.tolist() == [-0.5]
+    with pytest.raises(MessageError, match="1 velocities"):
+        JointStateReader(("a",), ("b",), velocity_required=False).read(
+            JointState(name=["a", "b"], position=[0.5, -0.5], velocity=[1.0]))
