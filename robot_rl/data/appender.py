@@ -7,7 +7,7 @@ invisible tail until committed), then the episode's metadata record, then its en
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -39,6 +39,15 @@ class StoreAppender:
         arrays = [self.store.array(k) for k in self.store.schema]
         shards = [a.shards[0] for k, a in zip(self.store.schema, arrays) if is_image_key(k) and a.shards]
         return min(shards or [a.chunks[0] for a in arrays])
+
+    def spans(self, steps: int) -> Iterator[tuple[int, int]]:
+        """``(lo, hi)`` offsets that cut ``steps`` new rows at the store's block boundaries, so that
+        writing them in order writes each shard whole, once (call ``write`` for each before the next)."""
+        block, at, lo = self.block_steps, self.written_end, 0
+        while lo < steps:
+            hi = min(steps, lo + block - (at + lo) % block)
+            yield lo, hi
+            lo = hi
 
     @property
     def pending_steps(self) -> int:

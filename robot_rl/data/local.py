@@ -91,6 +91,20 @@ def remove_dead_builds(path: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def remove_stale_partials(target: Path) -> None:
+    """Remove ``.<name>.partial-<pid>`` siblings of ``target`` (outputs being built aside) whose
+    builder is no longer running: folders and single files alike."""
+    import shutil
+
+    for stale in target.parent.glob(f".{target.name}.partial-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+
+
 def pid_alive(pid: int) -> bool:
     """True when a process with ``pid`` exists (hidden build folders are named after their builder)."""
     try:

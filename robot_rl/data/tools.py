@@ -23,7 +23,7 @@ from robot_rl.data.appender import StoreAppender
 from robot_rl.data.episodes import EpisodeInfo
 from robot_rl.data.format import StoreError, is_image_key, time_block
 from robot_rl.data.integrity import expected_crc, short
-from robot_rl.data.local import pid_alive, refuse_dangling_link
+from robot_rl.data.local import refuse_dangling_link, remove_stale_partials
 from robot_rl.data.splits import split_episodes
 from robot_rl.data.store import EpisodeStore
 
@@ -37,16 +37,11 @@ def copy_episodes(src: EpisodeStore, appender: StoreAppender, episodes: Sequence
     Every episode's rows are checked against the checksums recorded when it was committed, so a
     corrupt source is refused instead of copied. ``infos`` overrides ``src``'s records (repair).
     """
-    block = appender.block_steps
     for index in episodes:
         sl = src.episode_slice(int(index))
         info = src.episode_info(int(index)) if infos is None else infos[int(index)]
-        lo = sl.start
-        while lo < sl.stop:
-            # Align to the destination's blocks so each shard is written whole, once.
-            hi = min(sl.stop, lo + block - appender.written_end % block)
-            appender.write({key: src.read_slice(key, lo, hi) for key in src.schema})
-            lo = hi
+        for lo, hi in appender.spans(sl.stop - sl.start):  # the destination's blocks: each shard written once
+            appender.write({key: src.read_slice(key, sl.start + lo, sl.start + hi) for key in src.schema})
         for key in src.schema:
             expected = expected_crc(src, key, int(index), info)
             if expected is not None and appender.pending_crcs.get(key) != expected:
@@ -74,7 +69,7 @@ def write_store(out: str | os.PathLike, template: EpisodeStore,
         inside = Path(os.path.realpath(src.path))
         if inside in Path(os.path.realpath(target)).parents:  # a later rebuild of src would delete it
             raise StoreError(f"{target} is inside the input store {src.path}; choose an output path outside it.")
-    _remove_stale_partials(target)
+    remove_stale_partials(target)
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     schema = {k: (s.shape, s.dtype) for k, s in template.schema.items()}
@@ -98,14 +93,6 @@ def write_store(out: str | os.PathLike, template: EpisodeStore,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
-
-
-def _remove_stale_partials(target: Path) -> None:
-    """Remove hidden build folders of ``target`` left by killed processes."""
-    for folder in target.parent.glob(f".{target.name}.partial-*"):
-        pid = folder.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def replace_in_place(store: EpisodeStore, keep: Sequence[int], infos: Sequence[EpisodeInfo] | None = None) -> Path:

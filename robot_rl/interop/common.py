@@ -24,7 +24,7 @@ import numpy as np
 from robot_rl.data.episodes import EpisodeInfo
 from robot_rl.data.format import StoreError
 from robot_rl.data.integrity import short
-from robot_rl.data.local import pid_alive, refuse_dangling_link, remote_scheme
+from robot_rl.data.local import refuse_dangling_link, remote_scheme, remove_stale_partials
 from robot_rl.data.store import EpisodeStore
 
 
@@ -70,10 +70,7 @@ def publishing(out: str | os.PathLike) -> Iterator[Path]:
     """
     target = fresh_output(out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.partial-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            _remove(stale)
+    remove_stale_partials(target)
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
     _remove(tmp)
     try:
@@ -110,12 +107,11 @@ def build_store(out: str | os.PathLike, schema: Mapping[str, Any], attrs: Mappin
     with publishing(out) as tmp:
         with EpisodeStore.create(tmp, schema, attrs) as store:
             appender = StoreAppender(store)
-            block = appender.block_steps
             for episode in episodes:
                 rows = _checked(episode, store, count)
                 length = episode.length
-                for lo in range(0, length, block):
-                    appender.write({key: values[lo:lo + block] for key, values in rows.items()})
+                for lo, hi in appender.spans(length):
+                    appender.write({key: values[lo:hi] for key, values in rows.items()})
                 appender.commit(episode.info)
                 count, steps = count + 1, steps + length
         if count == 0:
