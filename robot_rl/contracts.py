@@ -14,6 +14,13 @@ import numpy as np
 OBS_STATE = "obs/state"
 OBS_OBJECT = "obs/object"
 OBS_IMAGES_PREFIX = "obs/images/"
+# The episode's instruction as its frozen sentence embedding (INSTRUCTION_ENCODER): what a
+# language-conditioned student reads; made from the instruction text by
+# robot_rl.policy.instruction, never stored (the store keeps the text).
+OBS_INSTRUCTION = "obs/instruction"
+INSTRUCTION_ENCODER = {"name": "all-MiniLM-L6-v2", "dim": 384, "pooling": "mean, L2-normalised"}
+# Inputs only a simulator knows: a policy that reads any of them cannot run on a real arm.
+PRIVILEGED_KEYS = (OBS_OBJECT,)
 ACTION = "action"
 REWARD = "reward"
 INFO_SUCCESS = "info/success"

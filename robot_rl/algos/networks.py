@@ -16,7 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robot_rl.contracts import OBS_INSTRUCTION
+
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+UNNORMALIZED_KEYS = (OBS_INSTRUCTION,)
 
 
 def is_image_key(key: str) -> bool:
@@ -120,8 +125,12 @@ class ObsEncoder(nn.Module):
         return torch.cat(parts, dim=-1)
 
     def fit_normalization(self, values: dict[str, np.ndarray]) -> None:
-        """Freeze each state key's mean/std from a batch of raw observations."""
+        """Freeze each state key's mean/std from a batch of raw observations. The instruction
+        embedding stays as the encoder made it (unit length): standardising it on the few
+        instructions of the training data would blow up the directions they happen not to vary in."""
         for key, norm in zip(self.state_keys, self.normalizers):
+            if key in UNNORMALIZED_KEYS:
+                continue
             norm.fit(values[key].reshape(len(values[key]), -1).astype(np.float64))
 
     def normalization(self) -> dict[str, dict[str, list[float]]]:

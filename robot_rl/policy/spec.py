@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.contracts import OBS_IMAGES_PREFIX, OBS_INSTRUCTION, OBS_STATE, PRIVILEGED_KEYS
+
 FORMAT = "robot_rl.policy"
 VERSION = 1
 SPEC_FILE = "policy.yaml"
@@ -38,12 +40,35 @@ class PolicySpec:
     instruction: dict[str, Any]
     provenance: dict[str, Any]
     files: dict[str, str] = field(default_factory=lambda: {"onnx": "policy.onnx", "torchscript": "policy.pt"})
+    # False when the policy reads an input only a simulator has (PRIVILEGED_KEYS); the real-arm
+    # launch refuses it. ``sensors`` says what a robot must provide: cameras, image size,
+    # proprioception layout, instruction encoder.
+    deployable: bool | None = None
+    sensors: dict[str, Any] = field(default_factory=dict)
     format: str = FORMAT
     version: int = VERSION
+
+    def __post_init__(self) -> None:
+        if self.deployable is None:  # written before the field existed: derive it
+            self.deployable = not self.privileged_inputs
 
     @property
     def obs_keys(self) -> list[str]:
         return [o.key for o in self.observations]
+
+    @property
+    def privileged_inputs(self) -> list[str]:
+        """The inputs only a simulator can provide (e.g. obs/object)."""
+        return [k for k in self.obs_keys if k in PRIVILEGED_KEYS]
+
+    def inputs_summary(self) -> str:
+        """One line for reports: "cameras front, wrist; joint state; instruction" or what it reads."""
+        cameras = [k[len(OBS_IMAGES_PREFIX):] for k in self.obs_keys if k.startswith(OBS_IMAGES_PREFIX)]
+        parts = [f"cameras {', '.join(cameras)}"] if cameras else []
+        parts += ["joint state"] if OBS_STATE in self.obs_keys else []
+        parts += ["instruction"] if OBS_INSTRUCTION in self.obs_keys else []
+        parts += [f"{k} (privileged)" for k in self.privileged_inputs]
+        return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -116,9 +141,14 @@ class PolicySpec:
                 k in ("onnx", "torchscript") and isinstance(v, str) and v and "/" not in v and "\\" not in v
                 for k, v in self.files.items()):
             raise bad("files", "onnx and/or torchscript file names inside the artifact directory")
-        for name in ("instruction", "provenance"):
+        for name in ("instruction", "provenance", "sensors"):
             if not isinstance(getattr(self, name), dict):
                 raise bad(name, "a mapping")
+        if not isinstance(self.deployable, bool):
+            raise bad("deployable", "true or false")
+        if self.deployable and self.privileged_inputs:
+            raise ContractError(f"{path}: deployable is true but the policy reads {', '.join(self.privileged_inputs)}, "
+                                "which only a simulator provides.")
 
 
 def check_contract(spec: PolicySpec, robot_name: str, joint_names: list[str] | tuple[str, ...],

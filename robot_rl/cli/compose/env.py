@@ -36,10 +36,18 @@ class Envs:
     def facts(self, task: str) -> dict:
         from dataclasses import asdict
 
+        from robot_rl.contracts import OBS_INSTRUCTION
+        from robot_rl.policy.instruction import encoder_facts
+
         scaling = {k: v for k, v in asdict(self.controller).items() if k != "action_space"}
         state_policy = not any(k.startswith("obs/images/") for k in self.obs_keys)
         handling = ("not an input: obs/object lists the instructed (target) object first" if state_policy else
                     "not an input: the policy was trained on the env's sampled instructions without seeing them")
+        instruction = {"conditioned": False, "handling": handling}
+        if OBS_INSTRUCTION in self.obs_keys:
+            instruction = {"conditioned": True, "key": OBS_INSTRUCTION, "encoder": encoder_facts(),
+                           "handling": "the instruction text, embedded by robot_rl.policy.instruction, is input obs/instruction"}
         return {"action_dim": self.action_dim, "action_space": self.spec.action_space, "robot": self.spec.robot,
                 "joint_names": list(self.spec.joint_names), "control_rate_hz": self.spec.control_rate_hz,
-                "task": task, "scaling": scaling, "instruction": {"conditioned": False, "handling": handling}}
+                "task": task, "scaling": scaling, "instruction": instruction,
+                "state_layout": {k: list(v) for k, v in self.spec.state_layout.items()}}
