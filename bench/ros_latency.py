@@ -3,10 +3,12 @@
     python bench/ros_latency.py                       # MLP and image policies, 100 and 500 Hz, CPU backends
     python bench/ros_latency.py --seconds 20 --rates 100 500 --backends onnxruntime-cpu torch-cpu
     python bench/ros_latency.py --realtime-priority 80   # SCHED_FIFO control thread (needs CAP_SYS_NICE)
+    python bench/ros_latency.py --policies student --rates 20 --camera-hz 20   # two 84 px cameras + instruction
 
 For each policy x rate x backend the policy node runs in its own process (as deployed) against
 a stand-in driver in this process that publishes sensor_msgs/JointState (and the policy's other
-inputs) at the control rate over loopback DDS. The node's own measurements are read from
+inputs: camera images at ``--camera-hz``, the instruction once, latched) at the control rate over
+loopback DDS. The node's own measurements are read from
 /diagnostics at the end (last 2000 ticks):
 
 - latency: arrival of the observation used -> command published (includes waiting for the tick)
@@ -46,7 +48,10 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 PANDA = [f"panda_joint{i}" for i in range(1, 8)]
 HOME = [0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.785]
 POLICIES = {"mlp": {"obs/state": (22,), "obs/object": (19,)},
-            "image": {"obs/state": (22,), "obs/images/front": (84, 84, 3)}}
+            "image": {"obs/state": (22,), "obs/images/front": (84, 84, 3)},
+            "student": {"obs/images/front": (84, 84, 3), "obs/images/wrist": (84, 84, 3), "obs/state": (22,),
+                        "obs/instruction": (384,)}}
+INSTRUCTION = "move the gripper to the red block"
 
 
 def export(kind: str, out: Path) -> Path:
@@ -59,6 +64,10 @@ def export(kind: str, out: Path) -> Path:
     scaling = {k: v for k, v in asdict(ControllerConfig()).items() if k != "action_space"}
     facts = {"action_dim": 5, "action_space": "ee_delta", "robot": "panda", "joint_names": PANDA,
              "control_rate_hz": 20.0, "task": "reach", "scaling": scaling}
+    if "obs/instruction" in specs:
+        from robot_rl.policy.instruction import encoder_facts
+
+        facts["instruction"] = {"conditioned": True, "key": "obs/instruction", "encoder": encoder_facts()}
     return export_agent(BC(specs, 5), specs, out, facts, {"algo": "bc", "source": "bench/ros_latency.py"})
 
 
@@ -75,24 +84,32 @@ def runtime_latency(path: Path, backend: str, runs: int = 2000) -> tuple[float, 
 
 
 class StandInDriver:
-    """Publishes joint states (and the policy's other inputs) at ``rate_hz``; reads diagnostics."""
+    """Publishes joint states (and the policy's other inputs ``keys``) at ``rate_hz``, camera images
+    at ``camera_hz``; reads diagnostics."""
 
-    def __init__(self, context, kind: str, rate_hz: float, realtime_priority: int = 0) -> None:
+    def __init__(self, context, keys: list[str], rate_hz: float, realtime_priority: int = 0,
+                 camera_hz: float = 30.0) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
-        from std_msgs.msg import Float32MultiArray
+        from std_msgs.msg import Float32MultiArray, String
 
         from hardware.ros.conversions import rgb_to_image
+        from hardware.ros.instruction import LATCHED
+        from hardware.ros.observations import topic_for
 
         self.node = rclpy.create_node("bench_driver", context=context)
         self.listener = rclpy.create_node("bench_listener", context=context)
-        self.kind, self.rate_hz, self.realtime_priority = kind, rate_hz, realtime_priority
+        self.keys, self.rate_hz, self.realtime_priority, self.camera_hz = keys, rate_hz, realtime_priority, camera_hz
         self.joint_pub = self.node.create_publisher(JointState, "joint_states", qos_profile_sensor_data)
         self.object_pub = self.node.create_publisher(Float32MultiArray, "observations/object", 10)
-        self.image_pub = self.node.create_publisher(Image, "front/image_raw", qos_profile_sensor_data)
+        self.image_pubs = [self.node.create_publisher(Image, topic_for(k), qos_profile_sensor_data)
+                           for k in keys if k.startswith("obs/images/")]
         self.image = rgb_to_image(np.random.default_rng(0).integers(0, 256, (84, 84, 3), dtype=np.uint8))
+        if "obs/instruction" in keys:  # said once, as an operator does; the node embeds it itself
+            self.instruction_pub = self.node.create_publisher(String, "instruction", LATCHED)
+            self.instruction_pub.publish(String(data=INSTRUCTION))
         self.object = Float32MultiArray(data=[0.5] * 19)
         self.msg = JointState(name=[*PANDA, "panda_finger_joint1", "panda_finger_joint2"],
                               position=[*HOME, 0.04, 0.04], velocity=[0.0] * 9)
@@ -100,6 +117,10 @@ class StandInDriver:
         self.transport_s: list[float] = []
         self.listener.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         self.listener.create_subscription(JointState, "joint_states", self._on_joints, qos_profile_sensor_data)
+        self.timing: list[tuple[float, float]] = []  # (arrival, the node's latency_ms) per tick
+        self.listener.create_subscription(Float32MultiArray, "/policy/timing",
+                                          lambda m: self.timing.append((time.monotonic(), m.data[0])),
+                                          qos_profile_sensor_data)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._publish_loop, daemon=True)
 
@@ -113,38 +134,42 @@ class StandInDriver:
         if self.realtime_priority > 0:  # as a real-time robot driver would run
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
         loop, tick = RateLoop(self.rate_hz), 0
-        camera_every = max(1, round(self.rate_hz / 30.0))
+        camera_every = max(1, round(self.rate_hz / self.camera_hz))
         while not self.stop.is_set():
             loop.wait()
             stamp = self.node.get_clock().now().to_msg()
-            if self.kind == "image" and tick % camera_every == 0:
+            if tick % camera_every == 0:
                 self.image.header.stamp = stamp
-                self.image_pub.publish(self.image)
-            if self.kind == "mlp":
+                for publisher in self.image_pubs:
+                    publisher.publish(self.image)
+            if "obs/object" in self.keys:
                 self.object_pub.publish(self.object)
             self.msg.header.stamp = stamp
             self.joint_pub.publish(self.msg)
             tick += 1
 
 
-def run_config(path: Path, kind: str, rate_hz: float, backend: str, seconds: float, realtime_priority: int = 0
-               ) -> dict[str, float] | str:
+def run_config(path: Path, rate_hz: float, backend: str, seconds: float, realtime_priority: int = 0,
+               camera_hz: float = 30.0) -> dict[str, float] | str:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
     from hardware.ros.diagnostics import values_of
+    from robot_rl.policy.spec import PolicySpec
 
+    keys = PolicySpec.load(path).obs_keys
+    images = any(k.startswith("obs/images/") for k in keys)
     domain = random.randint(1, 100)
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
-    driver = StandInDriver(context, kind, rate_hz, realtime_priority)
+    driver = StandInDriver(context, keys, rate_hz, realtime_priority, camera_hz)
     executor = MultiThreadedExecutor(num_threads=2, context=context)
     executor.add_node(driver.node)
     executor.add_node(driver.listener)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     driver.thread.start()
-    timeout = 0.1 if kind == "image" else 0.05  # images come at 30 Hz
+    timeout = max(0.1, 2.0 / camera_hz) if images else 0.05  # two camera periods
     params = {"policy_path": str(path), "control_rate_hz": float(rate_hz), "backend": backend, "autostart": True,
               "ramp_in_s": 0.0, "obs_timeout_s": timeout, "diagnostics_period_s": 0.5, "warmup_runs": 200,
               "realtime_priority": realtime_priority,
@@ -165,8 +190,11 @@ def run_config(path: Path, kind: str, rate_hz: float, backend: str, seconds: flo
             if node.poll() is not None:
                 return "policy node exited: " + "".join(log[-5:])
             time.sleep(0.1)
+        # The phase lock settles after 50 ticks (2.5 s at 20 Hz); the steady figure starts after that.
+        steady_from = time.monotonic() + max(1.0, 60.0 / rate_hz)
         start = len(driver.diagnostics)
         time.sleep(seconds)
+        steady = np.array([ms for at, ms in list(driver.timing) if at >= steady_from], np.float64)
         if len(driver.diagnostics) <= start:
             return "no diagnostics during the run"
         values = values_of(driver.diagnostics[-1])
@@ -184,6 +212,8 @@ def run_config(path: Path, kind: str, rate_hz: float, backend: str, seconds: flo
             "jitter_ms_p50", "jitter_ms_p99", "obs_age_ms_p50", "obs_age_ms_p99"]
     result = {k: float(values[k]) for k in keys}
     transport = np.array(driver.transport_s[len(driver.transport_s) // 2:]) * 1e3
+    result.update(dict(zip(("steady_latency_ms_p50", "steady_latency_ms_p99"),
+                           percentiles(steady[np.isfinite(steady)], 50, 99))))
     result.update(dict(zip(("dds_ms_p50", "dds_ms_p99"), percentiles(transport, 50, 99))),
                   holds=float(values["holds"]), overruns=float(values["overruns"]), ticks=float(values["ticks"]))
     return result
@@ -193,7 +223,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rates", type=float, nargs="+", default=[100.0, 500.0])
-    parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))
+    parser.add_argument("--policies", nargs="+", default=["mlp", "image"], choices=list(POLICIES))
+    parser.add_argument("--camera-hz", type=float, default=30.0, help="camera image rate of the stand-in driver")
     parser.add_argument("--backends", nargs="+", default=None, help="default: every backend available here")
     parser.add_argument("--realtime-priority", type=int, default=0,
                         help="SCHED_FIFO priority for the control thread and the stand-in driver (0: off)")
@@ -220,7 +251,7 @@ def main() -> int:
         for kind, path in paths.items():
             for rate in args.rates:
                 for backend in backends:
-                    r = run_config(path, kind, rate, backend, args.seconds, args.realtime_priority)
+                    r = run_config(path, rate, backend, args.seconds, args.realtime_priority, args.camera_hz)
                     if isinstance(r, str):
                         print(f"| {kind} | {rate:g} Hz | {backend} | failed: {r} |", flush=True)
                         continue

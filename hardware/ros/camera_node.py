@@ -34,12 +34,20 @@ class CameraConfig:
 
 def square(frame: np.ndarray, size: int) -> np.ndarray:
     """Center-crop to a square, then resize to ``size`` x ``size`` (area interpolation)."""
+    return fit(frame, size, size)
+
+
+def fit(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``frame`` as ``height`` x ``width``: center-cropped to that aspect ratio, then resized
+    (area interpolation), so a 640x480 driver image reaches an 84x84 policy undistorted."""
     import cv2
 
-    height, width = frame.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return cv2.resize(frame[top:top + side, left:left + side], (size, size), interpolation=cv2.INTER_AREA)
+    frame_h, frame_w = frame.shape[:2]
+    if (frame_h, frame_w) == (height, width):
+        return frame
+    crop_h, crop_w = min(frame_h, frame_w * height // width), min(frame_w, frame_h * width // height)
+    top, left = (frame_h - crop_h) // 2, (frame_w - crop_w) // 2
+    return cv2.resize(frame[top:top + crop_h, left:left + crop_w], (width, height), interpolation=cv2.INTER_AREA)
 
 
 class CameraNode(Node):

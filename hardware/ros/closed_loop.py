@@ -4,7 +4,9 @@
 process each, as ``robot-rl launch`` does) and judges them from an evaluator node in this
 process: per episode it resets the bridge (``/sim_bridge/reset``) with the policy node inactive,
 activates it (``/policy/change_state``), counts ``task/success`` and gathers latency, the policy
-node's own per tick (``/policy/timing``) and an end-to-end figure seen from outside. Used by
+node's own per tick (``/policy/timing``) and an end-to-end figure seen from outside. A student
+runs as on a robot: the bridge renders the policy's cameras at its image size and publishes them
+over DDS, and each reset publishes the episode's instruction, which the node embeds itself. Used by
 ``robot-rl pipeline`` ("ROS 2 deployment check") and ``robot-rl eval ... ros=true``.
 """
 
@@ -59,8 +61,8 @@ class RosEvalConfig:
     backend: str = "auto"
     command_interface: str = "joint_trajectory"
     start_timeout_s: float = 120.0  # processes start + discovery + policy activation, on a busy 2-core machine
-    cameras: tuple[str, ...] = ()  # cameras the bridge renders (image policies)
-    image_size: int = 84
+    cameras: tuple[str, ...] | None = None  # cameras the bridge renders; None: the policy's (policy.yaml sensors)
+    image_size: int = 0  # 0: the policy's
 
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.episode_timeout_s <= 0 or self.start_timeout_s <= 0:
@@ -80,6 +82,7 @@ def evaluate_over_ros(config: RosEvalConfig, log_path: Path | None = None,
     or a service does not answer; the launched processes are stopped in every case.
     """
     started_s = time.monotonic()
+    config = with_policy_sensors(config)
     domain_id = private_domain()
     # A private e-stop latch: an e-stop left by an evaluation must not stop the robot's own
     # policy node, nor the robot's latch stop the evaluation.
@@ -138,7 +141,9 @@ class _Evaluator(Node):
         self.lifecycle_client = self.create_client(ChangeState, "/policy/change_state")
 
     def policy_loaded(self) -> bool:
-        return "backend" in self.policy_status  # the node reports its runtime once configured
+        # The node reports its runtime once configured, and a student its instruction once embedded
+        # (the first loads the sentence encoder: seconds, during which activation is refused).
+        return "backend" in self.policy_status and self.policy_status.get("instruction", "-") != ""
 
     def begin_episode(self, start_ns: int) -> None:
         with self._lock:
@@ -207,7 +212,8 @@ class _Stack:
             self._start_evaluator()
             self._wait_for(lambda: len(self.launcher.processes) == len(description.processes), deadline_s,
                            "the node processes to start")
-        self._wait_for(self.evaluator.policy_loaded, deadline_s, "the policy node to load the policy")
+        self._wait_for(self.evaluator.policy_loaded, deadline_s, "the policy node to load the policy (and the "
+                       "instruction encoder)")
         for client in (self.evaluator.reset_client, self.evaluator.lifecycle_client):
             self._wait_for(client.service_is_ready, deadline_s, f"{client.srv_name} to appear")
 
@@ -317,6 +323,23 @@ class _Stack:
                 rclpy.try_shutdown(context=self._context)
 
 
+def with_policy_sensors(config: RosEvalConfig) -> RosEvalConfig:
+    """``config`` with the cameras and image size the policy reads where it leaves them unset."""
+    from dataclasses import replace
+
+    from robot_rl.contracts import OBS_IMAGES_PREFIX
+    from robot_rl.policy.spec import ContractError, PolicySpec
+
+    try:
+        observations = PolicySpec.load(config.policy_path).observations
+    except ContractError:
+        observations = []  # the policy node reports the broken artifact in its own words
+    images = {o.key[len(OBS_IMAGES_PREFIX):]: o.shape for o in observations if o.key.startswith(OBS_IMAGES_PREFIX)}
+    cameras = tuple(images) if config.cameras is None else config.cameras
+    image_size = config.image_size or (int(next(iter(images.values()))[0]) if images else 84)
+    return replace(config, cameras=cameras, image_size=image_size)
+
+
 def _launch_arguments(config: RosEvalConfig, latch_file: Path) -> dict[str, str]:
     # The bridge plays seed - 1 while the nodes start; the first reset brings episode 0 its seed.
     # No autostart: every episode activates the policy itself (see _Stack.new_episode).
@@ -346,6 +369,7 @@ def _summary(config: RosEvalConfig, times_s: list[float | None], evaluator: _Eva
         result[f"{name}_p50"], result[f"{name}_p99"] = percentiles(samples[name], 50, 99)
     result.update(backend=status.get("backend", ""), holds=int(status.get("holds", 0)),
                   ticks=int(status.get("ticks", 0)), control_rate_hz=float(status.get("control_rate_hz", "nan")),
+                  cameras=list(config.cameras), image_size=config.image_size, instruction=status.get("instruction", ""),
                   domain_id=domain_id, wall_s=wall_s)
     return result
 

@@ -15,8 +15,12 @@ repeated faults latch until the node is activated again. The e-stop latches in
 ``estop_latch_file`` too, so it survives a restart: activate and autostart refuse until
 ``~/reset_estop``. Parameters are read once at start; setting one later is refused.
 
+With ``require_deployable`` (deploy_robot) a policy reading sim-only state (``deployable: false``)
+is refused at configure. A student's instruction (hardware.ros.instruction) is embedded off the
+control thread; it does not activate without one, and a stale camera holds it like stale joints.
+
 Topics (relative, remap as needed): in ``joint_states`` and one per extra policy input
-(``<camera>/image_raw``, ``observations/<name>``), ``estop`` (std_msgs/Bool, true trips; a
+(``<camera>/image_raw``, ``observations/<name>``, ``instruction``), ``estop`` (std_msgs/Bool, true trips; a
 BEST_EFFORT subscription, so reliable and best-effort publishers both reach it; false never
 clears it);
 out the arm command (``joint_trajectory_controller/joint_trajectory`` or
@@ -55,11 +59,11 @@ from hardware.ros.estop import EStop
 from hardware.ros.lifecycle import guard_transitions
 from hardware.ros.observations import ObservationCache
 from hardware.ros.params import declare_config
-from hardware.ros.runner import USER_ERRORS, loop_guard, run_node
+from hardware.ros.runner import loop_guard, one_sentence, run_node
 from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter, SafetyLimits, limits_of
 from robot_rl.contracts import OBS_STATE, ArraySpec
 from robot_rl.policy.runtime import load_runtime
-from robot_rl.policy.spec import PolicySpec
+from robot_rl.policy.spec import ContractError, PolicySpec
 
 
 AUTOSTART_RETRY_S = 1.0  # between autostart attempts after a refusal
@@ -88,6 +92,8 @@ class PolicyNodeConfig(SafetyLimits):
     phase_lock: bool = True  # tick just after the joint states arrive (see hardware.control.timing.PhaseLock)
     realtime_priority: int = 0  # > 0: SCHED_FIFO priority for the control thread (needs CAP_SYS_NICE)
     gil_switch_interval_s: float = 2e-4  # how soon the control thread gets the GIL back from callbacks
+    require_deployable: bool = False  # true on a real arm: refuse a policy that reads sim-only state
+    instruction: str = ""  # a language-conditioned policy's first instruction, until one arrives on `instruction`
 
     def __post_init__(self) -> None:
         if not self.policy_path:
@@ -131,7 +137,7 @@ class PolicyNode(LifecycleNode):
         try:
             self._configure()
         except Exception as error:  # noqa: BLE001 - a broken artifact raises whatever its loader raises
-            self.configure_error = _one_sentence(error)
+            self.configure_error = one_sentence(error)
             self.get_logger().error(f"cannot configure: {self.configure_error}")
             self.runtime = None
             self._publish_diagnostics()
@@ -143,6 +149,10 @@ class PolicyNode(LifecycleNode):
     def _configure(self) -> None:
         cfg = self.config
         spec = PolicySpec.load(cfg.policy_path)
+        if cfg.require_deployable and not spec.deployable:
+            raise ContractError(f"{cfg.policy_path} is not deployable: it reads {', '.join(spec.privileged_inputs)}, "
+                                "which only the simulator knows; run a student (robot-rl train algo=distill) on a "
+                                "real arm, or this policy with deploy_sim.")
         self.robot = load_robot_model(cfg.robot, spec.action.get("space", ""), spec.action.get("scaling"))
         n = self.robot.n_joints
         provided = {OBS_STATE: ArraySpec((2 * n + 8,), "float32")}
@@ -159,7 +169,8 @@ class PolicyNode(LifecycleNode):
         self.safety = self.estop.safety = SafetyFilter(safety, self.robot.ee_position, self.estop.latch)
         self.controller = PolicyController(self.runtime, self.robot, self.safety)
         self.cache = ObservationCache(self, self.robot.joint_names, self.robot.gripper_joint_names, extra,
-                                      cfg.joint_states_topic, max_stamp_age_s=cfg.max_stamp_age_s)
+                                      cfg.joint_states_topic, max_stamp_age_s=cfg.max_stamp_age_s,
+                                      instruction=cfg.instruction)
         topic = cfg.command_topic or DEFAULT_COMMAND_TOPICS[cfg.command_interface]
         self._command_pub = self.create_publisher(command_type(cfg.command_interface), topic, 10)
         self._gripper_pub = self.create_publisher(Float64MultiArray, cfg.gripper_topic, 10)
@@ -222,6 +233,7 @@ class PolicyNode(LifecycleNode):
         for entity in self._configured:
             next(destroy for kind, destroy in destroyers if isinstance(entity, kind))(entity)
         self._configured = []
+        self.cache.close()
         self.runtime = None
         return TransitionCallbackReturn.SUCCESS
 
@@ -232,8 +244,8 @@ class PolicyNode(LifecycleNode):
     def _try_autostart(self) -> None:
         """Activate once every input arrives; a refusal (say, an observation stale for a moment
         on a busy machine) is retried each second. Never after an e-stop: that needs a person."""
-        if "nothing received" in self.cache.problem():
-            return  # wait for the robot to appear
+        if self.cache.waiting():
+            return  # wait for the robot (and the first instruction) to appear
         if self.estop.tripped:
             self._autostart.cancel()
             self.get_logger().warning("autostart abandoned: the e-stop is latched; call ~/reset_estop, then "
@@ -350,6 +362,7 @@ class PolicyNode(LifecycleNode):
                           estop=self.estop.reason, estop_latch_file=str(self.estop.latch.path or ""),
                           fault=self.safety.fault_reason, fault_latched=self.safety.latched_reason,
                           faults=self.safety.faults)
+            values.update({"instruction": self.cache.instruction.text} if self.cache.instruction else {})
             for name, stats in self.account.stats.items():
                 values.update(diagnostics.percentile_values(f"{name}_ms", stats))
         self._diag_pub.publish(diagnostics.diagnostic_array(f"robot_rl policy: {self.get_fully_qualified_name()}",
@@ -372,13 +385,8 @@ class PolicyNode(LifecycleNode):
 
     def close(self) -> None:
         self._stop_thread()
-
-
-def _one_sentence(error: BaseException) -> str:
-    """The error as one line: its message's first line, named by its type unless it is a user error."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = lines[0] if lines else "no message"
-    return text if isinstance(error, USER_ERRORS) else f"{type(error).__name__}: {text}"
+        if getattr(self, "cache", None) is not None:
+            self.cache.close()
 
 
 def _configure_now(node: PolicyNode) -> None:

@@ -31,6 +31,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32, Float32MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
+from hardware.ros.camera_node import square
 from hardware.ros.decoding import JointStateReader, MessageError, image_to_rgb, stamp_to_s
 from hardware.ros.mcap_writer import EpisodeBags, kept_episodes
 from hardware.ros.params import declare_config
@@ -177,11 +178,8 @@ class RecorderNode(Node):
         except MessageError as error:
             self.get_logger().error(f"ignoring {camera} image: {error}", throttle_duration_sec=2.0)
             return
-        size = self.config.image_size
-        if rgb.shape[:2] != (size, size):
-            import cv2
-
-            rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+        # Center-cropped then resized, as the policy node fits a camera's image: what is recorded is what a policy sees.
+        rgb = square(rgb, self.config.image_size)
         self.streams[f"image/{camera}"].add(stamp_to_s(msg.header.stamp), rgb)
 
     def _on_instruction(self, msg: String) -> None:

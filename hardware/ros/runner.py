@@ -20,6 +20,13 @@ RCLError = _rclpy.RCLError
 USER_ERRORS = (ConfigError, ContractError, StoreError, FileNotFoundError, ValueError)
 
 
+def one_sentence(error: BaseException) -> str:
+    """The error as one line: its message's first line, named by its type unless it is a user error."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else "no message"
+    return text if isinstance(error, USER_ERRORS) else f"{type(error).__name__}: {text}"
+
+
 def loop_guard(node, body: Callable[[], None]) -> None:
     """Run a node's own thread body; once rclpy is shutting down (Ctrl-C), end it quietly."""
     try:

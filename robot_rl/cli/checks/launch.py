@@ -98,7 +98,8 @@ def _kind_mismatch(default: str, value: str) -> str:
         return "a number >= 0" if want >= 0 and got < 0 else ""
     if isinstance(want, list):
         numbers = all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in want)
-        ok = isinstance(got, list) and len(got) == len(want) and (not numbers or all(
+        # An empty default (cameras: []) takes a list of any length; a box (workspace) keeps its length.
+        ok = isinstance(got, list) and (not want or len(got) == len(want)) and (not numbers or not want or all(
             isinstance(g, (int, float)) and not isinstance(g, bool) and math.isfinite(g) for g in got))
         return "" if ok else f"a list of {len(want)} {'numbers' if numbers else 'items'} such as {default}"
     return ""

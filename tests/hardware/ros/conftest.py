@@ -250,3 +250,39 @@ def process_gone(pid: int) -> bool:
             return any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
     except FileNotFoundError:
         return True
+
+
+STUDENT_IMAGE = 48  # small for speed; the node fits any camera size to it
+
+
+def export_student_policy(out: Path, image_size: int = STUDENT_IMAGE, control_rate_hz: float = 20.0) -> Path:
+    """A camera + proprioception + instruction student as training exports one: robot_rl's BC
+    agent built from the ``bc`` algo config, random weights (plumbing, not skill)."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from robot_rl.algos.networks import ObsSpec
+    from robot_rl.contracts import OBS_INSTRUCTION
+    from robot_rl.policy.instruction import encoder_facts
+    from robot_rl.train.artifact import export_agent
+    from robot_rl.train.build import build_agent
+    from sim.controllers import ControllerConfig
+
+    torch.set_num_threads(1)
+    algo = OmegaConf.load(REPO / "robot_rl" / "conf" / "algo" / "bc.yaml")
+    algo.agent.hidden_dim = 64
+    image = ObsSpec((image_size, image_size, 3), "uint8")
+    specs = {"obs/images/front": image, "obs/images/wrist": image, "obs/state": ObsSpec((22,), "float32"),
+             OBS_INSTRUCTION: ObsSpec((384,), "float32")}
+    agent = build_agent(algo, specs, 5, seed=0)
+    scaling = {k: v for k, v in asdict(ControllerConfig(action_space="ee_delta")).items() if k != "action_space"}
+    facts = {"action_dim": 5, "action_space": "ee_delta", "robot": "panda", "joint_names": list(PANDA),
+             "control_rate_hz": control_rate_hz, "task": "reach", "scaling": scaling,
+             "instruction": {"conditioned": True, "key": OBS_INSTRUCTION, "encoder": encoder_facts()}}
+    return export_agent(agent, specs, out, facts, {"algo": "bc", "source": "tests/hardware/ros (student plumbing)"})
+
+
+@pytest.fixture(scope="session")
+def student_policy(tmp_path_factory) -> Path:
+    """A deployable student (cameras front and wrist, joint state, instruction), untrained."""
+    return export_student_policy(tmp_path_factory.mktemp("student") / "policy")
