@@ -32,11 +32,11 @@ class InstructionInput:
     """Subscribes ``topic``, embeds each new text on a worker thread; ``vector()`` is the latest embedding."""
 
     def __init__(self, node, topic: str = "instruction", initial: str = "",
-                 embed: Callable[[str], np.ndarray] | None = None) -> None:
-        if embed is None:
+                 embed: Callable[[str], np.ndarray] | None = None, artifact: str | None = None) -> None:
+        if embed is None:  # the student's own ONNX encoder when its artifact has one: no torch on the robot
             from robot_rl.policy.instruction import InstructionEmbedder
 
-            embed = InstructionEmbedder()
+            embed = InstructionEmbedder(artifact=artifact)
         self._embed, self._logger = embed, node.get_logger()
         self.topic = node.resolve_topic_name(topic)
         self._lock = threading.Condition()

@@ -62,7 +62,8 @@ class ObservationCache:
 
     def __init__(self, node, joint_names: tuple[str, ...], gripper_names: tuple[str, ...],
                  extra: dict[str, tuple[tuple[int, ...], str]] | None = None, joint_states_topic: str = "joint_states",
-                 clock=time.perf_counter, max_stamp_age_s: float = 1.0, instruction: str = "") -> None:
+                 clock=time.perf_counter, max_stamp_age_s: float = 1.0, instruction: str = "",
+                 artifact: str | None = None) -> None:
         self.clock = clock
         self.max_stamp_age_s = max_stamp_age_s
         self._ros_clock = node.get_clock()
@@ -71,7 +72,7 @@ class ObservationCache:
         self.reader = JointStateReader(joint_names, gripper_names)
         self.extra = {k: v for k, v in dict(extra or {}).items() if k != OBS_INSTRUCTION}
         # ``instruction``: the text to start with, until one arrives on the topic.
-        self.instruction = (InstructionInput(node, initial=instruction) if OBS_INSTRUCTION in dict(extra or {})
+        self.instruction = (InstructionInput(node, initial=instruction, artifact=artifact) if OBS_INSTRUCTION in dict(extra or {})
                             else None)
         self._refused_encodings: set[tuple[str, str]] = set()
         self._lock = threading.Lock()

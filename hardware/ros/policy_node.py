@@ -170,7 +170,7 @@ class PolicyNode(LifecycleNode):
         self.controller = PolicyController(self.runtime, self.robot, self.safety)
         self.cache = ObservationCache(self, self.robot.joint_names, self.robot.gripper_joint_names, extra,
                                       cfg.joint_states_topic, max_stamp_age_s=cfg.max_stamp_age_s,
-                                      instruction=cfg.instruction)
+                                      instruction=cfg.instruction, artifact=cfg.policy_path)
         topic = cfg.command_topic or DEFAULT_COMMAND_TOPICS[cfg.command_interface]
         self._command_pub = self.create_publisher(command_type(cfg.command_interface), topic, 10)
         self._gripper_pub = self.create_publisher(Float64MultiArray, cfg.gripper_topic, 10)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from robot_rl.policy.graphs import GRAPH_FACTS, graph_facts
+from robot_rl.policy.instruction import ENCODER_DIR, MAX_TOKENS, OnnxTextEncoder
 from robot_rl.policy.spec import PolicySpec, random_observations
 
 log = logging.getLogger(__name__)
@@ -109,3 +110,84 @@ def _onnx_diff(path: Path, spec: PolicySpec, inputs: list[np.ndarray], reference
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (actions,) = session.run(["action"], dict(zip(spec.obs_keys, inputs)))
     return float(np.abs(actions - reference).max())
+
+
+# --- the instruction encoder, for students (see robot_rl.policy.instruction) --------------------
+ENCODER_PROBES = ("pick up the red cube", "go to the green block please", "stack the blue cube on the yellow one",
+                  "Push the RED cube to the target, slowly and carefully, without touching anything else")
+
+
+def export_instruction_encoder(out_dir: str | Path, model_path: str | None = None, atol: float = 1e-5) -> dict:
+    """Put the sentence encoder into a student's artifact as ONNX (+ its tokenizer.json), so the
+    robot embeds an operator's words with ONNX Runtime and the ``tokenizers`` package, no torch.
+
+    The graph is built once per encoder and kept under ``~/.cache/robot_rl/encoders`` (override
+    with ``ROBOT_RL_CACHE``); artifacts get hard links to it (a copy across filesystems). Checked
+    against the torch encoder the student was trained with; raises beyond ``atol``.
+    """
+    import hashlib
+    import os
+    import shutil
+
+    from reward_models.text import TextEncoder, default_model_path
+
+    source = Path(model_path or default_model_path())
+    key = hashlib.sha256((source / "config.json").read_bytes() + str(source.resolve()).encode()).hexdigest()[:12]
+    cache = Path(os.environ.get("ROBOT_RL_CACHE", Path.home() / ".cache" / "robot_rl")) / "encoders" / key
+    if not (cache / "encoder.onnx").is_file():
+        _build_encoder(source, cache)
+    target = Path(out_dir) / ENCODER_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("encoder.onnx", "tokenizer.json"):
+        (target / name).unlink(missing_ok=True)
+        try:
+            os.link(cache / name, target / name)
+        except OSError:
+            shutil.copyfile(cache / name, target / name)
+    reference = TextEncoder(str(source)).encode(list(ENCODER_PROBES))[0].numpy()
+    diff = float(np.abs(OnnxTextEncoder(target).encode(list(ENCODER_PROBES)) - reference).max())
+    if diff > atol:
+        raise RuntimeError(f"the ONNX instruction encoder disagrees with torch by {diff:.2e} (> {atol:.0e}).")
+    return {"onnx": f"{ENCODER_DIR}/encoder.onnx", "tokenizer": f"{ENCODER_DIR}/tokenizer.json",
+            "max_tokens": MAX_TOKENS, "max_abs_diff_onnx": diff}
+
+
+class _MeanPooled(torch.nn.Module):
+    """The sentence-transformers embedding: masked mean of the last hidden state, L2-normalised."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).float()
+        return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
+
+
+def _build_encoder(source: Path, cache: Path) -> None:
+    import os
+    import shutil
+    import tempfile
+
+    from reward_models.text import _load
+
+    tokenizer, model = _load(str(source))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=cache.parent, prefix=".building-"))
+    try:
+        batch = tokenizer(list(ENCODER_PROBES[:2]), padding=True, return_tensors="pt")
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_MeanPooled(model).eval(), (batch["input_ids"], batch["attention_mask"]),
+                              str(work / "encoder.onnx"), input_names=["input_ids", "attention_mask"],
+                              output_names=["embedding"], opset_version=17, dynamo=False,
+                              dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                            "attention_mask": {0: "batch", 1: "tokens"}})
+        shutil.copyfile(source / "tokenizer.json", work / "tokenizer.json")
+        try:
+            os.replace(work, cache)  # whole or not at all; a concurrent builder may have won
+        except OSError:
+            pass
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

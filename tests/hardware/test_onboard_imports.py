@@ -81,3 +81,46 @@ def test_the_on_robot_runtime_loads_an_onnx_artifact_without_the_gym_env_or_torc
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["backend"] == "onnxruntime-cpu" and report["finite"]
     assert report["loaded"] == [], f"the on-robot path imported {report['loaded']}"
+
+
+STUDENT_ON_ROBOT = """
+import json, sys
+import numpy as np
+from robot_rl.policy.instruction import InstructionEmbedder
+from robot_rl.policy.runtime import load_runtime
+
+path = sys.argv[1]
+runtime = load_runtime(path, "onnxruntime-cpu", warmup_runs=2)
+embedder = InstructionEmbedder(artifact=path)
+vector = embedder("go to the green block, please")
+obs = {{o.key: np.zeros(o.shape, o.dtype) for o in runtime.spec.observations}}
+obs["obs/instruction"] = vector
+action = runtime.act(obs)
+print(json.dumps({{"backend": embedder.backend, "vector": vector.tolist(), "finite": bool(np.isfinite(action).all()),
+                  "loaded": sorted(m for m in {forbidden} if m in sys.modules)}}))
+"""
+
+
+def test_a_student_embeds_its_operators_words_on_the_robot_without_torch(tmp_path):
+    """The student's artifact carries its sentence encoder as ONNX (checked against torch at
+    export): the robot embeds an instruction it never saw with ONNX Runtime + tokenizers alone,
+    and gets the vector the torch encoder gives."""
+    import numpy as np
+
+    from robot_rl.policy.instruction import InstructionEmbedder
+
+    specs = {"obs/images/front": ObsSpec((24, 24, 3), "uint8"), "obs/state": ObsSpec((22,), "float32"),
+             "obs/instruction": ObsSpec((384,), "float32")}
+    agent = BC(specs, 5, BCConfig(hidden_dim=32, depth=1, feature_dim=16))
+    facts = {"action_dim": 5, "action_space": "ee_delta", "robot": "panda", "joint_names": PANDA,
+             "control_rate_hz": 20.0, "task": "reach"}
+    path = export_agent(agent, specs, tmp_path / "student", facts, {"algo": "distill", "source": "test"})
+    script = STUDENT_ON_ROBOT.format(forbidden=(*FORBIDDEN, "transformers"))
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "onnxruntime" and report["finite"]
+    assert report["loaded"] == [], f"the on-robot student path imported {report['loaded']}"
+    torch_vector = InstructionEmbedder()("go to the green block, please")
+    np.testing.assert_allclose(report["vector"], torch_vector, atol=1e-5)
