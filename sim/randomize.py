@@ -69,7 +69,12 @@ def _split_old_fields(values: dict) -> dict:
 
 _NOMINAL_FIELDS = ("light_diffuse", "light_pos", "geom_rgba", "cam_pos", "cam_quat", "body_mass",
                    "body_inertia", "geom_friction", "dof_damping", "actuator_gainprm", "actuator_biasprm",
-                   "tex_data")
+                   "tex_data", "mat_rgba")
+# A geom's rgba at MuJoCo's default (0.5 0.5 0.5 1) while it has a material means "use the
+# material's colour": nudging it would paint the geom mid-grey instead (the textured table and
+# floor of the ``train`` preset rendered ~30% darker than nominal). Such geoms are tinted
+# through their material.
+_DEFAULT_RGBA = np.array([0.5, 0.5, 0.5, 1.0])
 
 
 class Randomizer:
@@ -81,7 +86,11 @@ class Randomizer:
         self.object_geoms = object_geoms = np.asarray(object_geoms, dtype=int)
         model = scene.model
         self.nominal = {name: getattr(model, name).copy() for name in _NOMINAL_FIELDS}
-        self.scene_geoms = np.setdiff1d(np.arange(model.ngeom), object_geoms)
+        scene_geoms = np.setdiff1d(np.arange(model.ngeom), object_geoms)
+        by_material = (model.geom_matid[scene_geoms] >= 0) & np.all(
+            np.isclose(model.geom_rgba[scene_geoms], _DEFAULT_RGBA), axis=1)
+        self.scene_geoms, self.scene_materials = scene_geoms[~by_material], np.unique(
+            model.geom_matid[scene_geoms[by_material]])
         # Mass goes to bodies with dynamics (through their own or a welded parent's joints): not to
         # mocap bowls and markers or to the arm's fixed base.
         object_bodies = np.unique(model.geom_bodyid[object_geoms])
@@ -120,6 +129,9 @@ class Randomizer:
         rgb[self.object_geoms] += rng.uniform(-1, 1, size=(len(self.object_geoms), 3)) * cfg.color_jitter
         rgb[self.scene_geoms] += rng.uniform(-1, 1, size=(len(self.scene_geoms), 3)) * cfg.scene_color_jitter
         np.clip(rgb, 0.0, 1.0, out=rgb)
+        tint = model.mat_rgba[self.scene_materials, :3]
+        tint += rng.uniform(-1, 1, size=tint.shape) * cfg.scene_color_jitter
+        model.mat_rgba[self.scene_materials, :3] = np.clip(tint, 0.0, 1.0)
         brightness = rng.uniform(*cfg.texture_brightness)
         model.tex_data[:] = np.clip(self.nominal["tex_data"] * brightness, 0, 255).astype(np.uint8)
         model.cam_pos[:] += rng.uniform(-1, 1, size=model.cam_pos.shape) * cfg.camera_pos_jitter_m
