@@ -49,13 +49,15 @@ def write_json(path: str | os.PathLike, data: dict[str, Any]) -> Path:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; an unavailable CUDA request is refused."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RewardModelError(f"device {device} was requested but this machine has no CUDA GPU; use device=cpu.")
-    return device
+    """``auto`` -> CUDA when present, else CPU; an unavailable CUDA request is refused with
+    RewardModelError (robot_rl.train.device decides, for training and scoring alike)."""
+    from robot_rl.config import ConfigError
+    from robot_rl.train.device import resolve_device as resolve
+
+    try:
+        return resolve(device)
+    except ConfigError as error:
+        raise RewardModelError(str(error)) from None
 
 
 def load(path: str | os.PathLike, device: str | torch.device = "auto") -> RewardModel:

@@ -27,15 +27,18 @@ from reward_models.negatives import Batch, BatchSampler
 from reward_models.scoring import RewardModel
 from reward_models.text import TextEncoder
 from robot_rl.data.splits import split_episodes
+from robot_rl.train.device import resolve_device
 
 log = logging.getLogger(__name__)
 Logger = Callable[[int, dict[str, float]], None]
 
 
 def train(data: RewardDataset, bank: InstructionBank, config: RewardConfig, text: TextEncoder | None = None,
-          logger: Logger | None = None, progress_bar: bool = True) -> RewardModel:
-    """Train a new model on ``data``; returns it ready to score (on CPU)."""
+          logger: Logger | None = None, progress_bar: bool = True, device: str | torch.device = "cpu") -> RewardModel:
+    """Train a new model on ``data`` on ``device`` (``auto``, ``cpu``, ``cuda``...); returns it
+    ready to score on that device. Frames stay in host memory; each batch is copied over."""
     cfg = config.train
+    device = resolve_device(device)
     torch.set_num_threads(max(1, cfg.threads))
     train_ids, val_ids = split_episodes(len(data.episodes), cfg.val_fraction, cfg.seed)
     train_data = data.subset(train_ids)
@@ -43,14 +46,14 @@ def train(data: RewardDataset, bank: InstructionBank, config: RewardConfig, text
     text = text or TextEncoder(config.model.text_model_path, config.model.max_tokens)
     _encode_all(text, bank, data, config)
     torch.manual_seed(cfg.seed)  # after the sentence encoder, whose first load draws from torch's RNG
-    net = RewardNet(config.model)
+    net = RewardNet(config.model).to(device)  # built on the CPU first: the same seed, the same weights anywhere
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(cfg.steps))
     sampler = BatchSampler(train_data, bank, config.negatives, cfg.seed, rephrase=config.augment.rephrase)
     gen = torch.Generator().manual_seed(cfg.seed)
-    log.info("training on %d frames of %d episodes (%s labels), validating on %d episodes",
-             len(train_data), len(train_data.episodes), data.label_mode, len(val_ids))
+    log.info("training on %d frames of %d episodes (%s labels) on %s, validating on %d episodes",
+             len(train_data), len(train_data.episodes), data.label_mode, device, len(val_ids))
     started, history = time.monotonic(), {}
     for step in _steps(cfg.steps, progress_bar):
         losses = update(net, opt, sampler.sample(cfg.batch_size), train_data, text, config, gen)
@@ -60,18 +63,19 @@ def train(data: RewardDataset, bank: InstructionBank, config: RewardConfig, text
             (logger or _log)(step + 1, history)
     meta = {"config": to_dict(config), "train": {"frames": len(train_data), "episodes": len(train_data.episodes),
                                                  "label_mode": data.label_mode, "tasks": data.tasks,
-                                                 "final_metrics": history}}
-    return RewardModel(net, text, meta=meta)
+                                                 "device": str(device), "final_metrics": history}}
+    return RewardModel(net, text, device=device, meta=meta)
 
 
 def update(net: RewardNet, opt: torch.optim.Optimizer, batch: Batch, data: RewardDataset, text: TextEncoder,
            config: RewardConfig, gen: torch.Generator) -> dict[str, float]:
     """One gradient step on one batch; returns the named loss terms."""
     net.train()
-    images = {c: augment(to_float(f[batch.rows]), config.augment, gen) for c, f in data.frames.items()}
-    logits = net(images, *text.encode_unique(batch.instructions))
-    target_p, target_s = torch.from_numpy(batch.progress), torch.from_numpy(batch.success)
-    weight = torch.from_numpy(batch.progress_weight)
+    device = next(net.parameters()).device
+    images = {c: augment(to_float(f[batch.rows], device), config.augment, gen) for c, f in data.frames.items()}
+    logits = net(images, *(t.to(device) for t in text.encode_unique(batch.instructions)))
+    target_p, target_s, weight = (torch.from_numpy(a).to(device) for a in
+                                  (batch.progress, batch.success, batch.progress_weight))
     loss_p = (F.binary_cross_entropy_with_logits(logits[:, 0], target_p, reduction="none") * weight).sum() \
         / weight.sum().clamp(min=1.0)
     loss_s = F.binary_cross_entropy_with_logits(logits[:, 1], target_s)
@@ -89,7 +93,7 @@ def validate(net: RewardNet, text: TextEncoder, data: RewardDataset | None, max_
         return {}
     rows = np.linspace(0, len(data) - 1, min(max_frames, len(data))).astype(int)
     episode_of = np.repeat(np.arange(len(data.episodes)), [e.stop - e.start for e in data.episodes])
-    model = RewardModel(net, text)
+    model = RewardModel(net, text, device=next(net.parameters()).device)
     progress, success = model.score({c: f[rows] for c, f in data.frames.items()},
                                     [data.episodes[e].instruction for e in episode_of[rows]])
     net.train()

@@ -5,6 +5,12 @@
 BC: a seeded constructor that builds the observation encoder first (parameter init consumes
 the torch RNG, so the order is part of the results), augment-then-encode, acting, export and
 checkpoint parts. Each algorithm subclasses it once and adds its heads, losses and update.
+
+Devices: an agent is built on the CPU (so a seed gives the same initial networks on any
+machine) and ``to(device)`` moves it, optimiser state included. Acting takes and returns
+numpy on the CPU whatever the device; ``update`` takes a batch already on ``device`` (the
+loops convert with ``replay.batch_to_torch(batch, agent.device)``); checkpoints hold CPU
+tensors and load onto whatever device the agent is on; ``policy()`` is always a CPU copy.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ class Agent(Protocol):
 
     encoder: ObsEncoder  # its ``state_keys`` are normalised; ``normalization()`` goes into policy.yaml
     num_updates: int
+    device: torch.device  # where its networks live and ``update`` expects its batch
+
+    def to(self, device: torch.device | str) -> Agent:
+        """Move networks and optimiser state to ``device``; returns the agent."""
+        ...
 
     def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
         """Actions (B, A) in [-1, 1] for a batch of raw observations."""
@@ -42,7 +53,7 @@ class Agent(Protocol):
         ...
 
     def policy(self) -> DeterministicPolicy:
-        """A copy of the deterministic policy, for export."""
+        """A CPU copy of the deterministic policy, for export."""
         ...
 
     def state_dict(self) -> dict: ...
@@ -63,13 +74,34 @@ class EncodedAgent:
         self.obs_keys, self.augment, self.freeze_encoder = list(obs_specs), augment, freeze_encoder
         self.encoder = ObsEncoder(obs_specs, config.feature_dim)
         self.num_updates = 0
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> EncodedAgent:
+        """Move every network, tensor (SAC's temperature) and optimiser state to ``device``.
+
+        Modules and tensors move in place (``.data``), so the optimisers still hold the same
+        parameters; reloading an optimiser's own state dict then casts its moments onto its
+        parameters' device (torch keeps the step counters where they must be)."""
+        device = torch.device(device)
+        optimizers = []
+        for value in vars(self).values():
+            if isinstance(value, nn.Module):
+                value.to(device)
+            elif isinstance(value, torch.Tensor):
+                value.data = value.data.to(device)
+            elif isinstance(value, torch.optim.Optimizer):
+                optimizers.append(value)
+        for optimizer in optimizers:
+            optimizer.load_state_dict(optimizer.state_dict())
+        self.device = device
+        return self
 
     # --- acting ------------------------------------------------------------------------------
     @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
         """Actions (B, A) in [-1, 1] for a batch of raw observations."""
-        features = self.encoder(to_torch({k: obs[k] for k in self.obs_keys}))
-        return self.action(features, deterministic).numpy()
+        features = self.encoder(to_torch({k: obs[k] for k in self.obs_keys}, self.device))
+        return self.action(features, deterministic).cpu().numpy()
 
     def action(self, features: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """A tanh-Gaussian actor's mean (deterministic) or a sample."""
@@ -90,9 +122,10 @@ class EncodedAgent:
 
     # --- export and checkpoints --------------------------------------------------------------
     def policy(self) -> DeterministicPolicy:
-        """The deterministic policy module for export (a copy; training continues unaffected)."""
+        """The deterministic policy module for export: a CPU copy (export and ONNX run on the CPU;
+        training continues unaffected on its device)."""
         head: nn.Module = getattr(self, self.POLICY_HEAD)
-        return copy.deepcopy(DeterministicPolicy(self.obs_keys, self.encoder, head)).eval()
+        return copy.deepcopy(DeterministicPolicy(self.obs_keys, self.encoder, head)).cpu().eval()
 
     def extra_state(self) -> dict:
         """State besides ``PARTS`` (e.g. SAC's temperature and generator)."""

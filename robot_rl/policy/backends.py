@@ -10,16 +10,23 @@ input order) and ``output`` (1, action_dim). ``run()`` reads the inputs in place
 the output in place, so the control loop allocates nothing per tick:
 
 - ``onnxruntime-tensorrt`` / ``onnxruntime-cuda`` / ``onnxruntime-cpu``: one ONNX Runtime
-  session with an IOBinding onto the host buffers (zero-copy on the CPU).
+  session with an IOBinding onto the host buffers (zero-copy on the CPU; ORT copies to and
+  from the GPU). TensorRT builds an fp16 engine for batch 1 once and caches it (beside the
+  artifact, or in the temp dir when that is read-only); nodes TensorRT cannot take run on
+  the CUDA provider. The CUDA provider runs fp32 without TF32, so it agrees with the CPU.
 - ``torch-cuda``: the TorchScript file on the GPU under fp16 autocast, captured once in a CUDA
-  graph; pinned host buffers, one replay per tick (fp32 graph if fp16 capture fails).
+  graph (static device buffers, output cast to fp32 inside the graph); pinned host buffers,
+  one replay per tick (fp32 graph if fp16 capture fails).
 - ``torch-cpu``: the TorchScript file on the CPU in inference mode.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -129,13 +136,12 @@ class OrtBackend:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         provider = _ORT_PROVIDERS[name]
-        providers: list = [(provider, _provider_options(name, path, spec))] if name != "onnxruntime-cpu" else []
         if name == "onnxruntime-cpu":  # a damaged or mismatched file: ContractError naming it
             self.session = open_onnx(path, spec, options, ["CPUExecutionProvider"])
         else:
             check_graph_file(path, "ONNX")
             try:
-                self.session = ort.InferenceSession(str(path), options, providers=[*providers, "CPUExecutionProvider"])
+                self.session = ort.InferenceSession(str(path), options, providers=_gpu_providers(name, path, spec))
             except Exception as error:  # noqa: BLE001 - ORT's own types; the file was checked on the CPU
                 raise BackendUnavailable(f"backend {name!r} could not open {path} "
                                          f"({first_line(error)}).") from None
@@ -154,14 +160,38 @@ class OrtBackend:
         return self.output
 
 
-def _provider_options(name: str, path: Path, spec: PolicySpec) -> dict:
+# fp32 on the CUDA provider: TF32 (on by default on Ampere and later) rounds convolutions to a
+# 10-bit mantissa, enough to miss the CPU reference by more than runtime.DEFAULT_ATOL.
+_CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": True, "use_tf32": 0}
+
+
+def _gpu_providers(name: str, path: Path, spec: PolicySpec) -> list:
+    """The provider list of a GPU session: TensorRT falls back to CUDA node by node (a uint8 Cast
+    an older TensorRT refuses), then to the CPU."""
+    cuda = ("CUDAExecutionProvider", dict(_CUDA_OPTIONS))
     if name == "onnxruntime-cuda":
-        return {"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": True}
+        return [cuda, "CPUExecutionProvider"]
     shapes = ",".join(f"{o.key}:{'x'.join(str(d) for d in (1, *o.shape))}" for o in spec.observations)
-    cache = path.parent / ".trt_cache"
-    cache.mkdir(exist_ok=True)
-    return {"trt_fp16_enable": True, "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
-            "trt_profile_min_shapes": shapes, "trt_profile_opt_shapes": shapes, "trt_profile_max_shapes": shapes}
+    cache = str(_trt_cache_dir(path))
+    trt = {"trt_fp16_enable": True, "trt_engine_cache_enable": True, "trt_engine_cache_path": cache,
+           "trt_timing_cache_enable": True, "trt_timing_cache_path": cache,
+           "trt_profile_min_shapes": shapes, "trt_profile_opt_shapes": shapes, "trt_profile_max_shapes": shapes}
+    return [("TensorrtExecutionProvider", trt), cuda, "CPUExecutionProvider"]
+
+
+def _trt_cache_dir(path: Path) -> Path:
+    """Where TensorRT keeps its engines (a build takes seconds to minutes; a cached one loads at
+    once): beside the artifact, or, when a deployed artifact is read-only, in the temp dir
+    (engines are named by the model's hash, so artifacts never share one by mistake)."""
+    for directory in (path.parent / ".trt_cache", Path(tempfile.gettempdir()) / "robot_rl_trt_cache"):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(directory, os.W_OK):
+            return directory
+    raise BackendUnavailable(f"backend 'onnxruntime-tensorrt' has no writable engine cache (tried "
+                             f"{path.parent / '.trt_cache'} and the temp dir).")
 
 
 class TorchCpuBackend:
@@ -204,9 +234,9 @@ class TorchCudaGraphBackend:
         errors = []
         for half in (True, False):
             try:
-                self._graph, self._device_out = self._capture(half)
-                self.name, self.detail = "torch-cuda", f"{'fp16' if half else 'fp32'} CUDA graph on " \
-                                                       f"{torch.cuda.get_device_name()}"
+                self._graph, self._device_out, computed = self._capture(half)
+                precision = "fp16" if computed == torch.float16 else "fp32"  # what the graph ran, not what was asked
+                self.name, self.detail = "torch-cuda", f"{precision} CUDA graph on {torch.cuda.get_device_name()}"
                 return
             except RuntimeError as error:  # an op without a half kernel, or not capturable
                 errors.append(str(error).splitlines()[0])
@@ -214,18 +244,34 @@ class TorchCudaGraphBackend:
         raise BackendUnavailable(f"backend 'torch-cuda' could not capture a CUDA graph ({errors[-1]}).")
 
     def _capture(self, half: bool):
+        """Warm up on a side stream, then capture one call reading ``_device_in`` (static: each
+        tick copies into them) into a graph whose fp32 output tensor is static too; returns the
+        graph, that output and the dtype the network computed it in.
+
+        TorchScript's optimising executor is off: it would profile, then compile fusion kernels
+        on a later call, and a compile (or a bailout) inside capture breaks it; with the graph
+        replayed, the fusers would save nothing anyway. The autocast weight cache is off too: a
+        cast cached outside the capture would be a tensor the replay never refreshes."""
         torch = self._torch
-        autocast = lambda: torch.autocast("cuda", dtype=torch.float16, enabled=half, cache_enabled=False)  # noqa: E731
+
+        @contextlib.contextmanager
+        def context():
+            with torch.jit.optimized_execution(False), torch.inference_mode(), \
+                    torch.autocast("cuda", dtype=torch.float16, enabled=half, cache_enabled=False):
+                yield
+
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side), torch.inference_mode(), autocast():
-            for _ in range(3):  # TorchScript's profiling runs happen before capture
-                self.module(*self._device_in)
+        with torch.cuda.stream(side), context():
+            for _ in range(3):  # cuDNN/cuBLAS pick their kernels and allocate workspaces outside the capture
+                self.module(*self._device_in).float()
         torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph), torch.inference_mode(), autocast():
-            out = self.module(*self._device_in)
-        return graph, out
+        with torch.cuda.graph(graph), context():
+            raw = self.module(*self._device_in)
+            out = raw.float()  # the fp16 -> fp32 cast is part of the graph
+        return graph, out, raw.dtype
 
     def run(self) -> np.ndarray:
         for host, device in zip(self._host_in, self._device_in):

@@ -127,12 +127,16 @@ def restore_agent(agent: Agent, state: dict, path: Path) -> None:
 
 
 def _looks_pickled(path: Path) -> bool:
-    """torch.save writes a zip (PK..) or a raw pickle (0x80 protocol byte); safetensors starts
-    with a little-endian header length."""
+    """torch.save writes a zip (PK..) or a raw pickle (0x80 protocol byte). safetensors starts
+    with its JSON header's length (u64, little-endian) and then the header's ``{``: that is
+    recognised first, since the length's low bytes alone can read 0x80 or "PK" (1 save in ~256)."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(2)
+            head = handle.read(9)
+        size = path.stat().st_size
     except OSError:
+        return False
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
         return False
     return head[:2] == b"PK" or head[:1] == b"\x80"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from robot_rl.algos.base import Agent
 from robot_rl.train.checkpoint import checkpoint_path, load_checkpoint, restore_agent, save_checkpoint
 from robot_rl.train.collect import EnvFactory
+from robot_rl.train.device import describe
 from robot_rl.train.logger import Logger
 from robot_rl.train.replay import ReplayBuffer
 from robot_rl.train.rollouts import EvalResult, run_episodes, write_video_grid
@@ -68,6 +69,7 @@ class TrainLoop:
     def run(self) -> EvalResult | None:
         """Train to ``total`` steps; returns the final evaluation (None when there is none)."""
         cfg = self.config
+        log.info("training in %s on %s", self.run_dir, describe(getattr(self.agent, "device", "cpu")))
         self.start()
         bar = _progress_bar(self.total, self.step, cfg.progress_bar, self.unit)
         log_due, eval_due, checkpoint_due = (Every(every, self.step) for every in

@@ -43,7 +43,8 @@ class OfflineTrainer(TrainLoop):
             self.restore()
 
     def train_step(self) -> None:
-        self.update_metrics = self.agent.update(batch_to_torch(self.dataset.sample(self.config.batch_size)))
+        batch = batch_to_torch(self.dataset.sample(self.config.batch_size), self.agent.device)
+        self.update_metrics = self.agent.update(batch)
         self.step += 1
 
     def log(self, bar) -> None:

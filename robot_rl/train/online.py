@@ -77,7 +77,7 @@ class OnlineTrainer(TrainLoop):
             self.fit_normalization()
         n = self.config.utd * self.collector.num_envs
         for i in range(n):
-            batch = batch_to_torch(self.sampler.sample(self.config.batch_size))
+            batch = batch_to_torch(self.sampler.sample(self.config.batch_size), self.agent.device)
             self.update_metrics = self.agent.update(batch, update_actor=i == n - 1)
 
     def finish(self, bar) -> None:

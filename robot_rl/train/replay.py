@@ -113,8 +113,11 @@ def concat_batches(a: dict, b: dict) -> dict:
     return out
 
 
-def batch_to_torch(batch: dict, device: str = "cpu") -> dict:
-    """Numpy batch -> tensors (images stay uint8; networks scale them)."""
+def batch_to_torch(batch: dict, device: torch.device | str = "cpu") -> dict:
+    """Numpy batch -> tensors on ``device`` (the agent's; images stay uint8, networks scale them).
+
+    Sampling stays on the CPU (the buffer is numpy, and checkpoints save it as such); one
+    host-to-device copy per batch is small beside an update."""
     out = {}
     for name, value in batch.items():
         if isinstance(value, dict):

@@ -2,7 +2,7 @@
 
 Train, grade and apply learned vision-language reward models.
 
-  robot-rl reward train data=demos.zarr out=runs/reward/vlm [held_out=test.zarr] [reward.train.steps=2000]
+  robot-rl reward train data=demos.zarr out=runs/reward/vlm [held_out=test.zarr] [reward.train.steps=2000] [device=cuda]
   robot-rl reward eval  model=runs/reward/vlm data=test.zarr [out=DIR]
   robot-rl reward label model=runs/reward/vlm data=offline.zarr [stride=4] [replace_reward=true]
 
@@ -20,7 +20,6 @@ label  writes info/vlm_progress, info/vlm_success and info/vlm_reward into a sto
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from robot_rl.config import ConfigError, compose, one_line
 from robot_rl.schema import as_bool, as_int, check_common
 
 # The own keys each command reads; any other is refused rather than silently ignored.
-COMMANDS = {"train": ("data", "held_out", "out"), "eval": ("model", "data", "out", "device"),
+COMMANDS = {"train": ("data", "held_out", "out", "device"), "eval": ("model", "data", "out", "device"),
             "label": ("model", "data", "stride", "replace_reward", "device")}
 
 
@@ -71,17 +70,16 @@ def check(command: str, cfg) -> dict:
     if "score" in cfg.reward:
         as_int("reward.score.stride", cfg.reward.score.stride, minimum=1)
         as_int("reward.score.batch_size", cfg.reward.score.batch_size, minimum=1)
-    if "device" in cfg.reward and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(cfg.reward.device)):
-        raise ConfigError(f"reward.device={cfg.reward.device} is not valid; expected auto, cpu, cuda or cuda:N.")
     if cfg.reward.kind != "vlm":
         raise ConfigError(f"reward={cfg.reward.kind} is not a learned model (kind {cfg.reward.kind}); use reward=vlm.")
     own = {k: cfg[k] for k in COMMANDS[command] if cfg[k] is not None}
     if "stride" in own:
         as_int("stride", own["stride"], minimum=1)
     own["replace_reward"] = as_bool("replace_reward", own.get("replace_reward", False))
-    device = own.get("device")
-    if device is not None and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(device)):
-        raise ConfigError(f"device={device} is not valid; expected auto, cpu, cuda or cuda:N.")
+    if "device" in own or "device" in cfg.reward:  # refused (a bad value, CUDA without a GPU) before any data loads
+        from robot_rl.train.device import resolve_device
+
+        resolve_device(own.get("device", cfg.reward.get("device")), "device" if "device" in own else "reward.device")
     for key in ("data", "held_out"):
         for path in paths(own, key, required=False):
             if not Path(path).exists():

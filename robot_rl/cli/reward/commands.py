@@ -52,7 +52,7 @@ def _train(own: dict[str, str], cfg) -> int:
     data = load_dataset(_paths(own, "data"), m.cameras, m.image_size, t.labels, t.success_tail, t.frame_stride)
     held_out = _paths(own, "held_out", required=False)
     out = writable_dir("out", own.get("out") or Path(cfg.out_dir) / "reward" / "vlm")
-    model = train(data, _bank(), config)
+    model = train(data, _bank(), config, device=own.get("device", cfg.reward.device))
     save(model, out, extra={"data": _paths(own, "data"), "resolved_config": OmegaConf.to_container(cfg.reward)})
     print(f"saved reward model -> {out}")
     if held_out:
