@@ -9,10 +9,13 @@ Train a policy in the sim (or from a Zarr store) and end with an evaluated, expo
   robot-rl train task=lift algo=bc data=data/lift_demos.zarr
   robot-rl train -m task=reach seed=0,1,2            # a sweep: one run per combination
   robot-rl train run=runs/2026-11-21/lift_sac_s0 resume=true
+  robot-rl train task=reach algo=distill teacher=expert
+  robot-rl train task=lift algo=distill teacher=runs/2026-11-21/lift_sac_s0
+  robot-rl train task=[reach,push,lift,pick_place,stack] algo=distill teacher=expert
 
 Keys are key=value, composed by Hydra against robot_rl/conf/train.yaml (with config.yaml's
 env.*, seed, out_dir); -m sweeps comma-separated values. Config groups (choose with
-group=name): task, robot, randomize, algo (sac | drq | iql | bc), reward (gt | vlm), logger
+group=name): task, robot, randomize, algo (sac | drq | iql | bc | distill), reward (gt | vlm), logger
 (default | csv). Main options:
   seed=0                 seed of networks, envs and sampling
   run=DIR                run directory (default <out_dir>/<date>/<task>_<algo>_s<seed>)
@@ -23,6 +26,18 @@ group=name): task, robot, randomize, algo (sac | drq | iql | bc), reward (gt | v
   demos=STORE            demonstrations, sampled 50/50 with online data (RLPD); also BC baseline
   data=STORE             dataset for offline algorithms (iql, bc)
   max_episodes=N         read at most N episodes of demos/data
+  teacher=expert|DIR     algo=distill: the privileged teacher, the task's scripted expert or a policy
+                         artifact (or a run directory holding policy/) for the same robot and action
+                         space. The student (camera images + obs/state + the instruction's embedding,
+                         the BC agent) learns by DAgger: algo.rounds rounds of algo.episodes_per_round
+                         episodes, each executed by the teacher with probability beta (algo.beta0,
+                         decaying by algo.beta_decay per round) and labelled by it at every step,
+                         collected under algo.collect_randomize=[train,none] (presets in turn) and committed to
+                         <run>/distill.zarr, then algo.updates_per_round updates on all data so far.
+                         The evaluation (randomize=) and report.json's teacher block put the teacher's
+                         success on the same episodes beside the student's.
+  task=[a,b,...]         algo=distill: one language-conditioned student over several tasks (the
+                         instruction names the task and the object); evaluated per task
   reward=gt|vlm          sim ground truth (env.reward=dense|sparse) or a learned model
   reward.model_path=DIR  (or reward.path=DIR) the trained reward model for reward=vlm, scored
                          on its own cameras at its own image size (env.image_size follows it);
@@ -40,6 +55,8 @@ group=name): task, robot, randomize, algo (sac | drq | iql | bc), reward (gt | v
   baseline.bc=true       with demos/data, train and evaluate BC on them too; the report compares
   logger=csv             no TensorBoard files
   torch_threads=1        CPU threads for torch (1 is fastest for these small networks)
+  device=auto|cpu|cuda   where the networks train (auto: a CUDA GPU when torch sees one); the
+                         exported policy is a CPU copy, the simulators stay on the CPU
 
 A run directory holds config.yaml, metrics/*.csv and tb/ (train/ eval/ losses/), checkpoints/,
 videos/, report.md and report.json, and policy/ (the exported artifact: policy.onnx, policy.pt,
@@ -66,19 +83,37 @@ def run(argv: list[str]) -> int:
     overrides = [("reward.model_path=" + a.split("=", 1)[1]) if a.startswith("reward.path=") else a
                  for a in args.overrides]
     try:
-        jobs = expand_sweep(overrides) if args.multirun else [overrides]
+        jobs = [task_list(job) for job in (expand_sweep(overrides) if args.multirun else [overrides])]
         configs = [compose(job, config_name="train") for job in jobs]
         for cfg in configs:  # every combination of a sweep is checked before the first one runs
             check_values(cfg)
         from robot_rl.cli.compose.training import train
 
         for job, cfg in zip(jobs, configs):
-            run_dir = train(cfg, chosen(job, "task"))
+            run_dir = train(cfg, "+".join(cfg.tasks) if cfg.tasks else chosen(job, "task"))
             print(f"run: {run_dir}")
     except (ConfigError, ValueError, FileNotFoundError) as error:
         print(f"robot-rl train: {with_choices(one_line(error))}", file=sys.stderr)
         return 2
     return 0
+
+
+def task_list(overrides: list[str]) -> list[str]:
+    """``task=[a,b]`` (a multi-task student) -> ``task=a tasks=[a,b]``: ``task`` is a config group,
+    which takes one file; the list travels as ``tasks``, each name checked against the group."""
+    out = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key != "task" or not value.strip().startswith("["):
+            out.append(item)
+            continue
+        names = [n.strip() for n in value.strip()[1:-1].split(",") if n.strip()]
+        unknown = [n for n in names if n not in choices("task")]
+        if not names or unknown or not value.strip().endswith("]"):
+            raise ConfigError(f"{item} is not a list of tasks; expected task=[a,b,...] drawn from "
+                              f"{', '.join(choices('task'))}.")
+        out += [f"task={names[0]}", f"tasks=[{','.join(names)}]"]
+    return out
 
 
 def with_choices(message: str) -> str:

@@ -15,9 +15,11 @@ from typing import Any
 
 from robot_rl.algos.base import Agent
 from robot_rl.algos.networks import ObsSpec, is_image_key
-from robot_rl.contracts import OBS_OBJECT, OBS_STATE, image_key
+from robot_rl.contracts import OBS_INSTRUCTION, OBS_OBJECT, OBS_STATE, image_key
 
-OBS_MODES = ("state", "pixels")
+# state: proprioception + privileged object state; pixels: cameras + proprioception; student: what a
+# real arm provides (cameras + proprioception + the instruction's embedding), see train/distill.py.
+OBS_MODES = ("state", "pixels", "student")
 
 
 def build_agent(algo: Any, obs_specs: dict[str, ObsSpec], action_dim: int, seed: int) -> Agent:
@@ -47,7 +49,8 @@ def build_agent(algo: Any, obs_specs: dict[str, ObsSpec], action_dim: int, seed:
 
 
 def policy_obs_keys(mode: str, cameras: list[str], available: dict[str, Any]) -> list[str]:
-    """What the policy reads: state (+ privileged object state) or camera images (+ proprioception)."""
+    """What the policy reads: state (+ privileged object state), camera images (+ proprioception),
+    or a deployable student's inputs (images + proprioception + the instruction embedding)."""
     if mode not in OBS_MODES:
         raise ValueError(f"algo.obs {mode!r} is unknown; expected one of {OBS_MODES}.")
     if mode == "state":
@@ -56,6 +59,10 @@ def policy_obs_keys(mode: str, cameras: list[str], available: dict[str, Any]) ->
     missing = [k for k in keys if k not in available]
     if missing or not keys:
         raise ValueError(f"pixel policies need cameras; the env provides {[k for k in available if is_image_key(k)]}.")
+    if mode == "student":
+        if OBS_INSTRUCTION not in available:
+            raise ValueError(f"a student reads {OBS_INSTRUCTION}; wrap the env in robot_rl.train.instructed.EmbedInstruction.")
+        return keys + [OBS_STATE, OBS_INSTRUCTION]
     return keys + [OBS_STATE]
 
 

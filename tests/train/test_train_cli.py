@@ -76,7 +76,7 @@ def test_offline_algorithms(tmp_path, reach_demos, algo):
 def test_unknown_choices_list_the_valid_ones(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "algo=nope"]) == 2
-    assert "Valid algo choices: bc, drq, iql, sac" in capsys.readouterr().err
+    assert "Valid algo choices: bc, distill, drq, iql, sac" in capsys.readouterr().err
     assert main(["train", "task=nope"]) == 2
     assert "reach" in capsys.readouterr().err
     assert main(["train", "algo=iql", "train.total_updates=1"]) == 2

@@ -26,6 +26,7 @@ def check_values(cfg) -> None:
     if str(a.kind) == "online" and cfg.data is not None:
         raise ConfigError(f"data={cfg.data} is read only by offline algorithms (iql, bc), and algo={a.name} learns "
                           "online; expected demos=<store> for its demonstrations, or algo=iql / algo=bc.")
+    check_distill(cfg)
     if str(a.kind) == "online":
         as_int("train.total_steps", t.total_steps, minimum=1)
         as_int("algo.seed_steps", a.seed_steps, minimum=0)
@@ -35,7 +36,7 @@ def check_values(cfg) -> None:
             raise ConfigError(f"algo.demo_fraction={a.demo_fraction} is not valid; expected a number in [0, 1).")
         if str(t.num_envs) != "auto":
             as_int("train.num_envs", t.num_envs, minimum=1, maximum=MAX_WORKERS)
-    else:
+    elif str(a.kind) == "offline":
         as_int("train.total_updates", t.total_updates, minimum=1)
     as_int("train.eval_episodes", t.eval_episodes, minimum=1)  # the final evaluation is the result
     as_int("algo.batch_size", a.batch_size, minimum=1)
@@ -57,6 +58,36 @@ def check_values(cfg) -> None:
             raise ConfigError(f"{key}={path} is not valid; expected one Zarr store path.")
         if path and "://" not in path and not Path(path).exists():  # a URL is checked when it is opened
             raise ConfigError(f"{key}={path} does not exist; expected a Zarr episode store (see `robot-rl record`).")
+
+
+def check_distill(cfg) -> None:
+    """algo=distill's values and teacher (``teacher=`` and ``task=[...]`` belong to it alone)."""
+    a = cfg.algo
+    if str(a.kind) != "distill":
+        for key, what in (("teacher", "teacher"), ("tasks", "task=[...]")):
+            if cfg.get(key) is not None:
+                raise ConfigError(f"{what} is read only by algo=distill, and algo={a.name} was chosen; expected "
+                                  f"algo=distill, or drop {what}.")
+        return
+    from robot_rl.train.teachers import resolve_teacher
+
+    resolve_teacher(cfg.teacher)  # a missing or non-artifact directory, before anything starts
+    if cfg.data is not None or cfg.demos is not None:
+        raise ConfigError("algo=distill collects its own data from the teacher; drop data=/demos=.")
+    for key in ("rounds", "episodes_per_round", "updates_per_round", "eval_every"):
+        as_int(f"algo.{key}", a[key], minimum=1)
+    as_float("algo.beta0", a.beta0, minimum=0.0, maximum=1.0)
+    as_float("algo.beta_decay", a.beta_decay, minimum=0.0, maximum=1.0)
+    if str(cfg.train.num_envs) != "auto":
+        as_int("train.num_envs", cfg.train.num_envs, minimum=1, maximum=MAX_WORKERS)
+    from robot_rl.config import choices
+
+    presets = [a.collect_randomize] if isinstance(a.collect_randomize, str) else list(a.collect_randomize)
+    if not presets or any(str(p) not in choices("randomize") for p in presets):
+        raise ConfigError(f"algo.collect_randomize={a.collect_randomize} is not valid; expected a randomize preset "
+                          f"or a list of them, drawn from {', '.join(choices('randomize'))}.")
+    if not list(a.cameras):
+        raise ConfigError("algo.cameras=[] leaves the student blind; expected one or more of front, wrist.")
 
 
 def run_dir_of(cfg, task: str) -> Path:

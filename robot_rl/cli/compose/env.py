@@ -1,6 +1,7 @@
 """The training env, composed from the train config: picklable env factories (for simulator
 subprocesses) rendering only the cameras the policy and reward need, and the facts a policy
-artifact records about the env."""
+artifact records about the env. A student (algo.obs=student) sees its own keys plus the
+instruction's embedding, over one or several tasks (robot_rl.train.teachers.student_env)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,16 @@ class Envs:
         if reward is not None and reward.image_size:  # a reward model scores frames at the size it was trained on
             env_kwargs["image_size"] = int(reward.image_size)
         env_kwargs["cameras"] = sorted(set(env_kwargs.get("cameras", [])) | set(cfg.algo.cameras) | set(reward_cameras))
+        self.env_kwargs, self.robot = env_kwargs, str(cfg.robot.name)
+        self.tasks = [str(t) for t in cfg.get("tasks") or [task]]
         self.make = partial(sim.load, task, cfg.robot.name, cfg.randomize.name, **env_kwargs)
         probe = self.make()
         try:
             self.spec, self.controller = probe.env_spec, probe.config.controller
+            if str(cfg.algo.obs) == "student":  # the embedder loads its model on first use, not here
+                from robot_rl.train.instructed import EmbedInstruction
+
+                self.spec = EmbedInstruction(probe).env_spec
         finally:
             probe.close()
         self.kind, self.reward_cameras = str(cfg.env.reward), reward_cameras
@@ -32,6 +39,19 @@ class Envs:
         self.obs_keys = policy_obs_keys(str(cfg.algo.obs), list(cfg.algo.cameras), self.spec.observations)
         self.obs_specs = obs_specs_of(self.spec.observations, self.obs_keys)
         self.action_dim = int(self.spec.action.shape[0])
+        if str(cfg.algo.obs) == "student":
+            self.make = self.student(str(cfg.randomize.name))
+
+    def student(self, randomize, teacher: str | None = None, tasks: list[str] | None = None, start: int = 0):
+        """A picklable factory of the student's env over ``tasks`` (default: all) under the
+        ``randomize`` preset (or presets, in turn), labelled by ``teacher``."""
+        from functools import partial
+
+        from robot_rl.train.teachers import student_env
+
+        presets = randomize if isinstance(randomize, str) else tuple(str(r) for r in randomize)
+        return partial(student_env, tuple(tasks or self.tasks), self.robot, presets, self.env_kwargs,
+                       tuple(self.obs_keys), teacher, start=start)
 
     def facts(self, task: str) -> dict:
         from dataclasses import asdict

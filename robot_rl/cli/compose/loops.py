@@ -81,11 +81,12 @@ def bc_baseline(cfg, env: Envs, demos, run_dir: Path):
 
     from robot_rl.config import load_group
     from robot_rl.train.build import build_agent
+    from robot_rl.train.device import resolve_device
     from robot_rl.train.logger import Logger
     from robot_rl.train.offline import OfflineTrainer
 
     algo = OmegaConf.create(load_group("algo", "bc"))
-    agent = build_agent(algo, env.obs_specs, env.action_dim, int(cfg.seed))
+    agent = build_agent(algo, env.obs_specs, env.action_dim, int(cfg.seed)).to(resolve_device(str(cfg.device)))
     updates = int(cfg.baseline.bc_updates)
     config = offline_config(cfg, env, updates, 0, 0, int(algo.batch_size))
     config.checkpoint_every = updates
@@ -94,3 +95,31 @@ def bc_baseline(cfg, env: Envs, demos, run_dir: Path):
         return OfflineTrainer(agent, demos, env.make, config, run_dir / "baseline_bc", logger).run()
     finally:
         logger.close()
+
+
+def train_distill(cfg, env: Envs, agent, run_dir: Path, logger, teacher: str):
+    """DAgger from ``teacher`` (``expert`` or an artifact dir): the student's final evaluation per
+    task, and the teacher's on the same episodes (``robot_rl.train.distill``)."""
+    from robot_rl.train.distill import DistillConfig, DistillTrainer, evaluate_teacher
+
+    t, a = cfg.train, cfg.algo
+    config = DistillConfig(rounds=int(a.rounds), episodes_per_round=int(a.episodes_per_round),
+                           updates_per_round=int(a.updates_per_round), batch_size=int(a.batch_size),
+                           beta0=float(a.beta0), beta_decay=float(a.beta_decay), eval_every=int(a.eval_every),
+                           checkpoint_every=1, log_every=1, eval_episodes=int(t.eval_episodes),
+                           video_episodes=int(t.video_episodes), normalize_obs=bool(a.normalize_obs),
+                           seed=int(cfg.seed), video_fps=float(env.spec.control_rate_hz),
+                           progress_bar=bool(cfg.logger.progress_bar))
+    n = num_envs(t.num_envs)
+    collect = [env.student(a.collect_randomize, teacher, start=i) for i in range(n)]  # env i starts at task/preset i
+    evals = {task: env.student(str(cfg.randomize.name), tasks=[task]) for task in env.tasks}
+    single = len(env.tasks) == 1
+    attrs = {"control_rate_hz": env.spec.control_rate_hz, "robot": env.spec.robot, "action_space": env.spec.action_space,
+             "task": env.tasks[0] if single else "", "joint_names": list(env.spec.joint_names),
+             "cameras": [k.rsplit("/", 1)[1] for k in env.obs_keys if k.startswith("obs/images/")]}
+    trainer = DistillTrainer(agent, env.obs_specs, env.action_dim, collect, evals, config, run_dir, logger, attrs,
+                             "scripted" if teacher == "expert" else "policy", resume=bool(cfg.resume),
+                             device=str(getattr(agent, "device", "cpu")))
+    result = trainer.run()
+    teachers = {task: env.student(str(cfg.randomize.name), teacher, tasks=[task]) for task in env.tasks}
+    return result, trainer.per_task, evaluate_teacher(teachers, config)

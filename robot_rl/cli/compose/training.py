@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from robot_rl.cli.compose.env import Envs
-from robot_rl.cli.compose.loops import train_offline, train_online
+from robot_rl.cli.compose.loops import train_distill, train_offline, train_online
 from robot_rl.cli.checks.train import check_run_dir, check_store_task, run_dir_of
 from robot_rl.train.report import reward_kind, write_report
 
@@ -17,8 +17,10 @@ def train(cfg, task: str) -> Path:
     from omegaconf import OmegaConf
 
     from robot_rl.train.build import build_agent
+    from robot_rl.train.device import resolve_device
     from robot_rl.train.logger import Logger
 
+    device = resolve_device(str(cfg.device))  # device=cuda without a GPU: one sentence, before anything starts
     if cfg.algo.kind == "offline" and not (cfg.data or cfg.demos):
         raise ValueError(f"algo={cfg.algo.name} learns offline; give data=<Zarr store> (or demos=<store>).")
     run_dir = check_run_dir(cfg, task)
@@ -30,21 +32,44 @@ def train(cfg, task: str) -> Path:
     from robot_rl.train.rewards import build_reward
 
     learned = build_reward(cfg.reward, str(cfg.env.reward))  # reward=gt | vlm: the group's _target_
-    env = Envs(cfg, task, learned)
-    agent = build_agent(cfg.algo, env.obs_specs, env.action_dim, int(cfg.seed))
+    env = Envs(cfg, first_task(cfg, task), learned)
+    teacher = distill_teacher(cfg, env)
+    agent = build_agent(cfg.algo, env.obs_specs, env.action_dim, int(cfg.seed)).to(device)
     run_dir = prepare_run_dir(cfg, task)
     logger = Logger(run_dir, bool(cfg.logger.tensorboard), bool(cfg.logger.csv), resume_step=start_step)
+    per_task = teacher_result = None
     try:
-        if cfg.algo.kind == "online":
+        if cfg.algo.kind == "distill":
+            result, per_task, teacher_result = train_distill(cfg, env, agent, run_dir, logger, teacher)
+            baseline = None
+        elif cfg.algo.kind == "online":
             result, baseline = train_online(cfg, env, agent, learned, run_dir, logger)
         else:
             result, baseline = train_offline(cfg, env, agent, learned, run_dir, logger)
     finally:
         logger.close()
     artifact = export(cfg, env, agent, run_dir, task)
-    print(write_report(cfg, task, run_dir, agent, result, baseline, logger.latest, artifact))
+    print(write_report(cfg, task, run_dir, agent, result, baseline, logger.latest, artifact,
+                       distilled=None if teacher is None else (teacher, per_task, teacher_result)))
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     return run_dir
+
+
+def first_task(cfg, task: str) -> str:
+    """The task the env is composed with: ``task``, or the first of a multi-task student's ``tasks``."""
+    return str(cfg.tasks[0]) if cfg.get("tasks") else task
+
+
+def distill_teacher(cfg, env: Envs) -> str | None:
+    """algo=distill's teacher (``expert`` or an artifact dir), refused in one sentence when it
+    cannot label this env; None for every other algorithm."""
+    if cfg.algo.kind != "distill":
+        return None
+    from robot_rl.train.teachers import check_teacher, resolve_teacher
+
+    teacher = resolve_teacher(cfg.teacher)
+    check_teacher(teacher, env.tasks, env.spec)
+    return teacher
 
 
 def prepare_run_dir(cfg, task: str) -> Path:
@@ -76,8 +101,9 @@ def export(cfg, env: Envs, agent, run_dir: Path, task: str) -> Path:
     from robot_rl.train.artifact import export_agent
     from robot_rl.train.build import git_commit
 
-    provenance = {"algo": str(cfg.algo.name), "run_dir": str(run_dir), "seed": int(cfg.seed),
+    provenance = {"algo": str(cfg.algo.name), "run_dir": str(run_dir), "seed": int(cfg.seed), "tasks": env.tasks,
+                  "teacher": cfg.get("teacher"),
                   "git_commit": git_commit(), "reward": reward_kind(cfg), "demos": cfg.demos, "data": cfg.data,
                   "config": OmegaConf.to_container(cfg, resolve=True)}
-    return export_agent(agent, env.obs_specs, run_dir / "policy", env.facts(task), provenance,
+    return export_agent(agent, env.obs_specs, run_dir / "policy", env.facts(",".join(env.tasks)), provenance,
                         OmegaConf.to_yaml(cfg, resolve=True))
