@@ -21,6 +21,10 @@ Options (key=value, composed by Hydra against robot_rl/conf/eval.yaml; any other
   ros=true          run the artifact in the ROS 2 policy node against the sim bridge node, each
                     its own process on a private DDS domain over loopback, and count successes
                     on /task/success; also records per-tick latency (results.json, nodes.log)
+  task=NAME         the task to run: default the policy's own; for a multi-task student, one of
+                    the tasks it was trained on
+  instruction=TEXT  a language-conditioned student (its policy.yaml reads obs/instruction): this
+                    text instead of each episode's own, e.g. instruction='go to the green block'
   episode_s=auto    ros=true: wall time per episode before it counts as failed
                     (auto: 1.5x the task's sim episode at the control rate, plus the policy
                     node's 1 s ramp-in; each episode resets the bridge, then activates the node)

@@ -1,6 +1,7 @@
 """`robot-rl pipeline pipeline.budget=tiny`, end to end: every stage runs for real (scripted
-recording to Zarr, reward model training, SAC with the learned reward and demos, sim evaluation,
-the ROS 2 policy node against the sim bridge over DDS, the report) and every artifact it claims
+recording to Zarr, reward model training, the SAC teacher on the learned reward and demos, the
+camera student distilled from it, sim evaluation of both, the ROS 2 policy node running the
+student against the sim bridge with images over DDS, the report) and every artifact it claims
 is checked to exist and be valid. Success rates at this budget mean nothing and are not asserted.
 """
 
@@ -35,7 +36,7 @@ def test_tiny_pipeline_writes_every_artifact(tiny):
     out, code, printed = tiny
     assert code == 0, printed
     state = json.loads((out / "pipeline.json").read_text())
-    assert [s for s in state] == ["demos", "reward", "train", "eval", "ros", "report"]
+    assert [s for s in state] == ["demos", "reward", "train", "distill", "eval", "ros", "report"]
     assert all(entry["status"] == "done" for entry in state.values())
     for stage in ("robot-rl record", "robot-rl reward train", "robot-rl train", "robot-rl eval"):
         assert f"$ {stage}" in printed  # each stage says which stand-alone command does its work
@@ -81,13 +82,36 @@ def test_policy_artifact_runs_in_both_runtimes(tiny):
     assert train["reward"] == "vlm" and train["env_steps"] == 300 and train["bc_baseline"] is not None
 
 
+def test_the_end_product_is_a_deployable_student(tiny):
+    from robot_rl.policy import load_runtime
+    from robot_rl.policy.spec import PolicySpec
+
+    out = tiny[0]
+    teacher, student = PolicySpec.load(out / "train" / "policy"), PolicySpec.load(out / "student" / "policy")
+    assert not teacher.deployable and "obs/object" in teacher.obs_keys
+    assert student.deployable and not student.privileged_inputs
+    assert student.obs_keys == ["obs/images/front", "obs/images/wrist", "obs/state", "obs/instruction"]
+    assert student.instruction["conditioned"] and student.sensors["instruction"]["encoder"]["dim"] == 384
+    assert student.sensors["cameras"] == ["front", "wrist"] and student.sensors["proprio"]["layout"]["joint_pos"]
+    runtime = load_runtime(out / "student" / "policy", "onnxruntime-cpu")
+    assert runtime.spec.observations[0].dtype == "uint8"  # raw camera frames in, normalised in the graph
+    from robot_rl.data.store import EpisodeStore
+
+    with EpisodeStore.open(out / "student" / "distill.zarr") as store:  # the DAgger data, a store like any other
+        assert store.num_episodes > 0 and not store.validate()
+
+
 def test_sim_and_ros_evaluations_report_what_they_ran(tiny):
     out = tiny[0]
     for preset in ("none", "hard"):
-        result = json.loads((out / "eval" / preset / "results.json").read_text())
-        assert result["randomize"] == preset and result["episodes"] == 2 and len(result["successes"]) == 2
-        assert (out / "eval" / preset / "video.mp4").stat().st_size > 1000
+        for where in (preset, f"teacher-{preset}"):  # the student, and its teacher beside it
+            result = json.loads((out / "eval" / where / "results.json").read_text())
+            assert result["randomize"] == preset and result["episodes"] == 2 and len(result["successes"]) == 2
+            assert (out / "eval" / where / "video.mp4").stat().st_size > 1000
+        student = json.loads((out / "eval" / preset / "results.json").read_text())["policy"]
+        assert student.endswith("student/policy")
     ros = json.loads((out / "ros" / "results.json").read_text())
+    assert ros["policy"].endswith("student/policy")
     assert ros["episodes"] == 1 and len(ros["successes"]) == 1 and ros["backend"]
     assert len(ros["latency_ms"]) > 10 and all(np.isfinite(v) and v > 0 for v in ros["latency_ms"])
     assert "all nodes stopped" in (out / "ros" / "nodes.log").read_text()
@@ -101,7 +125,8 @@ def test_summary_has_its_four_pictures(tiny):
         image = cv2.imread(str(out / "summary" / f"{picture}.png"))
         assert image is not None and image.shape[0] > 100 and image.std() > 10, picture
     assert cv2.imread(str(out / "summary" / "overview.png")).shape[1] == 1100
-    for finding in ("Reward model", "Policy:", "randomize=hard", "ROS 2 (policy node"):
+    for finding in ("Reward model", "Policy:", "Student:", "| hard |", "ROS 2 (policy node",
+                    "deployable: cameras front, wrist; joint state; instruction"):
         assert finding in text
 
 
@@ -109,10 +134,10 @@ def test_a_second_run_skips_everything_and_force_redoes_from_a_stage(tiny, capsy
     out = tiny[0]
     assert main(["pipeline", "pipeline.budget=tiny", f"out={out}"]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("done before, skipped") == 6
+    assert printed.count("done before, skipped") == 7
     assert main(["pipeline", "pipeline.budget=tiny", f"out={out}", "force=report"]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("done before, skipped") == 5 and "[6/6] report: write summary.md" in printed
+    assert printed.count("done before, skipped") == 6 and "[7/7] report: write summary.md" in printed
 
 
 def test_a_failing_stage_is_named_and_earlier_outputs_stay(tiny, tmp_path, capsys):

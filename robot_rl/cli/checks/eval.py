@@ -11,14 +11,16 @@ from robot_rl.config import ConfigError, choices
 from robot_rl.schema import MAX_SEED, as_bool, as_choice, as_float, as_int
 
 # The keys of robot_rl/conf/eval.yaml (randomize is a config group chosen there).
-OPTIONS = ("run", "checkpoint", "episodes", "seed", "randomize", "backend", "video", "out", "ros", "episode_s")
+OPTIONS = ("run", "checkpoint", "episodes", "seed", "randomize", "backend", "video", "out", "ros", "episode_s", "task",
+           "instruction")
 
 
 def check_options(cfg) -> dict[str, str | None]:
     """The composed eval config as text options, each refused (ConfigError, one sentence) when not valid."""
     options = {k: None if cfg[k] is None else str(cfg[k]).lower() if isinstance(cfg[k], bool) else str(cfg[k])
-               for k in OPTIONS if k != "randomize"}
+               for k in OPTIONS if k not in ("randomize", "task")}
     options["randomize"] = str(cfg.randomize.name) if cfg.get("randomize") else None
+    options["task"] = str(cfg.task.name) if cfg.get("task") else None
     if not options["run"]:
         raise ConfigError("eval needs run=<run directory or policy artifact directory>.")
     if options["randomize"] is not None and options["randomize"] not in choices("randomize"):
@@ -33,6 +35,12 @@ def check_options(cfg) -> dict[str, str | None]:
                           "checkpoint runs in torch, so expected no backend=.")
     if ros and as_bool("checkpoint", options["checkpoint"]):
         raise ConfigError("checkpoint=true and ros=true do not go together; the ROS 2 node runs exported artifacts.")
+    if options["instruction"] is not None and not options["instruction"].strip():
+        raise ConfigError("instruction= is empty; give the words an operator would say, e.g. "
+                          "instruction='pick up the red cube'.")
+    if ros and options["instruction"] is not None:
+        raise ConfigError("instruction= applies to sim evaluation; over ROS 2 each episode's instruction comes from "
+                          "the sim bridge (on a robot: publish it on the policy node's instruction topic).")
     if options["episode_s"] != "auto":
         as_float("episode_s", options["episode_s"], minimum=0.0, strict=True)
     from robot_rl.policy.backends import CHOICES

@@ -27,8 +27,10 @@ def evaluate_run(options: dict) -> dict:
     where, config_path = locate(options["run"], use_checkpoint)
     cfg = load_run_config(config_path)
     randomize = options["randomize"] or str(cfg.randomize.name)
-    out = out_dir(options, Path(options["run"]) / "eval" / randomize)
-    env, act, task = build(cfg, where, randomize, use_checkpoint, options["backend"])
+    default_out = Path(options["run"]) / "eval" / (f"{options['task']}-{randomize}" if options["task"] else randomize)
+    out = out_dir(options, default_out)
+    env, act, task = build(cfg, where, randomize, use_checkpoint, options["backend"], options["task"],
+                           options["instruction"])
     from robot_rl.train.rollouts import run_episodes, write_video_grid
 
     bar = EpisodeBar(int(options["episodes"]), f"eval {task} randomize={randomize}")
@@ -42,6 +44,7 @@ def evaluate_run(options: dict) -> dict:
     video = write_video_grid(out / "video.mp4", result.frames, float(cfg.env.control_rate_hz), labels)
     summary = {"policy": str(where), "source": "checkpoint" if use_checkpoint else "artifact", "task": task,
                "randomize": randomize, "episodes": result.episodes, "success_rate": result.success_rate,
+               "instruction": options["instruction"] or "each episode's own",
                "mean_return": result.mean_return, "std_return": result.std_return, "video": str(video) if video else None,
                "returns": result.returns, "successes": result.successes}
     (out / "results.json").write_text(json.dumps(summary, indent=2))
@@ -60,27 +63,61 @@ def evaluate_ros(options: dict) -> dict:
 
     check_artifact(where)  # a damaged or mismatched graph is refused here, in one sentence, not inside a node
     images = {o.key.rsplit("/", 1)[1]: o.shape for o in spec.observations if o.key.startswith("obs/images/")}
-    sim_episode_s = float(load_group("task", spec.task)["episode_steps"]) / float(spec.control_rate_hz)
+    task = ros_task(spec, options["task"], where)
+    sim_episode_s = float(load_group("task", task)["episode_steps"]) / float(spec.control_rate_hz)
     # The node ramps in over its first second after each activation (hardware.ros.policy_node).
     episode_s = 1.5 * sim_episode_s + 1.0 if options["episode_s"] == "auto" else float(options["episode_s"])
     out = out_dir(options, Path(options["run"]) / "eval" / "ros")
-    config = RosEvalConfig(policy_path=str(where), task=spec.task, robot=spec.robot, episodes=int(options["episodes"]),
+    config = RosEvalConfig(policy_path=str(where), task=task, robot=spec.robot, episodes=int(options["episodes"]),
                            seed=int(options["seed"]), episode_timeout_s=episode_s, backend=options["backend"],
                            cameras=tuple(images), image_size=int(next(iter(images.values()))[0]) if images else 84)
-    bar = EpisodeBar(config.episodes, f"ROS 2 {spec.task}")
+    bar = EpisodeBar(config.episodes, f"ROS 2 {task}")
     try:
         result = evaluate_over_ros(config, log_path=out / "nodes.log", on_episode=bar.on_episode)
     except RosEvalError as error:
         raise ValueError(str(error)) from None
     finally:
         bar.close()
-    result.update(policy=str(where), task=spec.task, sim_episode_s=sim_episode_s, log=str(out / "nodes.log"))
+    result.update(policy=str(where), task=task, sim_episode_s=sim_episode_s, log=str(out / "nodes.log"))
     (out / "results.json").write_text(json.dumps(result, indent=2))
     return result
 
 
-def build(cfg, where: Path, randomize: str, use_checkpoint: bool, backend: str):
-    """The eval env (same settings as training, chosen preset) and an ``act`` for the policy."""
+def ros_task(spec, requested: str | None, where: Path) -> str:
+    """The task to run: ``task=`` when the policy was trained on it, else its (first) own."""
+    from robot_rl.policy import ContractError
+
+    trained = policy_tasks(spec.task)
+    if requested and trained and requested not in trained:
+        raise ContractError(f"the policy in {where} was trained on {', '.join(trained)}, not on task={requested}; "
+                            "choose one of those.")
+    return requested or trained[0]
+
+
+def policy_tasks(task: str) -> list[str]:
+    """The tasks a policy.yaml's ``task`` names: one, or a multi-task student's comma-separated list."""
+    return [t.strip() for t in str(task).split(",") if t.strip()]
+
+
+def instructed(env, obs_keys, instruction: str | None):
+    """A language-conditioned policy's env: ``obs/instruction`` from each episode's instruction
+    (or the fixed text an operator gave); any other policy's env unchanged."""
+    from robot_rl.policy.instruction import reads_instruction
+
+    if not reads_instruction(obs_keys):
+        if instruction:
+            env.close()
+            raise ValueError("instruction= was given but this policy does not read an instruction "
+                             "(its policy.yaml has no obs/instruction input).")
+        return env
+    from robot_rl.train.instructed import EmbedInstruction
+
+    return EmbedInstruction(env, instruction=instruction)
+
+
+def build(cfg, where: Path, randomize: str, use_checkpoint: bool, backend: str, task: str | None = None,
+          instruction: str | None = None):
+    """The eval env (same settings as training, chosen preset and task) and an ``act`` for the policy."""
     from omegaconf import OmegaConf
 
     import sim
@@ -91,11 +128,18 @@ def build(cfg, where: Path, randomize: str, use_checkpoint: bool, backend: str):
 
         path = checkpoint_path(where / "checkpoints")
         state = read_checkpoint(path)  # refuses an old pickle, a crafted or a damaged file before the env starts
-    task = task_name(cfg, where)
+    requested, task = task, task or policy_tasks(task_name(cfg, where))[0]
     env_kwargs = OmegaConf.to_container(cfg.env, resolve=True)
     if use_checkpoint:
         env_kwargs["cameras"] = sorted(set(env_kwargs.get("cameras", [])) | set(cfg.algo.cameras))
         env = sim.load(task, cfg.robot.name, randomize, **env_kwargs)
+        if str(cfg.algo.obs) == "student":
+            from robot_rl.contracts import OBS_INSTRUCTION
+
+            env = instructed(env, [OBS_INSTRUCTION], instruction)
+        elif instruction:
+            env.close()
+            raise ValueError("instruction= was given but this policy does not read an instruction.")
         keys = policy_obs_keys(str(cfg.algo.obs), list(cfg.algo.cameras), env.env_spec.observations)
         agent = build_agent(cfg.algo, obs_specs_of(env.env_spec.observations, keys), env.action_space.shape[0],
                             int(cfg.seed))
@@ -108,12 +152,17 @@ def build(cfg, where: Path, randomize: str, use_checkpoint: bool, backend: str):
     from robot_rl.policy import ContractError, check_contract, load_runtime
 
     policy = load_runtime(where, backend)  # the runtime the ROS 2 policy node runs, on the same backends
-    if policy.spec.task and policy.spec.task not in choices("task"):
-        raise ContractError(f"{where / 'policy.yaml'} names task {policy.spec.task!r}, which this robot_rl does not "
+    trained = policy_tasks(policy.spec.task)
+    unknown = [t for t in trained if t not in choices("task")]
+    if unknown:
+        raise ContractError(f"{where / 'policy.yaml'} names task {unknown[0]!r}, which this robot_rl does not "
                             f"have; expected one of: {', '.join(choices('task'))}.")
+    if requested and trained and requested not in trained:
+        raise ContractError(f"the policy was trained on {', '.join(trained)}, not on task={requested}; choose one of those.")
+    task = requested or (trained[0] if trained else task)
     cameras = [k.rsplit("/", 1)[1] for k in policy.spec.obs_keys if k.startswith("obs/images/")]
     env_kwargs["cameras"] = sorted(set(env_kwargs.get("cameras", [])) | set(cameras))
-    env = sim.load(policy.spec.task or task, policy.spec.robot, randomize, **env_kwargs)
+    env = instructed(sim.load(task, policy.spec.robot, randomize, **env_kwargs), policy.spec.obs_keys, instruction)
     spec = env.env_spec
     check_contract(policy.spec, spec.robot, list(spec.joint_names), spec.observations)
-    return env, policy.act_batch, policy.spec.task or task
+    return env, policy.act_batch, task

@@ -4,13 +4,18 @@ The main job, end to end on one task (reach by default), each stage the verb a u
 
   1 demos   scripted demonstrations, noisy and held-out episodes recorded to Zarr
   2 reward  the vision-language reward model trained, then graded on held-out episodes
-  3 train   SAC on the learned reward plus the demonstrations (50/50 batches and a Q-filtered
-            BC term on the demo rows), with plain BC trained beside it for comparison
-  4 eval    the exported policy evaluated in sim, nominal and under randomize=hard
-  5 ros     the policy run by the ROS 2 policy node against the sim bridge over DDS
-            (a private DDS domain on loopback): success rate and latency
-  6 report  summary.md with a learning curve, the reward report card, a frame strip of a
-            successful episode and a latency histogram, and where every artifact is
+  3 train   the teacher: SAC on the learned reward plus the demonstrations (50/50 batches and
+            a Q-filtered BC term on the demo rows), with plain BC beside it; it reads the
+            sim's privileged object state, so it cannot run on a real arm
+  4 distill the student: DAgger from the teacher into a policy that reads only what a real
+            arm has (front and wrist cameras, joint state, the instruction's embedding),
+            collected under the `train` randomisation; the pipeline's end product
+  5 eval    student and teacher evaluated in sim, nominal and under randomize=hard
+  6 ros     the student run by the ROS 2 policy node against the sim bridge over DDS, camera
+            images and the instruction as topics (a private DDS domain on loopback)
+  7 report  summary.md: teacher and student side by side, whether the product is deployable
+            and what it reads, a learning curve, the reward report card, a frame strip of a
+            successful student episode and a latency histogram, and where every artifact is
 
   robot-rl pipeline                              # task=reach, budget default (~10 min, 2 CPU cores)
   robot-rl pipeline pipeline.budget=tiny         # a few minutes; checks that every artifact is valid
@@ -23,7 +28,8 @@ Options:
   budget.demos=N, budget.image_size=N the recordings (and the frames the reward model sees)
   budget.sac.train.total_steps=N      a stage's own override, as its verb reads it: budget.record.*
                                       (robot-rl record), budget.reward.* (reward train),
-                                      budget.sac.* (train), budget.eval.* / budget.ros.* (eval);
+                                      budget.sac.* (train), budget.distill.* (train
+                                      algo=distill), budget.eval.* / budget.ros.* (eval);
                                       a unique last part is enough: budget.sac.total_steps=N,
                                       budget.sac.bc_weight=W, budget.reward.steps=N
   task=NAME robot=NAME seed=N         what to learn (sim/conf/task, robot)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from robot_rl.config import ConfigError
 
-STAGES = ("record", "reward", "sac", "eval", "ros")  # the budget blocks that are a verb's own overrides
+STAGES = ("record", "reward", "sac", "distill", "eval", "ros")  # the budget blocks that are a verb's own overrides
 
 
 def stage_overrides(block) -> list[str]:

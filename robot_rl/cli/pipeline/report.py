@@ -3,7 +3,7 @@
 - ``learning_curve.png``: evaluation success and return against env steps, the stochastic
   training success, the BC baseline, and how well the learned reward tracked the sim's truth;
 - ``reward_card.png``: the reward model's report card (frames beside predicted and true curves);
-- ``frame_strip.png``: frames of one successful episode of the exported policy;
+- ``frame_strip.png``: frames of one successful episode of the student (the end product);
 - ``latency_hist.png``: per-tick latency of the ROS 2 policy node and the observer's end-to-end;
 - ``overview.png``: the four stacked, the report at a glance.
 
@@ -45,8 +45,10 @@ def write_summary(layout: Layout, cfg) -> Path:
 def gather(layout: Layout) -> dict:
     """The figures every stage left behind (JSON files and CSV curves)."""
     return {"demos": _demo_counts(layout), "reward": _load(layout.reward / "report.json"),
-            "train": _load(layout.train / "report.json"),
+            "train": _load(layout.train / "report.json"), "student": _load(layout.student / "report.json"),
+            "deployable": _deployable(layout.final), "teacher_deployable": _deployable(layout.policy),
             "eval": {p: _load(layout.eval(p) / "results.json") for p in PRESETS},
+            "teacher_eval": {p: _load(layout.teacher_eval(p) / "results.json") for p in PRESETS},
             "ros": _load(layout.ros / "results.json"),
             "curve": _csv(layout.train / "metrics" / "eval.csv"), "train_curve": _csv(layout.train / "metrics" / "train.csv")}
 
@@ -96,7 +98,7 @@ def latency_histogram(ros: dict | None, path: Path) -> Path:
 
 
 def frame_strip(layout: Layout, cfg, path: Path) -> Path:
-    """Frames of the first successful episode of the exported policy (nominal settings)."""
+    """Frames of the first successful episode of the student (nominal settings)."""
     from omegaconf import OmegaConf
 
     from robot_rl.cli.compose.evaluation import build
@@ -104,15 +106,15 @@ def frame_strip(layout: Layout, cfg, path: Path) -> Path:
     from robot_rl.train.rollouts import run_episode
     from sim.render import FrameRenderer, RenderConfig
 
-    run_cfg = OmegaConf.load(layout.policy / "config.yaml")
-    env, act, _ = build(run_cfg, layout.policy, "none", use_checkpoint=False, backend="auto")
+    run_cfg = OmegaConf.load(layout.final / "config.yaml")
+    env, act, _ = build(run_cfg, layout.final, "none", use_checkpoint=False, backend="auto")
     renderer = FrameRenderer(env.unwrapped.model, RenderConfig(STRIP_PX, STRIP_PX, "pretty"))
     try:
         for attempt in range(STRIP_TRIES):
             seed = 1_000_000 * int(cfg.seed) + 300_000 + attempt
             _, first_success, frames = run_episode(act, env, seed, record=True,
                                                    render=lambda: env.unwrapped.render_camera("front", renderer))
-            instruction = env.unwrapped.instruction
+            instruction = env.get_wrapper_attr("instruction")
             if first_success is not None:
                 break
     finally:
@@ -170,10 +172,19 @@ def _findings(f: dict) -> list[str]:
                    f" in {t['wall_s'] or 0:.0f} s. Learned vs true progress on its own states: correlation "
                    f"{agreement.get('train/reward_progress_corr', float('nan')):.2f}."
                    + (f" BC on the same demos: {bc['success_rate']:.0%}." if bc else ""))
-    for preset, e in f["eval"].items():
-        if e:
-            out.append(f"- **Sim evaluation, randomize={preset}:** success {e['success_rate']:.0%} over "
-                       f"{e['episodes']} episodes, return {e['mean_return']:.1f} ± {e['std_return']:.1f}.")
+    d = f.get("deployable")
+    if d:
+        verdict = "deployable" if d["deployable"] else "NOT deployable (reads privileged sim state)"
+        out.append(f"- **End product** (`{d['path']}`): {verdict}: {d['inputs']}.")
+    s = f.get("student")
+    if s:
+        out.append(f"- **Student:** distilled from the teacher (DAgger), {s.get('env_steps', 0)} env steps, "
+                   f"{s.get('updates', 0)} updates in {s.get('wall_s') or 0:.0f} s.")
+    out += ["", "| randomize | teacher (privileged state) | student (cameras, joints, instruction) |", "|---|---|---|"]
+    for preset in PRESETS:
+        cells = [_eval_cell((f.get(which) or {}).get(preset)) for which in ("teacher_eval", "eval")]
+        out.append(f"| {preset} | {cells[0]} | {cells[1]} |")
+    out.append("")
     ros = f["ros"]
     if ros:
         out.append(f"- **ROS 2 (policy node ⇄ sim bridge over DDS, {ros['backend']}):** success {ros['success_rate']:.0%}"
@@ -183,6 +194,23 @@ def _findings(f: dict) -> list[str]:
     return out
 
 
+def _eval_cell(e: dict | None) -> str:
+    if not e:
+        return "-"
+    return f"success {e['success_rate']:.0%} of {e['episodes']}, return {e['mean_return']:.1f} ± {e['std_return']:.1f}"
+
+
+def _deployable(artifact: Path) -> dict | None:
+    """Whether an artifact can run on a real arm, and what it reads (policy.yaml)."""
+    from robot_rl.policy.spec import ContractError, PolicySpec
+
+    try:
+        spec = PolicySpec.load(artifact)
+    except ContractError:
+        return None
+    return {"path": str(artifact), "deployable": bool(spec.deployable), "inputs": spec.inputs_summary()}
+
+
 def _demo_line(counts: dict) -> str:
     parts = [f"{name} {c['episodes']} ({c['success_rate']:.0%} successful at the end)" for name, c in counts.items()]
     return "; ".join(parts) + "." if parts else "none."
@@ -190,9 +218,12 @@ def _demo_line(counts: dict) -> str:
 
 def _artifacts(layout: Layout) -> list[tuple[str, Path]]:
     return [("episode stores (Zarr)", layout.data), ("reward model and report card", layout.reward),
-            ("training run (config, metrics, TensorBoard, checkpoints, videos)", layout.train),
-            ("exported policy (ONNX + TorchScript + policy.yaml)", layout.policy),
-            *[(f"sim evaluation, randomize={p} (results.json, video.mp4)", layout.eval(p)) for p in PRESETS],
+            ("teacher's training run (config, metrics, TensorBoard, checkpoints, videos)", layout.train),
+            ("teacher's exported policy (privileged state)", layout.policy),
+            ("student's run (DAgger store distill.zarr, metrics, checkpoints)", layout.student),
+            ("the end product: the student's policy (ONNX + TorchScript + policy.yaml)", layout.final),
+            *[(f"sim evaluation, randomize={p}, student / teacher (results.json, video.mp4)", layout.eval(p))
+              for p in PRESETS],
             ("ROS 2 run (results.json, nodes' log)", layout.ros), ("this summary's pictures", layout.pictures),
             ("stage status and wall times", layout.out / "pipeline.json")]
 

@@ -2,9 +2,10 @@
 
     demos   robot-rl record ... device=scripted              -> data/*.zarr
     reward  robot-rl reward train ... held_out=[...]          -> reward/ (model, report card)
-    train   robot-rl train algo=sac reward=vlm demos=...      -> train/ (curves, checkpoints, policy/)
-    eval    robot-rl eval run=train randomize=none|hard       -> eval/<preset>/results.json, video.mp4
-    ros     robot-rl eval run=train ros=true                  -> ros/results.json (success, latency)
+    train   robot-rl train algo=sac reward=vlm demos=...      -> train/ (the privileged teacher: policy/)
+    distill robot-rl train algo=distill teacher=train         -> student/ (cameras + joints + instruction)
+    eval    robot-rl eval run=student|train randomize=none|hard -> eval/<preset>/, eval/teacher-<preset>/
+    ros     robot-rl eval run=student ros=true                -> ros/results.json (success, latency)
     report  (this package's report module)                    -> summary.md, summary/*.png
 
 Every path lives under one output directory, so a stage can tell whether it is done by
@@ -43,11 +44,17 @@ class Layout:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.data, self.reward, self.train = out / "data", out / "reward", out / "train"
-        self.policy, self.ros = self.train / "policy", out / "ros"
+        self.policy, self.ros = self.train / "policy", out / "ros"  # the teacher's artifact
+        self.student = out / "student"
+        self.final = self.student / "policy"  # the pipeline's end product: reads no privileged state
         self.summary_md, self.pictures = out / "summary.md", out / "summary"
 
     def eval(self, preset: str) -> Path:
+        """The student's evaluation under ``preset``."""
         return self.out / "eval" / preset
+
+    def teacher_eval(self, preset: str) -> Path:
+        return self.out / "eval" / f"teacher-{preset}"
 
 
 class PipelineStages:
@@ -85,11 +92,17 @@ class PipelineStages:
             Stage("train", f"SAC on the learned reward + {int(self.budget.demos)} demos (RLPD sampling, "
                            "Q-filtered BC), plain BC beside it",
                   self.run_train, self.train_done, self.clear_train,
-                  lambda: [_command("train", self.train_argv(resume=self.resumable()))]),
-            Stage("eval", "evaluate the exported policy in sim: nominal and the `hard` randomisation",
-                  self.run_eval, self.eval_done, lambda forced: remove_paths(*[self.at.eval(p) for p in PRESETS]),
-                  lambda: [_command("eval", self.eval_argv(p)) for p in PRESETS]),
-            Stage("ros", "run the policy in the ROS 2 policy node against the sim bridge over DDS",
+                  lambda: [_command("train", self.train_argv(resume=self.resumable(self.at.train)))]),
+            Stage("distill", "distil the teacher into a student that sees what a real arm has: cameras, joint "
+                             "state, the instruction (DAgger)",
+                  self.run_distill, self.distill_done, self.clear_distill,
+                  lambda: [_command("train", self.distill_argv(resume=self.resumable(self.at.student)))]),
+            Stage("eval", "evaluate student and teacher in sim: nominal and the `hard` randomisation",
+                  self.run_eval, self.eval_done,
+                  lambda forced: remove_paths(*[p for preset in PRESETS
+                                                for p in (self.at.eval(preset), self.at.teacher_eval(preset))]),
+                  lambda: [_command("eval", argv) for argv in self.eval_argvs()]),
+            Stage("ros", "run the student in the ROS 2 policy node against the sim bridge, images over DDS",
                   lambda: _call("eval", self.ros_argv()), self.ros_done, lambda forced: remove_paths(self.at.ros),
                   lambda: [_command("eval", self.ros_argv())]),
         ]
@@ -127,40 +140,62 @@ class PipelineStages:
                 f"run={self.at.train}", f"seed={self.seed}", *stage_overrides(self.budget.sac)]
         return argv + (["resume=true"] if resume else [])
 
-    def resumable(self) -> bool:
+    @staticmethod
+    def resumable(run: Path) -> bool:
         """A run killed mid-training (Ctrl-C, a crash, a reboot): it has a checkpoint, no report."""
         from robot_rl.train.checkpoint import LATEST
 
-        return (self.at.train / "checkpoints" / LATEST).exists() and not (self.at.train / "report.json").exists()
+        return (run / "checkpoints" / LATEST).exists() and not (run / "report.json").exists()
 
     def run_train(self) -> None:
-        resume = self.resumable()
+        _call("train", self.train_argv(resume=self._resuming(self.at.train)))
+
+    def _resuming(self, run: Path) -> bool:
+        resume = self.resumable(run)
         if resume:
-            print(f"  continuing the interrupted run in {self.at.train} from its last checkpoint")
-        _call("train", self.train_argv(resume=resume))
+            print(f"  continuing the interrupted run in {run} from its last checkpoint")
+        return resume
 
     def clear_train(self, forced: bool) -> None:
-        if forced or not self.resumable():
+        if forced or not self.resumable(self.at.train):
             remove_paths(self.at.train)  # a finished run being redone, or nothing worth continuing
 
     def train_done(self) -> bool:
         return _json_ok(self.at.train / "report.json") and (self.at.policy / "policy.yaml").is_file()
 
-    # eval
-    def eval_argv(self, preset: str) -> list[str]:
-        return [f"run={self.at.train}", f"randomize={preset}", *stage_overrides(self.budget.eval),
-                f"seed={1_000_000 * self.seed + 100_000}", f"out={self.at.eval(preset)}"]
+    # distill
+    def distill_argv(self, resume: bool = False) -> list[str]:
+        argv = [f"task={self.task}", f"robot={self.robot}", "algo=distill", f"teacher={self.at.policy}",
+                f"run={self.at.student}", f"seed={self.seed}", *stage_overrides(self.budget.distill)]
+        return argv + (["resume=true"] if resume else [])
+
+    def run_distill(self) -> None:
+        _call("train", self.distill_argv(resume=self._resuming(self.at.student)))
+
+    def clear_distill(self, forced: bool) -> None:
+        if forced or not self.resumable(self.at.student):
+            remove_paths(self.at.student)
+
+    def distill_done(self) -> bool:
+        return _json_ok(self.at.student / "report.json") and (self.at.final / "policy.yaml").is_file()
+
+    # eval: the student (the pipeline's product) and, beside it, its teacher
+    def eval_argvs(self) -> list[list[str]]:
+        seed = f"seed={1_000_000 * self.seed + 100_000}"
+        own = stage_overrides(self.budget.eval)
+        return [[f"run={run}", f"randomize={preset}", *own, seed, f"out={out}"] for preset in PRESETS
+                for run, out in ((self.at.student, self.at.eval(preset)), (self.at.train, self.at.teacher_eval(preset)))]
 
     def run_eval(self) -> None:
-        for preset in PRESETS:
-            _call("eval", self.eval_argv(preset))
+        for argv in self.eval_argvs():
+            _call("eval", argv)
 
     def eval_done(self) -> bool:
-        return all(_json_ok(self.at.eval(p) / "results.json") for p in PRESETS)
+        return all(_json_ok(d / "results.json") for p in PRESETS for d in (self.at.eval(p), self.at.teacher_eval(p)))
 
     # ros
     def ros_argv(self) -> list[str]:
-        return [f"run={self.at.train}", "ros=true", *stage_overrides(self.budget.ros),
+        return [f"run={self.at.student}", "ros=true", *stage_overrides(self.budget.ros),
                 f"seed={1_000_000 * self.seed + 200_000}", f"out={self.at.ros}"]
 
     def ros_done(self) -> bool:
