@@ -255,6 +255,21 @@ def process_gone(pid: int) -> bool:
 STUDENT_IMAGE = 48  # small for speed; the node fits any camera size to it
 
 
+def configured_policy_node(ros, policy_path: Path, control_rate_hz: float, obs_timeout_s: float):
+    """A policy node on ``policy_path``, configured (asserted clean) and added to ``ros``; no ramp-in."""
+    from rclpy.parameter import Parameter
+
+    from hardware.ros.policy_node import PolicyNode
+
+    params = [Parameter("policy_path", value=str(policy_path)), Parameter("ramp_in_s", value=0.0),
+              Parameter("control_rate_hz", value=control_rate_hz), Parameter("obs_timeout_s", value=obs_timeout_s),
+              Parameter("diagnostics_period_s", value=0.2)]
+    policy = PolicyNode(context=ros.context, parameter_overrides=params)
+    policy.trigger_configure()
+    assert policy.configure_error == ""
+    return ros.add(policy)
+
+
 def export_student_policy(out: Path, image_size: int = STUDENT_IMAGE, control_rate_hz: float = 20.0) -> Path:
     """A camera + proprioception + instruction student as training exports one: robot_rl's BC
     agent built from the ``bc`` algo config, random weights (plumbing, not skill)."""

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import PANDA, Recorder, wait_for
+from conftest import PANDA, Recorder, configured_policy_node, wait_for
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
@@ -76,13 +76,7 @@ class Watcher(Node):
 def setup(ros, joint_policy):
     arm = ros.add(StandInArm(ros.context))
     watcher = ros.add(Watcher(ros.context))
-    params = [Parameter("policy_path", value=str(joint_policy)), Parameter("ramp_in_s", value=0.0),
-              Parameter("control_rate_hz", value=50.0), Parameter("obs_timeout_s", value=0.1),
-              Parameter("diagnostics_period_s", value=0.2)]
-    policy = PolicyNode(context=ros.context, parameter_overrides=params)
-    policy.trigger_configure()
-    assert policy.configure_error == ""
-    ros.add(policy)
+    policy = configured_policy_node(ros, joint_policy, control_rate_hz=50.0, obs_timeout_s=0.1)
     client_node = ros.add(Node("client", context=ros.context))
     return arm, watcher, policy, client_node
 

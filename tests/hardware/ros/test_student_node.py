@@ -8,9 +8,8 @@ import time
 
 import numpy as np
 import pytest
-from conftest import STUDENT_IMAGE, wait_for
+from conftest import STUDENT_IMAGE, configured_policy_node, wait_for
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -46,13 +45,7 @@ class StandInCameras(Node):
 
 
 def _student_node(ros, student_policy) -> PolicyNode:
-    params = [Parameter("policy_path", value=str(student_policy)), Parameter("ramp_in_s", value=0.0),
-              Parameter("control_rate_hz", value=20.0), Parameter("obs_timeout_s", value=0.3),
-              Parameter("diagnostics_period_s", value=0.2)]
-    policy = PolicyNode(context=ros.context, parameter_overrides=params)
-    policy.trigger_configure()
-    assert policy.configure_error == ""
-    return ros.add(policy)
+    return configured_policy_node(ros, student_policy, control_rate_hz=20.0, obs_timeout_s=0.3)
 
 
 def test_student_needs_an_instruction_acts_on_driver_images_and_holds_on_a_stale_camera(ros, student_policy):
