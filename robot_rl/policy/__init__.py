@@ -23,9 +23,16 @@ gripper) and its physical size is ``action.scaling`` (the controller limits, e.g
 
 **policy.yaml** fields: ``format: robot_rl.policy``, ``version`` (int), ``observations``
 (key, shape, dtype, normalization), ``action`` (name, space, dim, low, high, layout,
-scaling), ``robot``, ``joint_names``, ``control_rate_hz``, ``task``, ``instruction``
-(whether and how the policy is told the instruction), ``files``, ``provenance`` (algo, run
-dir, date, git commit, export check).
+scaling), ``robot``, ``joint_names``, ``control_rate_hz``, ``task`` (a multi-task student's
+tasks comma-separated), ``instruction`` (whether and how the policy is told the instruction),
+``files``, ``provenance`` (algo, run dir, date, git commit, export check), ``deployable``
+(false when it reads an input only a simulator has, ``contracts.PRIVILEGED_KEYS``: the
+real-arm launch refuses it) and ``sensors`` (what a robot must provide: ``cameras`` and their
+``image`` size and topics, ``proprio`` (the ``obs/state`` layout), ``instruction`` (its key,
+topic and encoder: name, dimension and the ONNX copy in ``instruction_encoder/``)).
+
+**Students** read ``obs/images/<camera>`` (uint8 HWC), ``obs/state`` and ``obs/instruction``
+(float32 (384,), the instruction's sentence embedding: ``robot_rl.policy.instruction``).
 
 Running (``robot_rl.policy.runtime``, the one runtime: sim evaluation and the ROS 2 policy node)::
 
