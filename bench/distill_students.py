@@ -10,7 +10,8 @@ Usage::
 Per task: ``robot-rl train task=T algo=distill teacher=expert`` (timed), then ``robot-rl eval``
 of the student on seeds S..S+N-1 (nominal and hard), and the teacher (the task's scripted
 expert) on the same seeds and presets. The multi-task student is one ``task=[...]`` run,
-evaluated per task. Figures (issue 12): student >= 95% of the teacher's nominal success,
+evaluated per task. The output ends with one ``RESULT <name> <value> <aim>`` line per
+figure. Figures (issue 12): student >= 95% of the teacher's nominal success,
 >= 85% of its own nominal success under hard; multi-task >= 80% on every task.
 """
 

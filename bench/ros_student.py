@@ -1,5 +1,6 @@
 """A student (cameras + joint state + instruction) through ROS 2: node latency, and closed-loop
-success over DDS against the same artifact's sim evaluation on the same seeds.
+success over DDS against the same artifact's sim evaluation on the same seeds. Prints a table,
+then one ``RESULT <name> <value> <aim>`` line per figure.
 
     python bench/ros_student.py --policy runs/<run>/policy --episodes 50    # a trained student
     python bench/ros_student.py --episodes 3                                # plumbing: an untrained two-camera student
