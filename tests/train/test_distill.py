@@ -128,6 +128,29 @@ def test_student_as_teacher_and_multi_task(tmp_path, student):
 
     with EpisodeStore.open(multi / "distill.zarr") as store:
         assert {i.task for i in store.episode_infos()} == {"reach", "push"}
+    # `robot-rl eval` runs the multi-task student on the task asked for, and only on its own tasks.
+    out = tmp_path / "eval_push"
+    assert main(["eval", f"run={multi}", "task=push", "episodes=1", "video=0", f"out={out}"]) == 0
+    assert json.loads((out / "results.json").read_text())["task"] == "push"
+    assert main(["eval", f"run={multi}", "task=lift", "episodes=1", "video=0"]) == 2
+
+
+def test_eval_takes_an_operators_own_words(tmp_path, capsys, student, reach_demos):
+    """``instruction=`` replaces each episode's instruction for a student (embedded by the
+    artifact's own ONNX encoder, as on the robot); a policy that reads no instruction refuses it."""
+    out = tmp_path / "own_words"
+    said = "please move your gripper to the green block"
+    assert main(["eval", f"run={student}", f"instruction={said}", "episodes=2", "video=0", f"out={out}"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["instruction"] == said and result["episodes"] == 2
+    state_run = tmp_path / "bc"
+    assert main(["train", "task=reach", "algo=bc", f"data={reach_demos}", f"run={state_run}", "train.total_updates=20",
+                 "train.eval_episodes=1", "train.video_episodes=0", "baseline.bc=false", "logger=csv",
+                 "logger.progress_bar=false"]) == 0
+    capsys.readouterr()
+    assert main(["eval", f"run={state_run}", f"instruction={said}", "episodes=1", "video=0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "does not read an instruction" in error and len(error.splitlines()) == 1
 
 
 def test_privileged_state_policy_teaches_a_deployable_student(tmp_path, reach_demos):

@@ -99,9 +99,10 @@ def policy_tasks(task: str) -> list[str]:
     return [t.strip() for t in str(task).split(",") if t.strip()]
 
 
-def instructed(env, obs_keys, instruction: str | None):
+def instructed(env, obs_keys, instruction: str | None, artifact: Path | None = None):
     """A language-conditioned policy's env: ``obs/instruction`` from each episode's instruction
-    (or the fixed text an operator gave); any other policy's env unchanged."""
+    (or the fixed text an operator gave), embedded by the artifact's own encoder as on the robot;
+    any other policy's env unchanged."""
     from robot_rl.policy.instruction import reads_instruction
 
     if not reads_instruction(obs_keys):
@@ -110,9 +111,10 @@ def instructed(env, obs_keys, instruction: str | None):
             raise ValueError("instruction= was given but this policy does not read an instruction "
                              "(its policy.yaml has no obs/instruction input).")
         return env
+    from robot_rl.policy.instruction import InstructionEmbedder
     from robot_rl.train.instructed import EmbedInstruction
 
-    return EmbedInstruction(env, instruction=instruction)
+    return EmbedInstruction(env, InstructionEmbedder(artifact=artifact), instruction=instruction)
 
 
 def build(cfg, where: Path, randomize: str, use_checkpoint: bool, backend: str, task: str | None = None,
@@ -162,7 +164,8 @@ def build(cfg, where: Path, randomize: str, use_checkpoint: bool, backend: str, 
     task = requested or (trained[0] if trained else task)
     cameras = [k.rsplit("/", 1)[1] for k in policy.spec.obs_keys if k.startswith("obs/images/")]
     env_kwargs["cameras"] = sorted(set(env_kwargs.get("cameras", [])) | set(cameras))
-    env = instructed(sim.load(task, policy.spec.robot, randomize, **env_kwargs), policy.spec.obs_keys, instruction)
+    env = instructed(sim.load(task, policy.spec.robot, randomize, **env_kwargs), policy.spec.obs_keys, instruction,
+                     artifact=where)
     spec = env.env_spec
     check_contract(policy.spec, spec.robot, list(spec.joint_names), spec.observations)
     return env, policy.act_batch, task
