@@ -15,9 +15,8 @@ repeated faults latch until the node is activated again. The e-stop latches in
 ``estop_latch_file`` too, so it survives a restart: activate and autostart refuse until
 ``~/reset_estop``. Parameters are read once at start; setting one later is refused.
 
-With ``require_deployable`` (deploy_robot) a policy reading sim-only state (``deployable: false``)
-is refused at configure. A student's instruction (hardware.ros.instruction) is embedded off the
-control thread; it does not activate without one, and a stale camera holds it like stale joints.
+``require_deployable`` (deploy_robot) refuses a sim-only policy at configure; a student's
+instruction is embedded off the control thread (hardware.ros.instruction), required to activate.
 
 Topics (relative, remap as needed): in ``joint_states`` and one per extra policy input
 (``<camera>/image_raw``, ``observations/<name>``, ``instruction``), ``estop`` (std_msgs/Bool, true trips; a
@@ -63,7 +62,7 @@ from hardware.ros.runner import loop_guard, one_sentence, run_node
 from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter, SafetyLimits, limits_of
 from robot_rl.contracts import OBS_STATE, ArraySpec
 from robot_rl.policy.runtime import load_runtime
-from robot_rl.policy.spec import ContractError, PolicySpec
+from robot_rl.policy.spec import PolicySpec
 
 
 AUTOSTART_RETRY_S = 1.0  # between autostart attempts after a refusal
@@ -149,10 +148,8 @@ class PolicyNode(LifecycleNode):
     def _configure(self) -> None:
         cfg = self.config
         spec = PolicySpec.load(cfg.policy_path)
-        if cfg.require_deployable and not spec.deployable:
-            raise ContractError(f"{cfg.policy_path} is not deployable: it reads {', '.join(spec.privileged_inputs)}, "
-                                "which only the simulator knows; run a student (robot-rl train algo=distill) on a "
-                                "real arm, or this policy with deploy_sim.")
+        if cfg.require_deployable:
+            spec.check_deployable(cfg.policy_path)
         self.robot = load_robot_model(cfg.robot, spec.action.get("space", ""), spec.action.get("scaling"))
         n = self.robot.n_joints
         provided = {OBS_STATE: ArraySpec((2 * n + 8,), "float32")}

@@ -61,6 +61,13 @@ class PolicySpec:
         """The inputs only a simulator can provide (e.g. obs/object)."""
         return [k for k in self.obs_keys if k in PRIVILEGED_KEYS]
 
+    def check_deployable(self, where: str | Path) -> None:
+        """Refuse (ContractError, one sentence) a policy that reads state only a simulator has."""
+        if not self.deployable:
+            raise ContractError(f"{where} is not deployable: it reads {', '.join(self.privileged_inputs)}, which only "
+                                "the simulator knows; run a student (robot-rl train algo=distill) on a real arm, or "
+                                "this policy with deploy_sim.")
+
     def inputs_summary(self) -> str:
         """One line for reports: "cameras front, wrist; joint state; instruction" or what it reads."""
         cameras = [k[len(OBS_IMAGES_PREFIX):] for k in self.obs_keys if k.startswith(OBS_IMAGES_PREFIX)]
