@@ -72,7 +72,7 @@ class EncodedAgent:
         torch.manual_seed(seed)  # before any module: the same seed gives the same initial networks
         self.config = config
         self.obs_keys, self.augment, self.freeze_encoder = list(obs_specs), augment, freeze_encoder
-        self.encoder = ObsEncoder(obs_specs, config.feature_dim)
+        self.encoder = ObsEncoder(obs_specs, config.feature_dim, config.trunk)
         self.num_updates = 0
         self.device = torch.device("cpu")
 

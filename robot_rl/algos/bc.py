@@ -3,6 +3,13 @@
 A deterministic policy ``tanh(head(encoder(obs)))`` trained with mean squared error on
 actions in [-1, 1]. It is an ``Agent`` (``base.py``) like the RL algorithms, so the same
 offline loop, evaluation and export serve it.
+
+With ``aux_weight > 0`` and ``enable_aux(dim)`` (the distillation does it), a second head
+regresses privileged state the simulator knows (``obs/object``: where the instructed cube and
+the others are) from the same features: an auxiliary target, never an input, so the exported
+policy stays deployable. It makes the image features say where things are, which an action
+loss alone teaches slowly (asymmetric training, as in Pinto et al. 2017, "Asymmetric Actor
+Critic for Image-Based Robot Learning").
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import torch.nn.functional as F
 
 from robot_rl.algos.augment import shift_augment
 from robot_rl.algos.base import Augment, EncodedAgent
-from robot_rl.algos.networks import ObsSpec, mlp
+from robot_rl.algos.networks import ObsSpec, StateNormalizer, mlp
 
 
 @dataclass
@@ -24,12 +31,14 @@ class BCConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     feature_dim: int = 50
+    aux_weight: float = 0.0  # weight of the privileged-state auxiliary loss (0: none)
+    trunk: str = "drq"  # pixel trunk: drq | keypoints (networks.TRUNKS)
 
 
 class BC(EncodedAgent):
     """Behaviour cloning for dict observations (``augment`` shifts images, as DrQ)."""
 
-    PARTS = ("encoder", "head", "opt")
+    PARTS: tuple[str, ...] = ("encoder", "head", "opt")
     POLICY_HEAD = "head"
 
     def __init__(self, obs_specs: dict[str, ObsSpec], action_dim: int, config: BCConfig | None = None,
@@ -39,19 +48,40 @@ class BC(EncodedAgent):
         self.head = mlp(self.encoder.out_dim, config.hidden_dim, action_dim, config.depth)
         params = list(self.encoder.parameters()) + list(self.head.parameters())
         self.opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.aux = self.aux_norm = None
+
+    def enable_aux(self, dim: int) -> None:
+        """Add the auxiliary head for a ``dim``-wide privileged target (its normaliser is fitted by
+        ``fit_aux``); a no-op when ``aux_weight`` is 0. Call before loading a checkpoint."""
+        if self.config.aux_weight <= 0 or self.aux is not None:
+            return
+        self.aux = mlp(self.encoder.out_dim, self.config.hidden_dim, dim, 1).to(self.device)
+        self.aux_norm = StateNormalizer(dim).to(self.device)
+        self.opt.add_param_group({"params": list(self.aux.parameters())})
+        self.PARTS = ("encoder", "head", "aux", "aux_norm", "opt")
+
+    def fit_aux(self, values) -> None:
+        """Freeze the auxiliary target's normalisation from raw samples (N, dim)."""
+        if self.aux_norm is not None:
+            self.aux_norm.fit(values.astype("float64"))
 
     def action(self, features: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """The regressed action (BC has no stochastic policy)."""
         return torch.tanh(self.head(features))
 
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
-        prediction = torch.tanh(self.head(self.encode(batch["obs"])))
-        loss = F.mse_loss(prediction, batch["action"].float())
+        features = self.encode(batch["obs"])
+        loss = F.mse_loss(torch.tanh(self.head(features)), batch["action"].float())
+        metrics = {"losses/bc": loss.item()}
+        if self.aux is not None and "aux" in batch:
+            aux = F.mse_loss(self.aux(features), self.aux_norm(batch["aux"].float()))
+            metrics["losses/aux"] = aux.item()
+            loss = loss + self.config.aux_weight * aux
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.num_updates += 1
-        return {"losses/bc": loss.item()}
+        return metrics
 
 
 def build(obs_specs: dict[str, ObsSpec], action_dim: int, params: dict, seed: int = 0) -> BC:

@@ -34,6 +34,7 @@ class IQLConfig:
     temperature: float = 3.0
     max_weight: float = 100.0
     feature_dim: int = 50
+    trunk: str = "drq"  # pixel trunk: drq | keypoints (networks.TRUNKS)
 
 
 class IQL(EncodedAgent):

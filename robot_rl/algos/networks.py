@@ -21,7 +21,13 @@ from robot_rl.contracts import OBS_INSTRUCTION
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
-UNNORMALIZED_KEYS = (OBS_INSTRUCTION,)
+# Keys normalised by one std for all dimensions (``StateNormalizer.fit(isotropic=True)``): the
+# instruction embedding. The training data holds a few instructions; per-dimension standardising
+# would blow up the directions they happen not to vary in (and an operator's new words then land
+# far off), while leaving it raw keeps the few directions that tell the instructions apart (the
+# colour, the task) tiny next to the state. Centring and one scale makes them O(1) and keeps
+# the embedding's geometry, so a paraphrase near a training instruction stays near it.
+ISOTROPIC_KEYS = (OBS_INSTRUCTION,)
 
 
 def is_image_key(key: str) -> bool:
@@ -56,9 +62,14 @@ class StateNormalizer(nn.Module):
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
 
-    def fit(self, values: np.ndarray, min_std: float = 1e-2) -> None:
+    def fit(self, values: np.ndarray, min_std: float = 1e-2, isotropic: bool = False) -> None:
+        """Per-dimension mean and std of ``values`` (N, dim); ``isotropic``: one std for every
+        dimension (the root mean variance), which keeps the data's geometry (distances, angles)."""
+        std = values.std(0)
+        if isotropic:
+            std = np.full_like(std, np.sqrt(np.mean(std ** 2)))
         self.mean.copy_(torch.as_tensor(values.mean(0), dtype=torch.float32))
-        self.std.copy_(torch.as_tensor(np.maximum(values.std(0), min_std), dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(np.maximum(std, min_std), dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ((x - self.mean) / self.std).clamp(-10.0, 10.0)
@@ -83,25 +94,106 @@ class PixelEncoder(nn.Module):
         return self.convs(images).flatten(1)
 
 
+class SpatialSoftmax(nn.Module):
+    """Feature maps (B, K, H, W) -> the expected image coordinates of each map's softmax (B, 2K):
+    one keypoint per channel, in [-1, 1] (Levine et al. 2016, "End-to-End Training of Deep
+    Visuomotor Policies"; robomimic's default image encoder). Where an object is, not what the
+    whole image looks like, which is what a policy that must move to it needs."""
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
+        self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], dim=1))  # (H*W, 2)
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        b, k = maps.shape[:2]
+        attention = torch.softmax(maps.flatten(2) / self.log_temperature.exp(), dim=-1)  # (B, K, H*W)
+        return (attention @ self.grid).reshape(b, 2 * k)
+
+
+class KeypointEncoder(nn.Module):
+    """One small conv trunk per camera ending in ``keypoints`` spatial-softmax keypoints.
+
+    The cameras see different things (the scene from the front, the gripper's surroundings from
+    the wrist), so each has its own trunk; the output is every camera's keypoint coordinates.
+    Its size does not grow with the image's (the DrQ trunk's flattened maps do, by the square), so
+    a student can see at 64 or 84 px for the cost of the convolutions alone.
+
+    With ``condition_dim`` (the instruction's embedding) the last hidden maps are FiLM-modulated
+    by the condition before the keypoints are read (Perez et al. 2018, "FiLM"; as RT-1 conditions
+    its image tokens on language): the instruction chooses which features, hence which cube, the
+    keypoints follow. The modulation starts as the identity.
+    """
+
+    def __init__(self, in_channels: int, image_size: int, keypoints: int = 32, condition_dim: int = 0,
+                 channels: int = 32) -> None:
+        super().__init__()
+        self.cameras = in_channels // 3
+
+        def body() -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(3, channels, 3, stride=2, padding=1), nn.ReLU(),
+                nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU())
+
+        self.bodies = nn.ModuleList([body() for _ in range(self.cameras)])
+        self.heads = nn.ModuleList([nn.Conv2d(channels, keypoints, 1) for _ in range(self.cameras)])
+        self.films = nn.ModuleList()
+        for _ in range(self.cameras if condition_dim else 0):
+            film = nn.Linear(condition_dim, 2 * channels)
+            nn.init.zeros_(film.weight)
+            nn.init.zeros_(film.bias)
+            self.films.append(film)
+        side = (image_size + 1) // 2
+        self.softmax = nn.ModuleList([SpatialSoftmax(side, side) for _ in range(self.cameras)])
+        self.out_dim = 2 * keypoints * self.cameras
+
+    def forward(self, images: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """``images`` float (B, 3*cameras, H, W) in [-0.5, 0.5], cameras stacked along channels;
+        ``condition`` (B, condition_dim) when the trunk was built with one."""
+        out = []
+        for i, view in enumerate(images.split(3, dim=1)):
+            maps = self.bodies[i](view)
+            if len(self.films):
+                scale, shift = self.films[i](condition).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+                maps = maps * (1 + scale) + shift
+            out.append(self.softmax[i](self.heads[i](maps)))
+        return torch.cat(out, dim=-1)
+
+
+TRUNKS = {"drq": PixelEncoder, "keypoints": KeypointEncoder}
+
+
 class ObsEncoder(nn.Module):
     """Raw observation dict -> one feature vector: normalised state keys, plus conv features.
 
-    Image keys are stacked along channels into one conv trunk (front and wrist share it), then
-    a Linear+LayerNorm+tanh projection as in DrQ-v2's actor and critic heads.
+    Image keys are stacked along channels into the pixel trunk (``trunk``: ``drq``, one conv trunk
+    the cameras share, or ``keypoints``, spatial-softmax keypoints per camera), then a
+    Linear+LayerNorm+tanh projection as in DrQ-v2's actor and critic heads.
     """
 
-    def __init__(self, obs_specs: dict[str, ObsSpec], feature_dim: int = 50) -> None:
+    def __init__(self, obs_specs: dict[str, ObsSpec], feature_dim: int = 50, trunk: str = "drq") -> None:
         super().__init__()
+        if trunk not in TRUNKS:
+            raise ValueError(f"trunk {trunk!r} is unknown; expected one of {sorted(TRUNKS)}.")
         self.keys = list(obs_specs)
         self.state_keys = [k for k in self.keys if not is_image_key(k)]
         self.image_keys = [k for k in self.keys if is_image_key(k)]
         self.normalizers = nn.ModuleList([StateNormalizer(int(np.prod(obs_specs[k].shape))) for k in self.state_keys])
         self.state_dim = sum(int(np.prod(obs_specs[k].shape)) for k in self.state_keys)
-        self.pixels: PixelEncoder | None = None
+        self.pixels: PixelEncoder | KeypointEncoder | None = None
+        self.condition_key: str | None = None
         self.out_dim = self.state_dim
         if self.image_keys:
             height = obs_specs[self.image_keys[0]].shape[0]
-            self.pixels = PixelEncoder(3 * len(self.image_keys), height)
+            # a keypoint trunk reads the instruction too (FiLM), when the policy has one
+            self.condition_key = OBS_INSTRUCTION if trunk == "keypoints" and OBS_INSTRUCTION in obs_specs else None
+            if self.condition_key:
+                self.pixels = KeypointEncoder(3 * len(self.image_keys), height,
+                                              condition_dim=int(np.prod(obs_specs[self.condition_key].shape)))
+            else:
+                self.pixels = TRUNKS[trunk](3 * len(self.image_keys), height)
             self.project = nn.Sequential(nn.Linear(self.pixels.out_dim, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh())
             self.out_dim += feature_dim
 
@@ -120,18 +212,16 @@ class ObsEncoder(nn.Module):
         parts = [self.state_features(obs)] if self.state_keys else []
         if self.pixels is not None:
             images = self.image_tensor(obs) if images is None else images
-            conv = self.pixels(images)
+            conv = (self.pixels(images, obs[self.condition_key].float()) if self.condition_key
+                    else self.pixels(images))
             parts.append(self.project(conv.detach() if detach_pixels else conv))
         return torch.cat(parts, dim=-1)
 
     def fit_normalization(self, values: dict[str, np.ndarray]) -> None:
-        """Freeze each state key's mean/std from a batch of raw observations. The instruction
-        embedding stays as the encoder made it (unit length): standardising it on the few
-        instructions of the training data would blow up the directions they happen not to vary in."""
+        """Freeze each state key's mean/std from a batch of raw observations (``ISOTROPIC_KEYS``
+        by one std for all dimensions)."""
         for key, norm in zip(self.state_keys, self.normalizers):
-            if key in UNNORMALIZED_KEYS:
-                continue
-            norm.fit(values[key].reshape(len(values[key]), -1).astype(np.float64))
+            norm.fit(values[key].reshape(len(values[key]), -1).astype(np.float64), isotropic=key in ISOTROPIC_KEYS)
 
     def normalization(self) -> dict[str, dict[str, list[float]]]:
         """Per state key ``{"mean": [...], "std": [...]}``, for the policy artifact."""

@@ -40,6 +40,7 @@ class SACConfig:
     init_alpha: float = 0.1
     target_entropy_scale: float = 1.0  # target entropy = -scale * action_dim
     feature_dim: int = 50  # pixel features after the conv trunk
+    trunk: str = "drq"  # pixel trunk: drq | keypoints (networks.TRUNKS)
     backup_entropy: bool = True
     # Behaviour cloning on the demonstration rows of each batch (Nair et al. 2018): the actor
     # also pulls its mean action towards the demonstrated one. As in TD3+BC the SAC term is then

@@ -29,13 +29,14 @@ def observation_specs(obs_specs: dict[str, ObsSpec], normalization: dict[str, di
     for key, spec in obs_specs.items():
         if is_image_key(key):
             norm = dict(IMAGE_NORMALIZATION)
-        elif key == OBS_INSTRUCTION:
-            norm = {"type": "none", "encoder": encoder_facts()["name"], "applied_in_model": False,
-                    "note": "the instruction text's sentence embedding (unit length), fed as is"}
         else:
             stats = normalization.get(key, {"mean": [0.0] * int(spec.shape[0]), "std": [1.0] * int(spec.shape[0])})
             norm = {"type": "standardize", "mean": stats["mean"], "std": stats["std"], "clip": 10.0,
                     "applied_in_model": True}
+            if key == OBS_INSTRUCTION:
+                norm.update(isotropic=True, encoder=encoder_facts()["name"],
+                            note="the input is the instruction text's sentence embedding (unit length); the model "
+                                 "centres it and divides by one std for all dimensions (the embedding's geometry kept)")
         out.append(ObservationSpec(key, [int(d) for d in spec.shape], spec.dtype, norm))
     return out
 

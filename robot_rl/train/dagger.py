@@ -8,8 +8,9 @@ about, and an honest per-round student success at no extra cost) and teacher epi
 the teacher on the same collection randomisation; a waypoint expert's phases also stay
 consistent within an episode. The store keeps what the learner trains on (the student's inputs
 and ``action`` = the teacher's label) plus ``info/executed_action``, ``info/beta``,
-``info/teacher_executed``, ``info/success`` and ``info/progress``, so ``robot-rl data info``
-shows it and ``algo=bc data=<run>/distill.zarr`` can reuse it.
+``info/teacher_executed``, ``info/success`` and ``info/progress``, and the privileged state the
+teacher saw (``info/privileged``, the student's auxiliary target, never its input), so
+``robot-rl data info`` shows it and ``algo=bc data=<run>/distill.zarr`` can reuse it.
 """
 
 from __future__ import annotations
@@ -24,16 +25,21 @@ import numpy as np
 from robot_rl.algos.networks import ObsSpec
 from robot_rl.contracts import ACTION, INFO_PROGRESS, INFO_SUCCESS, REWARD
 from robot_rl.train.collect import EnvFactory, _final_info
-from robot_rl.train.teachers import TEACHER_ACTION
+from robot_rl.train.teachers import PRIVILEGED, TEACHER_ACTION
 
 EXECUTED, BETA, TEACHER_EXECUTED = "info/executed_action", "info/beta", "info/teacher_executed"
+AUX = "info/" + PRIVILEGED
 
 
-def store_schema(obs_specs: dict[str, ObsSpec], action_dim: int) -> dict[str, tuple]:
-    """The distillation store's per-step keys: the student's inputs, the label and what happened."""
-    return {**{k: (tuple(s.shape), s.dtype) for k, s in obs_specs.items()}, ACTION: ((action_dim,), "float32"),
-            EXECUTED: ((action_dim,), "float32"), BETA: ((), "float32"), TEACHER_EXECUTED: ((), "bool"),
-            REWARD: ((), "float32"), INFO_SUCCESS: ((), "bool"), INFO_PROGRESS: ((), "float32")}
+def store_schema(obs_specs: dict[str, ObsSpec], action_dim: int, aux_dim: int = 0) -> dict[str, tuple]:
+    """The distillation store's per-step keys: the student's inputs, the label and what happened
+    (and the privileged state, ``aux_dim`` wide, when the env has it)."""
+    schema = {**{k: (tuple(s.shape), s.dtype) for k, s in obs_specs.items()}, ACTION: ((action_dim,), "float32"),
+              EXECUTED: ((action_dim,), "float32"), BETA: ((), "float32"), TEACHER_EXECUTED: ((), "bool"),
+              REWARD: ((), "float32"), INFO_SUCCESS: ((), "bool"), INFO_PROGRESS: ((), "float32")}
+    if aux_dim:
+        schema[AUX] = ((aux_dim,), "float32")
+    return schema
 
 
 @dataclass
@@ -54,12 +60,15 @@ class Episode:
 
 
 class Aggregate:
-    """DAgger's growing dataset (observations and teacher labels), sampled uniformly."""
+    """DAgger's growing dataset (observations, teacher labels and, with ``aux_dim``, the privileged
+    auxiliary target), sampled uniformly."""
 
-    def __init__(self, obs_specs: dict[str, ObsSpec], action_dim: int, seed: int = 0) -> None:
-        self.keys = [*obs_specs, ACTION]
+    def __init__(self, obs_specs: dict[str, ObsSpec], action_dim: int, seed: int = 0, aux_dim: int = 0) -> None:
+        self.keys = [*obs_specs, ACTION] + ([AUX] if aux_dim else [])
         self.arrays = {k: np.zeros((1024, *s.shape), np.dtype(s.dtype)) for k, s in obs_specs.items()}
         self.arrays[ACTION] = np.zeros((1024, action_dim), np.float32)
+        if aux_dim:
+            self.arrays[AUX] = np.zeros((1024, aux_dim), np.float32)
         self.size = 0
         self.rng = np.random.default_rng(seed)
 
@@ -78,7 +87,11 @@ class Aggregate:
 
     def sample(self, batch_size: int) -> dict:
         index = self.rng.integers(0, self.size, batch_size)
-        return {"obs": {k: a[index] for k, a in self.arrays.items() if k != ACTION}, "action": self.arrays[ACTION][index]}
+        batch = {"obs": {k: a[index] for k, a in self.arrays.items() if k not in (ACTION, AUX)},
+                 "action": self.arrays[ACTION][index]}
+        if AUX in self.arrays:
+            batch["aux"] = self.arrays[AUX][index]
+        return batch
 
     def observations(self, key: str) -> np.ndarray:
         return self.arrays[key][: self.size]
@@ -87,11 +100,11 @@ class Aggregate:
 class DaggerCollector:
     """Rolls out ``num_envs`` student envs (labelled by their teacher) for whole episodes."""
 
-    def __init__(self, makers: list[EnvFactory], obs_keys: list[str], seed: int) -> None:
+    def __init__(self, makers: list[EnvFactory], obs_keys: list[str], seed: int, aux: bool = False) -> None:
         mode = gym.vector.AutoresetMode.SAME_STEP
         self.envs = (gym.vector.AsyncVectorEnv(makers, context="spawn", autoreset_mode=mode) if len(makers) > 1
                      else gym.vector.SyncVectorEnv(makers, autoreset_mode=mode))
-        self.num_envs, self.obs_keys = len(makers), obs_keys
+        self.num_envs, self.obs_keys, self.aux = len(makers), obs_keys, aux
         self.rng = np.random.default_rng(seed)
 
     def collect(self, episodes: int, beta: float, student: Callable[[dict], np.ndarray], seed: int,
@@ -105,6 +118,7 @@ class DaggerCollector:
         done: list[Episode] = []
         while len(done) < episodes:
             labels = np.asarray(infos[TEACHER_ACTION], np.float32)
+            privileged = np.asarray(infos[PRIVILEGED], np.float32) if self.aux else None
             by_teacher = np.array([e.by_teacher for e in open_])
             action = labels.copy()
             if not by_teacher.all():
@@ -118,7 +132,8 @@ class DaggerCollector:
                 episode.add({**{k: obs[k][i] for k in self.obs_keys}, ACTION: labels[i], EXECUTED: action[i],
                              BETA: np.float32(beta), TEACHER_EXECUTED: np.bool_(episode.by_teacher),
                              REWARD: np.float32(reward[i]), INFO_SUCCESS: np.bool_(success),
-                             INFO_PROGRESS: np.float32(step_info["progress"][i])})
+                             INFO_PROGRESS: np.float32(step_info["progress"][i]),
+                             **({AUX: privileged[i]} if privileged is not None else {})})
             for i in np.flatnonzero(ended):
                 if len(done) < episodes:
                     on_episode(open_[i])
@@ -167,6 +182,10 @@ def load_aggregate(path: Path, aggregate: Aggregate) -> int:
     if not Path(path).exists():
         return 0
     with EpisodeStore.open(path) as store:
+        missing = [k for k in aggregate.keys if k not in store.schema]
+        if missing:
+            raise ValueError(f"{path} has no {', '.join(missing)}, which this run trains on (a store from an "
+                             "older version or other settings); start a new run, or resume with the settings it had.")
         for index in range(store.num_episodes):
             aggregate.add(store.read_episode(index, aggregate.keys, verify=True))
         return store.num_episodes

@@ -24,7 +24,7 @@ import numpy as np
 from robot_rl.algos.base import Agent
 from robot_rl.train.collect import EnvFactory
 from robot_rl.algos.networks import ObsSpec
-from robot_rl.train.dagger import Aggregate, DaggerCollector, EpisodeSink, load_aggregate, store_schema
+from robot_rl.train.dagger import AUX, Aggregate, DaggerCollector, EpisodeSink, load_aggregate, store_schema
 from robot_rl.train.logger import Logger
 from robot_rl.train.loop import LoopConfig, TrainLoop
 from robot_rl.train.replay import batch_to_torch
@@ -60,13 +60,18 @@ class DistillTrainer(TrainLoop):
 
     def __init__(self, agent: Agent, obs_specs: dict[str, ObsSpec], action_dim: int, collect_makers: list[EnvFactory],
                  eval_makers: dict[str, EnvFactory], config: DistillConfig, run_dir: Path, logger: Logger,
-                 store_attrs: dict, teacher_source: str, resume: bool = False, device: str = "cpu") -> None:
+                 store_attrs: dict, teacher_source: str, resume: bool = False, device: str = "cpu",
+                 aux_dim: int = 0) -> None:
         super().__init__(agent, None, config, config.rounds, run_dir, logger)
         self.collect_makers, self.eval_makers, self.device = collect_makers, eval_makers, device
+        # the privileged state as an auxiliary target (algos/bc.py), when the agent weighs it
+        self.aux_dim = aux_dim if getattr(agent.config, "aux_weight", 0.0) > 0 else 0
+        if self.aux_dim:
+            agent.enable_aux(self.aux_dim)
         self.store_path = self.run_dir / "distill.zarr"
-        self.schema, self.store_attrs = store_schema(obs_specs, action_dim), store_attrs
+        self.schema, self.store_attrs = store_schema(obs_specs, action_dim, self.aux_dim), store_attrs
         self.teacher_source = teacher_source
-        self.data = Aggregate(obs_specs, action_dim, config.seed)
+        self.data = Aggregate(obs_specs, action_dim, config.seed, self.aux_dim)
         self.normalized = False
         self.collector: DaggerCollector | None = None
         self.sink: EpisodeSink | None = None
@@ -79,7 +84,7 @@ class DistillTrainer(TrainLoop):
     def start(self) -> None:
         self.sink = EpisodeSink(self.store_path, self.schema, self.store_attrs, self.teacher_source)
         self.collector = DaggerCollector(self.collect_makers, list(self.agent.obs_keys),
-                                         self.config.seed + 7919 * (self.step + 1))
+                                         self.config.seed + 7919 * (self.step + 1), aux=bool(self.aux_dim))
 
     def train_step(self) -> None:
         cfg: DistillConfig = self.config
@@ -112,6 +117,8 @@ class DistillTrainer(TrainLoop):
     def fit_normalization(self) -> None:
         if self.config.normalize_obs:
             self.agent.fit_normalization({k: self.data.observations(k) for k in self.agent.encoder.state_keys})
+        if self.aux_dim:
+            self.agent.fit_aux(self.data.observations(AUX))
         self.normalized = True
 
     def checkpoint_state(self) -> dict:

@@ -19,6 +19,7 @@ import numpy as np
 
 EXPERT = "expert"
 TEACHER_ACTION = "teacher_action"
+PRIVILEGED = "privileged"  # info key: the privileged state (obs/object) the teacher saw, an auxiliary target
 
 
 def resolve_teacher(value: Any) -> str:
@@ -93,7 +94,8 @@ class ArtifactTeacher:
 
 
 class TeacherLabels(gym.Wrapper):
-    """Adds the teacher's action for the current observation as ``info["teacher_action"]``."""
+    """Adds the teacher's action for the current observation as ``info["teacher_action"]``, and
+    the privileged object state it came with (when the env has it) as ``info["privileged"]``."""
 
     def __init__(self, env: gym.Env, teacher: str) -> None:
         super().__init__(env)
@@ -110,8 +112,13 @@ class TeacherLabels(gym.Wrapper):
         return obs, reward, terminated, truncated, self._label(obs, info)
 
     def _label(self, obs: dict[str, np.ndarray], info: dict) -> dict:
+        from robot_rl.contracts import OBS_OBJECT
+
         self.teacher_action = np.asarray(self.teacher.act(obs), np.float32).clip(-1, 1)
-        return {**info, TEACHER_ACTION: self.teacher_action.copy()}
+        info = {**info, TEACHER_ACTION: self.teacher_action.copy()}
+        if OBS_OBJECT in obs:
+            info[PRIVILEGED] = np.asarray(obs[OBS_OBJECT], np.float32)
+        return info
 
 
 class TaskCycle(gym.Env):

@@ -43,7 +43,10 @@ class PointGoal(gym.Env):
 
 STATE = {"obs/state": ObsSpec((6,), "float32")}
 PIXELS = {"obs/images/front": ObsSpec((24, 24, 3), "uint8"), "obs/state": ObsSpec((6,), "float32")}
-BUILDERS = {"sac": (sac.build, {}), "drq": (drq.build, {"pad": 2}), "iql": (iql.build, {}), "bc": (bc.build, {})}
+STUDENT = {"obs/images/front": ObsSpec((24, 24, 3), "uint8"), "obs/images/wrist": ObsSpec((24, 24, 3), "uint8"),
+           "obs/state": ObsSpec((6,), "float32"), "obs/instruction": ObsSpec((8,), "float32")}  # FiLM'd keypoints
+BUILDERS = {"sac": (sac.build, {}), "drq": (drq.build, {"pad": 2}), "iql": (iql.build, {}), "bc": (bc.build, {}),
+            "drq-keypoints": (drq.build, {"pad": 2, "trunk": "keypoints"}), "bc-keypoints": (bc.build, {"trunk": "keypoints"})}
 
 
 def random_buffer(specs, n=64, action_dim=3):
@@ -59,7 +62,7 @@ def random_buffer(specs, n=64, action_dim=3):
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
-@pytest.mark.parametrize("specs", [STATE, PIXELS], ids=["state", "pixels"])
+@pytest.mark.parametrize("specs", [STATE, PIXELS, STUDENT], ids=["state", "pixels", "student"])
 def test_update_act_and_state_round_trip(name, specs):
     build, params = BUILDERS[name]
     agent = build(specs, 3, dict(params), 0)
@@ -89,6 +92,50 @@ def test_random_shift_moves_pixels_by_at_most_pad():
     for i in range(8):
         y, x = np.unravel_index(int(shifted[i, 0].argmax()), (16, 16))
         assert abs(y - 8) <= 2 and abs(x - 8) <= 2
+
+
+def test_spatial_softmax_reads_where_the_bright_spot_is():
+    from robot_rl.algos.networks import SpatialSoftmax
+
+    maps = torch.full((2, 1, 9, 9), -10.0)
+    maps[0, 0, 0, 8] = maps[1, 0, 4, 4] = 10.0  # top right; centre
+    points = SpatialSoftmax(9, 9)(maps).detach().numpy()
+    np.testing.assert_allclose(points, [[1.0, -1.0], [0.0, 0.0]], atol=1e-3)  # (x, y) in [-1, 1]
+
+
+def test_unknown_trunk_is_one_sentence():
+    with pytest.raises(ValueError, match="trunk 'resnet' is unknown"):
+        bc.build(PIXELS, 3, {"trunk": "resnet"}, 0)
+
+
+def test_auxiliary_head_learns_where_the_object_is_and_stays_out_of_the_policy():
+    """BC's privileged-state head (what the distillation adds) regresses a target only the
+    simulator knows (here: a bright square's position) from the images; the exported policy has
+    no part of it, and checkpoints round-trip it."""
+    rng = np.random.default_rng(0)
+    n, size = 256, 24
+    where = rng.integers(2, size - 4, (n, 2))
+    images = np.zeros((n, size, size, 3), np.uint8)
+    for image, (y, x) in zip(images, where):
+        image[y:y + 3, x:x + 3] = 255
+    data = {"obs": {"obs/images/front": images, "obs/state": rng.standard_normal((n, 6)).astype(np.float32)},
+            "action": rng.uniform(-1, 1, (n, 3)).astype(np.float32), "aux": where.astype(np.float32)}
+    agent = bc.build(PIXELS, 3, {"trunk": "keypoints", "aux_weight": 1.0, "lr": 3e-3}, 0)
+    agent.enable_aux(2)
+    agent.fit_aux(data["aux"])
+    losses = []
+    for _ in range(150):
+        index = rng.integers(0, n, 64)
+        batch = {"obs": {k: v[index] for k, v in data["obs"].items()}, "action": data["action"][index],
+                 "aux": data["aux"][index]}
+        losses.append(agent.update(batch_to_torch(batch))["losses/aux"])
+    assert np.mean(losses[-10:]) < 0.2 * np.mean(losses[:10]), losses[::15]  # the target's variance is 1
+    assert not any("aux" in name for name, _ in agent.policy().named_parameters())
+    clone = bc.build(PIXELS, 3, {"trunk": "keypoints", "aux_weight": 1.0}, 1)
+    clone.enable_aux(2)
+    clone.load_state_dict(agent.state_dict())
+    for mine, theirs in zip(agent.aux.parameters(), clone.aux.parameters()):
+        assert torch.equal(mine, theirs)
 
 
 def test_critic_ensemble_min_over_subset_is_configurable():

@@ -76,6 +76,7 @@ def runtime(run):
 def test_student_learns_and_beats_doing_nothing(student):
     losses = read_csv(student / "metrics" / "losses.csv")
     assert float(losses[-1]["bc"]) < 0.5 * float(losses[0]["bc_first"])  # the loss falls
+    assert float(losses[-1]["aux"]) < 0.5 * float(losses[0]["aux_first"])  # so does the privileged-state target's
     policy = runtime(student)
     learned = final_distances(policy.act_batch)
     still = final_distances(lambda obs: np.zeros((1, 5), np.float32))
@@ -95,7 +96,9 @@ def test_store_holds_every_episode_with_teacher_labels(student):
         by = [i.extra["executed_by"] for i in infos]
         assert by[:EPISODES] == ["teacher"] * EPISODES and "student" in by[EPISODES:]  # beta0 = 1, then it decays
         for index, info in enumerate(infos[:20]):
-            episode = store.read_episode(index, ["action", "info/executed_action", "info/beta", "obs/images/front"])
+            episode = store.read_episode(index, ["action", "info/executed_action", "info/beta", "obs/images/front",
+                                                 "info/privileged"])
+            assert episode["info/privileged"].shape[1] == 19  # the teacher's obs/object: a target, not an input
             same = np.allclose(episode["action"], episode["info/executed_action"])
             assert same == (info.extra["executed_by"] == "teacher")  # the label is the teacher's either way
             assert episode["obs/images/front"].shape[1:] == (IMAGE_SIZE, IMAGE_SIZE, 3)
@@ -219,3 +222,25 @@ def test_instruction_swap_sends_the_arm_to_the_other_cube(conditioned_student, a
     told_b = final_distances(policy.act_batch, f"reach the {b} cube", SWAP_SEEDS, (a, b))
     swapped = (told_a[:, 0] < told_a[:, 1]) & (told_b[:, 1] < told_b[:, 0])  # columns: distance to cube a, to b
     assert swapped.mean() >= 0.6, (told_a, told_b)
+
+
+def test_resuming_from_a_store_without_the_auxiliary_target_is_one_sentence(tmp_path):
+    """A distillation store written before ``info/privileged`` (or without it) cannot feed a run
+    that trains on it: refused in one sentence, the store untouched."""
+    from robot_rl.algos.networks import ObsSpec
+    from robot_rl.data.writer import EpisodeWriter
+    from robot_rl.train.dagger import Aggregate, load_aggregate, store_schema
+
+    specs = {"obs/state": ObsSpec((3,), "float32")}
+    attrs = {"task": "reach", "control_rate_hz": 20.0, "robot": "panda", "action_space": "ee_delta"}
+    with EpisodeWriter(tmp_path / "old.zarr", store_schema(specs, 2), attrs) as writer:
+        writer.start_episode(source="scripted", instruction="reach the red cube", task="reach", seed=0)
+        for _ in range(3):
+            writer.add_step({"obs/state": np.zeros(3, np.float32), "action": np.zeros(2, np.float32),
+                             "info/executed_action": np.zeros(2, np.float32), "info/beta": np.float32(1),
+                             "info/teacher_executed": np.bool_(True), "reward": np.float32(0),
+                             "info/success": np.bool_(False), "info/progress": np.float32(0)})
+        writer.end_episode(False)
+    assert load_aggregate(tmp_path / "old.zarr", Aggregate(specs, 2)) == 1
+    with pytest.raises(ValueError, match=r"has no info/privileged, which this run trains on"):
+        load_aggregate(tmp_path / "old.zarr", Aggregate(specs, 2, aux_dim=19))

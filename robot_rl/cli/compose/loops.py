@@ -97,6 +97,15 @@ def bc_baseline(cfg, env: Envs, demos, run_dir: Path):
         logger.close()
 
 
+def privileged_dim(env: Envs) -> int:
+    """Width of the privileged object state every task's env has (the student's auxiliary
+    target, the same width for every task); 0 when the env has none."""
+    from robot_rl.contracts import OBS_OBJECT
+
+    spec = env.spec.observations.get(OBS_OBJECT)
+    return int(spec.shape[0]) if spec is not None else 0
+
+
 def train_distill(cfg, env: Envs, agent, run_dir: Path, logger, teacher: str):
     """DAgger from ``teacher`` (``expert`` or an artifact dir): the student's final evaluation per
     task, and the teacher's on the same episodes (``robot_rl.train.distill``)."""
@@ -119,7 +128,7 @@ def train_distill(cfg, env: Envs, agent, run_dir: Path, logger, teacher: str):
              "cameras": [k.rsplit("/", 1)[1] for k in env.obs_keys if k.startswith("obs/images/")]}
     trainer = DistillTrainer(agent, env.obs_specs, env.action_dim, collect, evals, config, run_dir, logger, attrs,
                              "scripted" if teacher == "expert" else "policy", resume=bool(cfg.resume),
-                             device=str(getattr(agent, "device", "cpu")))
+                             device=str(getattr(agent, "device", "cpu")), aux_dim=privileged_dim(env))
     result = trainer.run()
     teachers = {task: env.student(str(cfg.randomize.name), teacher, tasks=[task]) for task in env.tasks}
     return result, trainer.per_task, evaluate_teacher(teachers, config)
