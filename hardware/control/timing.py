@@ -58,14 +58,25 @@ class PhaseLock:
     wake-up minus arrival of the newest observation) as phases on a circle of one period, finds
     where arrivals cluster, and returns the shift that puts the tick ``margin_s`` after nine in
     ten of them. A driver much faster than the control rate gives small waits and no shift.
+
+    ``lead``: for a tick that waits for the observation once it wakes (the policy node's
+    ``tick_on_joint_state``), put the wake-up ``margin_s`` *before* nine in ten arrivals instead,
+    so it waits for them and acts on each as it comes. Its waits (wake-up minus the arrival it
+    acted on) are then negative, and it shifts only when more than one in ten is positive (it
+    woke after the arrival and acted late) or the earliest tenth waited over ``max_wait_s``. A
+    driver faster than the control rate gives waits within one of its periods and no shift.
     """
 
-    def __init__(self, period_s: float, margin_s: float = 3e-4, window: int = 50) -> None:
-        self.period_s, self.margin_s, self.window = period_s, margin_s, window
+    def __init__(self, period_s: float, margin_s: float = 3e-4, window: int = 50, lead: bool = False,
+                 max_wait_s: float | None = None) -> None:
+        self.period_s, self.margin_s, self.window, self.lead = period_s, margin_s, window, lead
+        self.max_wait_s = 0.4 * period_s if max_wait_s is None else max_wait_s
         self._waits: list[float] = []
 
     def update(self, waited_s: float) -> float:
         """Record one tick's wait; returns the phase shift to apply now (seconds, usually 0)."""
+        if self.lead:
+            return self._update_lead(waited_s)
         if np.isfinite(waited_s) and waited_s >= 0.0:
             self._waits.append(waited_s % self.period_s)
         if len(self._waits) < self.window:
@@ -78,6 +89,18 @@ class PhaseLock:
         target = self.margin_s - float(np.percentile(deviations, 10))
         shift = (target - center + period / 2) % period - period / 2
         return shift if abs(shift) > self.margin_s else 0.0
+
+    def _update_lead(self, waited_s: float) -> float:
+        if np.isfinite(waited_s) and abs(waited_s) < self.period_s:  # not a stale observation
+            self._waits.append(waited_s)
+        if len(self._waits) < self.window:
+            return 0.0
+        late, early = np.percentile(self._waits, [90, 10])
+        self._waits.clear()
+        if late <= 0.0 and early >= -self.max_wait_s:
+            return 0.0
+        period = self.period_s
+        return float((-self.margin_s - late + period / 2) % period - period / 2)
 
 
 class RollingStats:

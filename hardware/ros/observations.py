@@ -75,7 +75,7 @@ class ObservationCache:
         self.instruction = (InstructionInput(node, initial=instruction, artifact=artifact) if OBS_INSTRUCTION in dict(extra or {})
                             else None)
         self._refused_encodings: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified when a joint state arrives (wait_for_joint_state)
         self._latest = {OBS_STATE: _Latest(), **{k: _Latest() for k in self.extra}}
         self.topics = {OBS_STATE: joint_states_topic, **{k: topic_for(k) for k in self.extra}}
         self.subscriptions = [node.create_subscription(JointState, joint_states_topic, self._on_joints,
@@ -101,6 +101,8 @@ class ObservationCache:
             latest.count += 1
             if error:
                 self._fault = error
+            if key == OBS_STATE:
+                self._lock.notify_all()
 
     def _check_stamp(self, key: str, stamp_s: float) -> None:
         """Raise MessageError for a stamp far from this node's clock or older than the previous one."""
@@ -197,6 +199,20 @@ class ObservationCache:
         now = self.clock()
         with self._lock:
             return {key: now - latest.time_s for key, latest in self._latest.items()}
+
+    def wait_for_joint_state(self, newer_than_s: float, timeout_s: float) -> float:
+        """Block until a joint state arrives later than ``newer_than_s`` (this cache's clock), at
+        most ``timeout_s`` (wall time); returns the latest arrival time. The control thread ticks
+        on it, so the command follows the observation by the inference time, not by whatever is
+        left of the period."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while not self._latest[OBS_STATE].time_s > newer_than_s:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._lock.wait(remaining)
+            return self._latest[OBS_STATE].time_s
 
     def joint_arrival_s(self) -> float:
         """When the latest joint state arrived (this cache's clock)."""

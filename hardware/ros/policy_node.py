@@ -89,6 +89,7 @@ class PolicyNodeConfig(SafetyLimits):
     diagnostics_period_s: float = 1.0
     spin_s: float = 2e-4  # busy-wait this long before each tick, for a punctual wake-up
     phase_lock: bool = True  # tick just after the joint states arrive (see hardware.control.timing.PhaseLock)
+    tick_on_joint_state: bool = True  # at each tick time wait (up to half a period) for the next joint state, then act on it
     realtime_priority: int = 0  # > 0: SCHED_FIFO priority for the control thread (needs CAP_SYS_NICE)
     gil_switch_interval_s: float = 2e-4  # how soon the control thread gets the GIL back from callbacks
     require_deployable: bool = False  # true on a real arm: refuse a policy that reads sim-only state
@@ -273,9 +274,13 @@ class PolicyNode(LifecycleNode):
 
     def _control_loop(self) -> None:
         self._set_priority()
-        phase = PhaseLock(1.0 / self.rate_hz)
+        waits = self.config.tick_on_joint_state
+        phase = PhaseLock(1.0 / self.rate_hz, lead=waits)  # waiting: wake just before the arrivals
         while not self._stop.is_set():
             late_s = self._loop.wait()
+            woke = time.perf_counter()
+            if waits:  # the next joint state, fresh; a late one leaves the tick the previous (and the lock shifts)
+                self.cache.wait_for_joint_state(woke, 0.5 / self.rate_hz)
             start = time.perf_counter()
             joint_arrival = self.cache.joint_arrival_s()
             problem = self.cache.take_fault()
@@ -289,7 +294,7 @@ class PolicyNode(LifecycleNode):
             self._watchdog.feed(end)
             self._account(result, obs, start, end, late_s, joint_arrival)
             if self.config.phase_lock:
-                shift = phase.update(start - joint_arrival)
+                shift = phase.update(woke - joint_arrival)
                 self._loop.shift(shift)
                 self.account.phase_shifts += shift != 0.0
 

@@ -38,6 +38,35 @@ def _settle(arrival_phase_s: float, jitter_s: float, period_s: float = 0.01) -> 
     return (tick_phase - arrival_phase_s) % period_s
 
 
+def _lead(arrival_phase_s: float, jitter_s: float, period_s: float = 0.01, ticks: int = 400) -> np.ndarray:
+    """A tick that wakes, then waits (up to half a period) for the next arrival: the waits it
+    reports (wake - the arrival it acted on), over the last 50 ticks."""
+    rng, lock, wake, waits = np.random.default_rng(0), PhaseLock(period_s, lead=True), 0.0, []
+    for k in range(ticks):
+        arrival = k * period_s + arrival_phase_s + rng.normal(0.0, jitter_s)
+        wake_k = k * period_s + wake
+        previous = arrival - period_s
+        used = arrival if arrival - wake_k <= period_s / 2 else previous  # waited for it, or timed out
+        waits.append(wake_k - used)
+        wake += lock.update(waits[-1])
+    return np.asarray(waits[-50:])
+
+def test_phase_lock_leading_wakes_just_before_the_observation():
+    """A tick that waits for its observation (the policy node's tick_on_joint_state) wakes just
+    before nine in ten arrivals: it then acts on each as it comes instead of on an old one."""
+    for arrival in (0.0001, 0.003, 0.0095):  # across the period boundary too
+        waits = _lead(arrival, 0.0)
+        assert np.all(waits <= 0) and np.all(waits > -0.004)  # woke before each arrival, by under 0.4 period
+        waits = _lead(arrival, 0.0005)
+        assert np.mean(waits <= 0) >= 0.8 and np.all(waits > -0.005)  # with jitter too, nine in ten
+
+
+def test_phase_lock_leading_leaves_a_fast_driver_alone():
+    lock = PhaseLock(0.05, lead=True)  # 20 Hz ticks, a 100 Hz driver: the next arrival is < 10 ms away
+    shifts = [lock.update(w) for w in np.random.default_rng(1).uniform(-0.01, 0.0, 200)]
+    assert all(s == 0.0 for s in shifts)
+
+
 def test_phase_lock_moves_the_tick_just_after_the_observation():
     for arrival in (0.0001, 0.003, 0.0095):  # across the period boundary too
         assert _settle(arrival, 0.0) < 0.001
