@@ -60,18 +60,22 @@ class PhaseLock:
     ten of them. A driver much faster than the control rate gives small waits and no shift.
 
     ``lead``: for a tick that waits for the observation once it wakes (the policy node's
-    ``tick_on_joint_state``), put the wake-up ``margin_s`` *before* nine in ten arrivals instead,
-    so it waits for them and acts on each as it comes. Its waits (wake-up minus the arrival it
-    acted on) are then negative, and it shifts only when more than one in ten is positive (it
-    woke after the arrival and acted late) or the earliest tenth waited over ``max_wait_s``. A
-    driver faster than the control rate gives waits within one of its periods and no shift.
+    ``tick_on_joint_state``), put the wake-up ``margin_s`` *before* every arrival instead, so it
+    waits for them and acts on each as it comes (waking early costs nothing; waking after an
+    arrival costs up to a period). Its waits (wake-up minus the arrival it acted on) are then
+    negative, and it shifts only when one is over ``late_ok_s`` (it woke after the arrival and
+    acted late) or the earliest tenth waited over
+    ``max_wait_s``. A driver faster than the control rate gives waits within one of its periods
+    and no shift. Its first decision comes after 10 ticks (the unlocked ticks act late).
     """
 
     def __init__(self, period_s: float, margin_s: float = 3e-4, window: int = 50, lead: bool = False,
-                 max_wait_s: float | None = None) -> None:
+                 max_wait_s: float | None = None, late_ok_s: float = 0.0) -> None:
         self.period_s, self.margin_s, self.window, self.lead = period_s, margin_s, window, lead
         self.max_wait_s = 0.4 * period_s if max_wait_s is None else max_wait_s
+        self.late_ok_s = late_ok_s
         self._waits: list[float] = []
+        self._locked = False  # lead: the first decision comes after a few ticks, not a whole window
 
     def update(self, waited_s: float) -> float:
         """Record one tick's wait; returns the phase shift to apply now (seconds, usually 0)."""
@@ -93,11 +97,12 @@ class PhaseLock:
     def _update_lead(self, waited_s: float) -> float:
         if np.isfinite(waited_s) and abs(waited_s) < self.period_s:  # not a stale observation
             self._waits.append(waited_s)
-        if len(self._waits) < self.window:
+        if len(self._waits) < (self.window if self._locked else min(10, self.window)):
             return 0.0
-        late, early = np.percentile(self._waits, [90, 10])
+        late, early = float(np.max(self._waits)), float(np.percentile(self._waits, 10))
         self._waits.clear()
-        if late <= 0.0 and early >= -self.max_wait_s:
+        self._locked = True
+        if late <= self.late_ok_s and early >= -self.max_wait_s:
             return 0.0
         period = self.period_s
         return float((-self.margin_s - late + period / 2) % period - period / 2)

@@ -68,6 +68,11 @@ from robot_rl.policy.spec import PolicySpec
 AUTOSTART_RETRY_S = 1.0  # between autostart attempts after a refusal
 
 
+# tick_on_joint_state: a joint state that arrived this recently before the tick woke is acted on
+# at once; an older one is waited past (the next comes within a period of the driver).
+FRESH_S = 2e-3
+
+
 @dataclass(frozen=True)
 class PolicyNodeConfig(SafetyLimits):
     """Parameters of the policy node: the safety limits (SafetyLimits' fields and defaults, always
@@ -275,12 +280,12 @@ class PolicyNode(LifecycleNode):
     def _control_loop(self) -> None:
         self._set_priority()
         waits = self.config.tick_on_joint_state
-        phase = PhaseLock(1.0 / self.rate_hz, lead=waits)  # waiting: wake just before the arrivals
+        phase = PhaseLock(1.0 / self.rate_hz, lead=waits, late_ok_s=FRESH_S)  # waiting: wake just before arrivals
         while not self._stop.is_set():
             late_s = self._loop.wait()
             woke = time.perf_counter()
-            if waits:  # the next joint state, fresh; a late one leaves the tick the previous (and the lock shifts)
-                self.cache.wait_for_joint_state(woke, 0.5 / self.rate_hz)
+            if waits:  # one that came under FRESH_S ago does; else the next (none by the timeout: the last)
+                self.cache.wait_for_joint_state(woke - FRESH_S, 0.5 / self.rate_hz)
             start = time.perf_counter()
             joint_arrival = self.cache.joint_arrival_s()
             problem = self.cache.take_fault()
