@@ -17,6 +17,8 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
+from robot_rl.contracts import OBS_OBJECT
+
 EXPERT = "expert"
 TEACHER_ACTION = "teacher_action"
 PRIVILEGED = "privileged"  # info key: the privileged state (obs/object) the teacher saw, an auxiliary target
@@ -112,8 +114,6 @@ class TeacherLabels(gym.Wrapper):
         return obs, reward, terminated, truncated, self._label(obs, info)
 
     def _label(self, obs: dict[str, np.ndarray], info: dict) -> dict:
-        from robot_rl.contracts import OBS_OBJECT
-
         self.teacher_action = np.asarray(self.teacher.act(obs), np.float32).clip(-1, 1)
         info = {**info, TEACHER_ACTION: self.teacher_action.copy()}
         if OBS_OBJECT in obs:
