@@ -108,6 +108,48 @@ class PhaseLock:
         return float((-self.margin_s - late + period / 2) % period - period / 2)
 
 
+# A tick that waits for its observation acts at once on one that arrived this recently before it
+# woke; an older one is waited past (the next comes within a period of the driver).
+FRESH_S = 2e-3
+
+
+class TickSchedule:
+    """When a control thread ticks: a ``RateLoop`` at ``rate_hz``, optionally phase-locked to the
+    observations' arrivals, and with ``wait_for`` (``(newer_than_s, timeout_s) -> arrival``, e.g.
+    ``ObservationCache.wait_for_joint_state``) waiting at each tick, up to half a period, for the
+    next observation so the tick acts on it as it arrives (the lock then wakes it just before them).
+    """
+
+    def __init__(self, rate_hz: float, spin_s: float = 2e-4, phase_lock: bool = True,
+                 wait_for: Callable[[float, float], float] | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.loop, self.wait_for, self.clock = RateLoop(rate_hz, spin_s, clock), wait_for, clock
+        self.phase = (PhaseLock(self.loop.period_s, lead=wait_for is not None, late_ok_s=FRESH_S)
+                      if phase_lock else None)
+        self.woke_s = float("nan")
+
+    @property
+    def overruns(self) -> int:
+        return self.loop.overruns
+
+    def wait(self) -> float:
+        """Sleep until the next tick (and its observation, when waiting for one); returns the
+        lateness of the wake-up in seconds (the tick jitter)."""
+        late_s = self.loop.wait()
+        self.woke_s = self.clock()
+        if self.wait_for is not None:  # under FRESH_S old does; else the next (none by the timeout: the last)
+            self.wait_for(self.woke_s - FRESH_S, 0.5 * self.loop.period_s)
+        return late_s
+
+    def observed(self, arrival_s: float) -> bool:
+        """Tell the lock when the observation this tick read arrived; True when it shifted the phase."""
+        if self.phase is None:
+            return False
+        shift = self.phase.update(self.woke_s - arrival_s)
+        self.loop.shift(shift)
+        return shift != 0.0
+
+
 class RollingStats:
     """The last ``size`` samples of one quantity, for p50/p99 in diagnostics and benchmarks."""
 

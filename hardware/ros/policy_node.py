@@ -51,7 +51,7 @@ from std_msgs.msg import Float32MultiArray, Float64MultiArray
 from hardware.control.robot_model import load_robot_model
 from hardware.control.tick import PolicyController, TickResult
 from hardware.control.accounting import TickAccount
-from hardware.control.timing import PhaseLock, RateLoop
+from hardware.control.timing import TickSchedule
 from hardware.ros import diagnostics
 from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type, joint_command, vector
 from hardware.ros.estop import EStop
@@ -66,11 +66,6 @@ from robot_rl.policy.spec import PolicySpec
 
 
 AUTOSTART_RETRY_S = 1.0  # between autostart attempts after a refusal
-
-
-# tick_on_joint_state: a joint state that arrived this recently before the tick woke is acted on
-# at once; an older one is waited past (the next comes within a period of the driver).
-FRESH_S = 2e-3
 
 
 @dataclass(frozen=True)
@@ -121,7 +116,7 @@ class PolicyNode(LifecycleNode):
         self._thread: threading.Thread | None = None
         self._tick_lock = threading.Lock()
         self.account = TickAccount()
-        self._loop: RateLoop | None = None
+        self._loop: TickSchedule | None = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._refuse_parameter_change)
@@ -265,7 +260,8 @@ class PolicyNode(LifecycleNode):
     # --- control thread ---------------------------------------------------------------------
     def _start_thread(self) -> None:
         self._stop.clear()
-        self._loop = RateLoop(self.rate_hz, self.config.spin_s)
+        self._loop = TickSchedule(self.rate_hz, self.config.spin_s, self.config.phase_lock,
+                                  self.cache.wait_for_joint_state if self.config.tick_on_joint_state else None)
         self._watchdog.feed(time.perf_counter())
         self._thread = threading.Thread(target=loop_guard, args=(self, self._control_loop), name="policy-control",
                                         daemon=True)
@@ -279,13 +275,8 @@ class PolicyNode(LifecycleNode):
 
     def _control_loop(self) -> None:
         self._set_priority()
-        waits = self.config.tick_on_joint_state
-        phase = PhaseLock(1.0 / self.rate_hz, lead=waits, late_ok_s=FRESH_S)  # waiting: wake just before arrivals
         while not self._stop.is_set():
             late_s = self._loop.wait()
-            woke = time.perf_counter()
-            if waits:  # one that came under FRESH_S ago does; else the next (none by the timeout: the last)
-                self.cache.wait_for_joint_state(woke - FRESH_S, 0.5 / self.rate_hz)
             start = time.perf_counter()
             joint_arrival = self.cache.joint_arrival_s()
             problem = self.cache.take_fault()
@@ -298,10 +289,7 @@ class PolicyNode(LifecycleNode):
             end = time.perf_counter()
             self._watchdog.feed(end)
             self._account(result, obs, start, end, late_s, joint_arrival)
-            if self.config.phase_lock:
-                shift = phase.update(woke - joint_arrival)
-                self._loop.shift(shift)
-                self.account.phase_shifts += shift != 0.0
+            self.account.phase_shifts += self._loop.observed(joint_arrival)
 
     def _set_priority(self, offset: int = 0) -> None:
         """SCHED_FIFO for the calling thread: the control thread, and one below it the executor's
