@@ -189,11 +189,8 @@ class ObsEncoder(nn.Module):
             height = obs_specs[self.image_keys[0]].shape[0]
             # a keypoint trunk reads the instruction too (FiLM), when the policy has one
             self.condition_key = OBS_INSTRUCTION if trunk == "keypoints" and OBS_INSTRUCTION in obs_specs else None
-            if self.condition_key:
-                self.pixels = KeypointEncoder(3 * len(self.image_keys), height,
-                                              condition_dim=int(np.prod(obs_specs[self.condition_key].shape)))
-            else:
-                self.pixels = TRUNKS[trunk](3 * len(self.image_keys), height)
+            condition = {"condition_dim": int(np.prod(obs_specs[OBS_INSTRUCTION].shape))} if self.condition_key else {}
+            self.pixels = TRUNKS[trunk](3 * len(self.image_keys), height, **condition)
             self.project = nn.Sequential(nn.Linear(self.pixels.out_dim, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh())
             self.out_dim += feature_dim
 
