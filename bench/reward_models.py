@@ -24,11 +24,16 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 TASKS = ("reach", "push", "lift", "pick_place", "stack")
-# (split, kind, episodes, noise, seed) per task: scripted demos, a mix, and perturbed failures
-# (two batches of training seeds: 40 demos, 20 mixed, 20 perturbed per task; 14 held out).
-PLAN = (("train", "clean", 16, 0.0, 1000), ("train", "mix", 8, 0.3, 2000), ("train", "fail", 8, 0.8, 3000),
-        ("train", "clean2", 24, 0.0, 4000), ("train", "mix2", 12, 0.3, 5000), ("train", "fail2", 12, 0.8, 6000),
-        ("test", "clean", 6, 0.0, 50000), ("test", "mix", 4, 0.3, 51000), ("test", "fail", 4, 0.8, 52000))
+# (split, kind, episodes, noise, seed, randomize) per task: scripted demos, a mix, and perturbed
+# failures (two batches of training seeds: 40 demos, 20 mixed, 20 perturbed per task, the second
+# batch under the `train` visual and dynamics randomisation; 14 held out without randomisation
+# and 10 under `hard`, which training never sees).
+PLAN = (("train", "clean", 16, 0.0, 1000, "none"), ("train", "mix", 8, 0.3, 2000, "none"),
+        ("train", "fail", 8, 0.8, 3000, "none"), ("train", "clean2", 24, 0.0, 4000, "train"),
+        ("train", "mix2", 12, 0.3, 5000, "train"), ("train", "fail2", 12, 0.8, 6000, "train"),
+        ("test", "clean", 6, 0.0, 50000, "none"), ("test", "mix", 4, 0.3, 51000, "none"),
+        ("test", "fail", 4, 0.8, 52000, "none"), ("test", "hard_clean", 6, 0.0, 53000, "hard"),
+        ("test", "hard_mix", 4, 0.3, 54000, "hard"))
 TRAIN = ["reward.train.steps=2500", "reward.train.frame_stride=2"]
 CLI = [sys.executable, "-m", "robot_rl.cli.main"]
 
@@ -41,11 +46,11 @@ def sh(args: list[str]) -> None:
 def record(root: Path, image_px: int) -> dict[str, list[str]]:
     stores: dict[str, list[str]] = {"train": [], "test": []}
     for task in TASKS:
-        for split, kind, episodes, noise, seed in PLAN:
+        for split, kind, episodes, noise, seed, randomize in PLAN:
             out = root / "data" / f"{split}_{task}_{kind}.zarr"
             if not out.exists():
                 sh([*CLI, "record", f"task={task}", "device=scripted", f"episodes={episodes}", f"noise={noise}",
-                    f"seed={seed}", f"env.image_size={image_px}", f"out={out}"])
+                    f"seed={seed}", f"randomize={randomize}", f"env.image_size={image_px}", f"out={out}"])
             stores[split].append(str(out))
     return stores
 
@@ -73,7 +78,30 @@ def card(model_dir: Path) -> dict:
     print("paraphrase drop:", report["paraphrase_drop"])
     print("counterfactual by kind:", report["overall"]["counterfactual_by_kind"],
           "paraphrased:", report["paraphrase"]["overall"]["counterfactual_by_kind"])
+    grounding(report)
     return report
+
+
+def grounding(report: dict) -> None:
+    """The card's phrasing families, worst phrasing, cross-task and randomisation sections."""
+    cols = ("success_auroc", "value_order", "counterfactual_accuracy")
+    print("\n| phrasing family | phrasings | " + " | ".join(cols) + " | AUROC drop from templates |\n|---|---|---|---|---|---|")
+    for family, part in report.get("families", {}).items():
+        m, drop = part["overall"], report["family_drop"].get(family, {}).get("success_auroc", 0.0)
+        print(f"| {family} | {part['phrasings']} | " + " | ".join("-" if m.get(c) is None else f"{m[c]:.3f}"
+                                                              for c in cols) + f" | {drop:.3f} |")
+    worst, cross = report.get("worst_phrasing") or {}, report.get("cross_task", {})
+    for name, m in report.get("randomization", {}).items():
+        print(f"randomize={name}: " + ", ".join(f"{c} {m[c]:.3f}" for c in cols if m.get(c) is not None)
+              + f" ({m['episodes']} episodes)")
+    aims = report.get("aims", {})
+    for name, a in aims.items():
+        value = "-" if a["value"] is None else f"{a['value']:.4f}"
+        print(f"RESULT reward_{name} {value} {a['aim'].replace(' ', '')}")
+    if worst:
+        print(f"worst phrasing: {worst['task']} {worst['phrasing']!r} ({worst['family']})")
+    if cross.get("pairs"):
+        print("cross-task false success by pair (frames of B <- instruction of A):", cross["pairs"])
 
 
 def _rate(fn, count: int, repeats: int = 3) -> tuple[float, float]:

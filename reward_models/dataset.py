@@ -37,6 +37,7 @@ class EpisodeRef:
     source: str = ""
     store: str = ""
     index: int = 0  # episode index in its store
+    randomize: str = ""  # the sim's randomisation preset when it was recorded ("" when unknown)
 
 
 @dataclass
@@ -154,7 +155,7 @@ def _load_one(store: EpisodeStore, cameras: Sequence[str], image_size: int, mode
         labels.append(EpisodeTargets(lab.progress[keep], lab.success[keep], lab.progress_weight[keep], None))
         times.append(keep)
         refs.append(EpisodeRef(info.task or "unknown", info.instruction, bool(info.success), pos, pos + len(keep),
-                               first, info.source, store.path, i))
+                               first, info.source, store.path, i, str(info.extra.get("randomize", ""))))
         pos += len(keep)
     idx = np.concatenate(rows)
     frames = {c: cache.arrays[image_key(c)][idx] for c in cameras}

@@ -44,7 +44,9 @@ def train(data: RewardDataset, bank: InstructionBank, config: RewardConfig, text
     train_data = data.subset(train_ids)
     val_data = data.subset(val_ids) if len(val_ids) else None
     text = text or TextEncoder(config.model.text_model_path, config.model.max_tokens)
-    _encode_all(text, bank, data, config)
+    bank = bank.with_generated(config.augment.generated)
+    kept = _texts(bank.with_generated(0), data, config)  # what the saved cache keeps: not the generated pools
+    text.encode(sorted(_texts(bank, data, config)))  # all at once, so no batch waits for the sentence encoder
     torch.manual_seed(cfg.seed)  # after the sentence encoder, whose first load draws from torch's RNG
     net = RewardNet(config.model).to(device)  # built on the CPU first: the same seed, the same weights anywhere
     params = [p for p in net.parameters() if p.requires_grad]
@@ -61,6 +63,7 @@ def train(data: RewardDataset, bank: InstructionBank, config: RewardConfig, text
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             history = {**losses, **validate(net, text, val_data), "time/train_s": time.monotonic() - started}
             (logger or _log)(step + 1, history)
+    text.cache = {k: v for k, v in text.cache.items() if k in kept}
     meta = {"config": to_dict(config), "train": {"frames": len(train_data), "episodes": len(train_data.episodes),
                                                  "label_mode": data.label_mode, "tasks": data.tasks,
                                                  "device": str(device), "final_metrics": history}}
@@ -105,16 +108,16 @@ def validate(net: RewardNet, text: TextEncoder, data: RewardDataset | None, max_
     return out
 
 
-def _encode_all(text: TextEncoder, bank: InstructionBank, data: RewardDataset, config: RewardConfig) -> None:
-    """Fill the instruction cache once, so no batch waits for the sentence encoder."""
+def _texts(bank: InstructionBank, data: RewardDataset, config: RewardConfig) -> set[str]:
+    """Every instruction a batch may read: each episode's phrasings and their counterfactuals."""
     texts: set[str] = set()
-    for e in data.episodes:
-        for phrasing in bank.all_rephrasings(e.task, e.instruction):
+    for instruction, task in {(e.instruction, e.task) for e in data.episodes}:
+        for phrasing in bank.all_rephrasings(task, instruction):
             texts.add(phrasing)
-            texts |= set(bank.all_counterfactuals(e.task, phrasing, config.negatives.kinds))
+            texts |= set(bank.all_counterfactuals(task, phrasing, config.negatives.kinds))
     if not texts:
         raise RewardModelError("the training data has no instructions.")
-    text.encode(sorted(texts))
+    return texts
 
 
 def _warmup_cosine(steps: int, warmup: int = 50) -> Callable[[int], float]:

@@ -3,8 +3,9 @@ robots and randomisation presets.
 
 A task, robot or preset exists when its YAML file exists. A task file holds everything about
 the task that is not code: the class (``_target_``), its scripted expert (``expert``), the
-instruction templates it trains with, held-out ``paraphrases`` used only to evaluate unseen
-wording, the tasks whose instructions may be true of its frames (``not_counterfactual``), and
+instruction templates it trains with, the ``phrasing`` frames its generated variants are drawn
+from, two held-out lists used only to evaluate unseen wording (``paraphrases`` and
+``operator``), the tasks whose instructions may be true of its frames (``not_counterfactual``), and
 the fields of its config dataclass. This module reads files only (no mujoco, no gymnasium), so
 the CLI's listings and the reward models' instruction tables cost nothing to build.
 """
@@ -20,7 +21,7 @@ from robot_rl.config import ConfigError, names_in, read_group_file
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 GROUPS = ("task", "robot", "randomize")
 # Keys of a task file that describe the task to the rest of the stack, not its config dataclass.
-_TASK_KEYS = ("name", "_target_", "expert", "paraphrases", "not_counterfactual")
+_TASK_KEYS = ("name", "_target_", "expert", "paraphrases", "operator", "phrasing", "not_counterfactual")
 
 
 def names(group: str) -> list[str]:
@@ -43,6 +44,8 @@ class TaskSpec:
     templates: tuple[str, ...]
     paraphrases: tuple[str, ...]
     not_counterfactual: tuple[str, ...] = ()
+    operator: tuple[str, ...] = ()  # a second, independent held-out list (evaluation only)
+    phrasing: tuple[str, ...] = ()  # frames of generated training variants (reward_models.phrasings)
     params: dict[str, Any] = field(default_factory=dict)  # fields of the task's config dataclass
 
 
@@ -56,6 +59,7 @@ def task_spec(name: str) -> TaskSpec:
     return TaskSpec(name=name, target=values["_target_"], expert=values["expert"],
                     templates=tuple(values["templates"]), paraphrases=tuple(values["paraphrases"]),
                     not_counterfactual=tuple(values.get("not_counterfactual") or ()),
+                    operator=tuple(values.get("operator") or ()), phrasing=tuple(values.get("phrasing") or ()),
                     params={k: v for k, v in values.items() if k not in _TASK_KEYS})
 
 
@@ -66,9 +70,12 @@ def task_specs() -> dict[str, TaskSpec]:
 
 def instruction_tables() -> dict[str, dict[str, tuple[str, ...]]]:
     """Keyword arguments of ``reward_models.instructions.InstructionBank`` from the task files:
-    training ``templates`` (task names sorted), held-out ``paraphrases``
-    and ``not_counterfactual``. The CLI hands them over; reward_models never reads sim files."""
+    training ``templates`` and generator ``phrasing`` frames (task names sorted), the held-out
+    ``paraphrases`` and ``operator`` lists, and ``not_counterfactual``. The CLI hands them over;
+    reward_models never reads sim files."""
     specs = task_specs()
     return {"templates": {n: s.templates for n, s in specs.items()},
             "paraphrases": {n: s.paraphrases for n, s in specs.items()},
+            "operator": {n: s.operator for n, s in specs.items() if s.operator},
+            "phrasing": {n: s.phrasing for n, s in specs.items() if s.phrasing},
             "not_counterfactual": {n: s.not_counterfactual for n, s in specs.items() if s.not_counterfactual}}

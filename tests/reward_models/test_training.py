@@ -87,3 +87,30 @@ def test_eval_cli_writes_report_card_where_asked(trained, stores, tmp_path, caps
     assert report["held_out"]["episodes"] == 3 and report["overall"]["successful_episodes"] >= 2
     assert report["aims"]["success_auroc"]["aim"] == ">= 0.95"
     assert imageio.imread(out / "report.png").shape[1] > 400
+
+
+def test_card_grades_phrasing_families_cross_task_and_randomization(trained, stores, tmp_path):
+    """The grounding checks: each phrasing family, each single held-out phrasing and the worst
+    of them, frames read with other tasks' instructions, and one card per randomisation preset."""
+    hard = tmp_path / "hard.zarr"
+    assert main(["record", "task=lift", "device=scripted", "episodes=2", "seed=990", "randomize=hard",
+                 f"out={hard}", "env.image_size=32"]) == 0
+    out = tmp_path / "card"
+    assert main(["reward", "eval", f"model={trained}", f"data=[{stores['test_clean']},{hard}]", f"out={out}"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["families"]) == ["templates", "generated", "paraphrases", "operator"]
+    assert report["families"]["generated"]["phrasings"] == 4
+    assert report["families"]["operator"]["phrasings"] == len(instruction_tables()["operator"]["lift"])
+    singles = report["phrasings"]
+    assert {s["family"] for s in singles} == {"paraphrases", "operator"} and {s["task"] for s in singles} == {"lift"}
+    drops = [s["success_auroc_drop"] for s in singles if s["success_auroc_drop"] is not None]
+    assert report["worst_phrasing"]["success_auroc_drop"] == max(drops)
+    assert set(report["held_out_drop"]) >= {"success_auroc", "value_order"}
+    # lift frames read as push, pick_place and stack requests (reach may be true of them: never asked)
+    cross = report["cross_task"]
+    assert set(cross["pairs"]) == {"lift<-pick_place", "lift<-push", "lift<-stack"}
+    assert cross["frames"] == 3 * report["held_out"]["frames"] and 0.0 <= cross["false_success_rate"] <= 1.0
+    assert set(report["randomization"]) == {"none", "hard"}
+    assert report["randomization"]["hard"]["episodes"] == 2
+    for aim in ("held_out_drop", "worst_phrasing_drop", "cross_task_false_success"):
+        assert set(report["aims"][aim]) == {"value", "aim", "met"}

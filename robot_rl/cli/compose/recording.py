@@ -66,7 +66,8 @@ def record(cfg, task: str):
         with EpisodeWriter(out, schema, attrs) as writer:
             session = RecordingSession(env, device, writer, episodes=int(cfg.episodes),
                                        source="scripted" if scripted else "teleop", task=task,
-                                       extra={"noise": float(cfg.noise)} if scripted else None,
+                                       extra={"randomize": str(cfg.randomize.name),
+                                              **({"noise": float(cfg.noise)} if scripted else {})},
                                        seed=int(cfg.seed), realtime=realtime, autostart=scripted,
                                        viewer=viewer, on_status=bar or (lambda s: print(f"\r{s}", end="", flush=True)))
             summary = session.run()

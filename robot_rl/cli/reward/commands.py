@@ -103,7 +103,8 @@ def _grade(model, paths: list[str], out: Path, name: str) -> dict[str, Any]:
     from robot_rl.media import write_png
 
     data = load_dataset(paths, model.cameras, model.config.image_size, require_ground_truth=True)
-    report, curves = report_card(model, data, _bank())
+    generated = model.meta.get("config", {}).get("augment", {}).get("generated", 0)
+    report, curves = report_card(model, data, _bank(), generated=int(generated))
     report["model"] = name
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / REPORT_JSON, report)
