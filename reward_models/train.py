@@ -8,6 +8,7 @@ A seeded episode split holds out ``train.val_fraction`` of the episodes for the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -34,21 +35,34 @@ Logger = Callable[[int, dict[str, float]], None]
 
 
 def train(data: RewardDataset, bank: InstructionBank, config: RewardConfig, text: TextEncoder | None = None,
-          logger: Logger | None = None, progress_bar: bool = True, device: str | torch.device = "cpu") -> RewardModel:
+          logger: Logger | None = None, progress_bar: bool = True, device: str | torch.device = "cpu",
+          init: RewardModel | None = None, freeze_vision: bool = False) -> RewardModel:
     """Train a new model on ``data`` on ``device`` (``auto``, ``cpu``, ``cuda``...); returns it
-    ready to score on that device. Frames stay in host memory; each batch is copied over."""
+    ready to score on that device. Frames stay in host memory; each batch is copied over.
+    With ``init``, fine-tune a copy of that model instead (its network and instruction cache;
+    ``config.model`` must be its own), as :func:`adapt` does; ``freeze_vision`` keeps the
+    cameras' conv trunks as they are and trains the rest (fusion, text features, head)."""
     cfg = config.train
     device = resolve_device(device)
     torch.set_num_threads(max(1, cfg.threads))
     train_ids, val_ids = split_episodes(len(data.episodes), cfg.val_fraction, cfg.seed)
     train_data = data.subset(train_ids)
     val_data = data.subset(val_ids) if len(val_ids) else None
+    if init is not None:
+        text = TextEncoder(config.model.text_model_path, config.model.max_tokens)
+        text.cache = dict(init.text.cache)
     text = text or TextEncoder(config.model.text_model_path, config.model.max_tokens)
     bank = bank.with_generated(config.augment.generated)
-    kept = _texts(bank.with_generated(0), data, config)  # what the saved cache keeps: not the generated pools
+    kept = _texts(bank.with_generated(0), data, config) | set(text.cache)  # saved: not the generated pools
     text.encode(sorted(_texts(bank, data, config)))  # all at once, so no batch waits for the sentence encoder
     torch.manual_seed(cfg.seed)  # after the sentence encoder, whose first load draws from torch's RNG
-    net = RewardNet(config.model).to(device)  # built on the CPU first: the same seed, the same weights anywhere
+    net = RewardNet(config.model)  # built on the CPU first: the same seed, the same weights anywhere
+    if init is not None:
+        net.load_state_dict({k: v.detach().cpu() for k, v in init.net.state_dict().items()})
+    net = net.to(device)
+    if freeze_vision:
+        for branch in net.cameras.values():
+            branch.encoder.requires_grad_(False)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(cfg.steps))
@@ -64,10 +78,35 @@ def train(data: RewardDataset, bank: InstructionBank, config: RewardConfig, text
             history = {**losses, **validate(net, text, val_data), "time/train_s": time.monotonic() - started}
             (logger or _log)(step + 1, history)
     text.cache = {k: v for k, v in text.cache.items() if k in kept}
-    meta = {"config": to_dict(config), "train": {"frames": len(train_data), "episodes": len(train_data.episodes),
+    meta = {"config": to_dict(config), **({"adapted_from": init.meta} if init is not None else {}), "train": {"frames": len(train_data), "episodes": len(train_data.episodes),
                                                  "label_mode": data.label_mode, "tasks": data.tasks,
                                                  "device": str(device), "final_metrics": history}}
     return RewardModel(net, text, device=device, meta=meta)
+
+
+def adapt(model: RewardModel, demo: RewardDataset, bank: InstructionBank, config: RewardConfig,
+          episodes: int = 1, steps: int = 300, lr_scale: float = 0.3, freeze_vision: bool = True,
+          **kwargs) -> RewardModel:
+    """Fine-tune ``model`` to a new task or scene from the first ``episodes`` episodes of ``demo``
+    (Robo-Dopamine style one-shot adaptation). Its counterfactuals (other colours, other
+    tasks) and temporally clipped copies are the negatives, so one successful demonstration
+    still shows what is not success; the learning rate is ``lr_scale`` times the training one
+    and no episode is held back for validation (grade it on held-out stores instead). With
+    ``freeze_vision`` (the default) the conv trunks keep what many episodes taught them and
+    one episode only re-tunes how the instruction modulates them and the head reads them."""
+    if episodes < 1:
+        raise RewardModelError(f"episodes={episodes} is not valid; expected an integer >= 1.")
+    if len(demo.episodes) < episodes:
+        raise RewardModelError(f"the demonstration stores hold {len(demo.episodes)} episode(s); episodes={episodes} "
+                               "asks for more.")
+    if not any(e.success for e in demo.episodes[:episodes]):
+        raise RewardModelError("none of the chosen demonstration episodes succeeds; adapt from an expert "
+                               "episode that reaches its goal.")
+    config = dataclasses.replace(config, model=model.config,
+                                 train=dataclasses.replace(config.train, steps=int(steps), val_fraction=0.0,
+                                                           eval_every=max(1, int(steps)),
+                                                           lr=config.train.lr * lr_scale))
+    return train(demo.subset(range(episodes)), bank, config, init=model, freeze_vision=freeze_vision, **kwargs)
 
 
 def update(net: RewardNet, opt: torch.optim.Optimizer, batch: Batch, data: RewardDataset, text: TextEncoder,

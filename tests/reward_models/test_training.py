@@ -114,3 +114,37 @@ def test_card_grades_phrasing_families_cross_task_and_randomization(trained, sto
     assert report["randomization"]["hard"]["episodes"] == 2
     for aim in ("held_out_drop", "worst_phrasing_drop", "cross_task_false_success"):
         assert set(report["aims"][aim]) == {"value", "aim", "met"}
+
+
+def test_adapt_fine_tunes_from_one_demonstration_and_grades_before_and_after(trained, tmp_path, capsys):
+    """`reward adapt`: the lift model learns a reach demonstration it had never seen (its own
+    frames go from not-success to success), the original stays as it was, and both cards are
+    written. Bad requests are one sentence each."""
+    demo = tmp_path / "reach.zarr"
+    assert main(["record", "task=reach", "device=scripted", "episodes=2", "seed=77", f"out={demo}",
+                 "env.image_size=32"]) == 0
+    before_weights = (trained / "model.safetensors").read_bytes()
+    out = tmp_path / "adapted"
+    code = main(["reward", "adapt", f"model={trained}", f"demo={demo}", "episodes=1", "steps=150", f"out={out}",
+                 f"held_out={demo}"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "before adapting:" in printed and "after adapting:" in printed
+    assert (trained / "model.safetensors").read_bytes() == before_weights
+    before, after = (json.loads((out / n).read_text()) for n in ("report_before.json", "report.json"))
+    assert json.loads((out / "config.json").read_text())["adapted_from"] == str(trained)
+    old, new = reward_models.load(trained, device="cpu"), reward_models.load(out, device="cpu")
+    data = load_dataset([demo], new.cameras, new.config.image_size)
+    ep = data.episodes[0]
+    rows = np.arange(ep.first_success, ep.stop)
+    frames = {c: f[rows] for c, f in data.frames.items()}
+    _, s_old = old.score(frames, [ep.instruction] * len(rows))
+    _, s_new = new.score(frames, [ep.instruction] * len(rows))
+    assert float(s_new.mean()) > float(s_old.mean()) + 0.3 and float(s_new.mean()) > 0.6
+    assert after["overall"]["success_auroc"] is not None and before["overall"]["success_auroc"] is not None
+    for argv, message in (([f"out={trained}"], "is the model being adapted"),
+                          (["episodes=5", f"out={tmp_path / 'x'}"], "hold 2 episode(s)"),
+                          (["steps=0", f"out={tmp_path / 'y'}"], "steps=0"),
+                          ([], "out=DIR is required")):
+        assert main(["reward", "adapt", f"model={trained}", f"demo={demo}", *argv]) == 2
+        assert message in capsys.readouterr().err

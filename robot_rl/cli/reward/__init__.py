@@ -1,13 +1,14 @@
-"""usage: robot-rl reward train|eval|label [key=value ...]
+"""usage: robot-rl reward train|eval|label|adapt [key=value ...]
 
 Train, grade and apply learned vision-language reward models.
 
   robot-rl reward train data=demos.zarr out=runs/reward/vlm [held_out=test.zarr] [reward.train.steps=2000] [device=cuda]
   robot-rl reward eval  model=runs/reward/vlm data=test.zarr [out=DIR]
   robot-rl reward label model=runs/reward/vlm data=offline.zarr [stride=4] [replace_reward=true]
+  robot-rl reward adapt model=runs/reward/vlm demo=new_task.zarr episodes=1 out=runs/reward/adapted [held_out=test.zarr]
 
-Keys (robot_rl/conf/reward_model.yaml): data, held_out (one store or a list [a.zarr,b.zarr]),
-out, model, stride, replace_reward, device; each command reads only its own. Any reward.*
+Keys (robot_rl/conf/reward_model.yaml): data, held_out, demo (one store or a list [a.zarr,b.zarr]),
+out, model, stride, replace_reward, episodes, steps, device; each command reads only its own. Any reward.*
 key is the reward config group's (reward=vlm, robot_rl/conf/reward/vlm.yaml), e.g.
 reward.model.fusion=xattn.
 
@@ -16,6 +17,9 @@ train  fits a model and saves it (model.safetensors, text_cache.safetensors, con
 eval   grades a model on held-out sim episodes against ground truth -> report.json + report.png.
 label  writes info/vlm_progress, info/vlm_success and info/vlm_reward into a store (and with
        replace_reward=true also replaces `reward`, keeping the recorded one as info/reward_original).
+adapt  fine-tunes a trained model to a new task or scene from its first `episodes` demonstration(s)
+       (steps=300 by default) and saves it to out; with held_out it grades the model before
+       (report_before.json) and after (report.json), and prints both.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from robot_rl.schema import as_bool, as_int, check_common
 
 # The own keys each command reads; any other is refused rather than silently ignored.
 COMMANDS = {"train": ("data", "held_out", "out", "device"), "eval": ("model", "data", "out", "device"),
-            "label": ("model", "data", "stride", "replace_reward", "device")}
+            "label": ("model", "data", "stride", "replace_reward", "device"),
+            "adapt": ("model", "demo", "episodes", "steps", "held_out", "out", "device")}
 
 
 def run(argv: list[str]) -> int:
@@ -75,12 +80,15 @@ def check(command: str, cfg) -> dict:
     own = {k: cfg[k] for k in COMMANDS[command] if cfg[k] is not None}
     if "stride" in own:
         as_int("stride", own["stride"], minimum=1)
+    for key in ("episodes", "steps"):
+        if command == "adapt":
+            own[key] = as_int(key, own[key], minimum=1)
     own["replace_reward"] = as_bool("replace_reward", own.get("replace_reward", False))
     if "device" in own or "device" in cfg.reward:  # refused (a bad value, CUDA without a GPU) before any data loads
         from robot_rl.train.device import resolve_device
 
         resolve_device(own.get("device", cfg.reward.get("device")), "device" if "device" in own else "reward.device")
-    for key in ("data", "held_out"):
+    for key in ("data", "held_out", "demo"):
         for path in paths(own, key, required=False):
             if not Path(path).exists():
                 raise ConfigError(f"{key}={path} does not exist; expected a Zarr episode store "

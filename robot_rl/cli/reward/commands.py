@@ -88,6 +88,38 @@ def _label(own: dict[str, str], cfg) -> int:
     return 0
 
 
+def _adapt(own: dict[str, Any], cfg) -> int:
+    from omegaconf import OmegaConf
+
+    from reward_models.dataset import load_dataset
+    from reward_models.io import load, save
+    from reward_models.train import adapt
+
+    config = _reward_config(cfg)
+    name = _model_path(own, cfg)
+    model = load(name, device=own.get("device", cfg.reward.device))
+    m, t = model.config, config.train
+    if not own.get("out"):
+        raise ConfigError("out=DIR is required: where the adapted model goes (the original stays as it is).")
+    out = writable_dir("out", own["out"])
+    if out.resolve() == Path(name).resolve():
+        raise ConfigError(f"out={out} is the model being adapted; choose another directory so the original stays.")
+    demo = load_dataset(_paths(own, "demo"), m.cameras, m.image_size, t.labels, t.success_tail, t.frame_stride)
+    held_out = _paths(own, "held_out", required=False)
+    if held_out:
+        print("before adapting:")
+        _grade(model, held_out, out, name=name, report_name="report_before.json")
+    adapted = adapt(model, demo, _bank(), config, episodes=int(own["episodes"]), steps=int(own["steps"]),
+                    device=own.get("device", cfg.reward.device))
+    save(adapted, out, extra={"adapted_from": name, "demo": _paths(own, "demo"), "demo_episodes": int(own["episodes"]),
+                              "resolved_config": OmegaConf.to_container(cfg.reward)})
+    print(f"saved adapted reward model -> {out}")
+    if held_out:
+        print("after adapting:")
+        _grade(adapted, held_out, out, name=str(out))
+    return 0
+
+
 def _model_path(own: dict[str, str], cfg) -> str:
     path = own.get("model") or cfg.reward.model_path
     if not path:
@@ -95,7 +127,7 @@ def _model_path(own: dict[str, str], cfg) -> str:
     return str(path)
 
 
-def _grade(model, paths: list[str], out: Path, name: str) -> dict[str, Any]:
+def _grade(model, paths: list[str], out: Path, name: str, report_name: str | None = None) -> dict[str, Any]:
     from reward_models.dataset import load_dataset
     from reward_models.report_card import report_card, summary_lines
     from reward_models.io import REPORT_JSON, REPORT_PNG, write_json
@@ -107,6 +139,10 @@ def _grade(model, paths: list[str], out: Path, name: str) -> dict[str, Any]:
     report, curves = report_card(model, data, _bank(), generated=int(generated))
     report["model"] = name
     out.mkdir(parents=True, exist_ok=True)
+    if report_name:  # a side card (before adapting): JSON only
+        write_json(out / report_name, report)
+        print("\n".join(summary_lines(report)))
+        return report
     write_json(out / REPORT_JSON, report)
     seen = curves["train"]
     write_png(out / REPORT_PNG, report_image(data, seen["progress"], seen["success"], seen["instructions"],
@@ -116,4 +152,4 @@ def _grade(model, paths: list[str], out: Path, name: str) -> dict[str, Any]:
     return report
 
 
-COMMANDS = {"train": _train, "eval": _eval, "label": _label}
+COMMANDS = {"train": _train, "eval": _eval, "label": _label, "adapt": _adapt}
