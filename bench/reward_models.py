@@ -44,15 +44,24 @@ def sh(args: list[str]) -> None:
 
 
 def record(root: Path, image_px: int) -> dict[str, list[str]]:
-    stores: dict[str, list[str]] = {"train": [], "test": []}
+    """The stores by split: ``train``, ``test`` (held out, no randomisation) and ``test_hard``."""
+    stores: dict[str, list[str]] = {"train": [], "test": [], "test_hard": []}
     for task in TASKS:
         for split, kind, episodes, noise, seed, randomize in PLAN:
             out = root / "data" / f"{split}_{task}_{kind}.zarr"
             if not out.exists():
                 sh([*CLI, "record", f"task={task}", "device=scripted", f"episodes={episodes}", f"noise={noise}",
                     f"seed={seed}", f"randomize={randomize}", f"env.image_size={image_px}", f"out={out}"])
-            stores[split].append(str(out))
+            stores[split if split == "train" or randomize != "hard" else "test_hard"].append(str(out))
     return stores
+
+
+def grade_hard(model_dir: Path, stores: dict[str, list[str]]) -> Path:
+    """The hard-randomisation card: the same model on held-out `randomize=hard` episodes."""
+    out = model_dir / "hard"
+    if not (out / "report.json").exists():
+        sh([*CLI, "reward", "eval", f"model={model_dir}", f"data=[{','.join(stores['test_hard'])}]", f"out={out}"])
+    return out
 
 
 def train(root: Path, stores: dict[str, list[str]], name: str, overrides: list[str]) -> Path:
@@ -180,6 +189,7 @@ def main() -> int:
     main_model = train(root, stores, "vlm", TRAIN)
     if not args.speed_only:
         card(main_model)
+        card(grade_hard(main_model, stores))
     speed(main_model, stores)
     if args.compare_fusion:
         for fusion in ("film", "xattn", "concat"):

@@ -10,7 +10,8 @@ from robot_rl.cli.pipeline.stages import Layout, PipelineStages
 from robot_rl.config import compose
 
 # `robot-rl pipeline` with the default budget, task reach, seed 0, out=OUT, before the change
-# (budgets as overrides), with the distill stage since.
+# (budgets as overrides), with the distill stage since; its reward model reads reach only
+# (budget.reward_tasks=own) and trains 600 steps, as it did then.
 DEFAULT_COMMANDS = [
     "robot-rl record task=reach robot=panda device=scripted episodes=20 noise=0 seed=1000 out=OUT/data/demos.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
     "robot-rl record task=reach robot=panda device=scripted episodes=10 noise=0.5 seed=2000 out=OUT/data/noisy_0.5.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
@@ -36,7 +37,38 @@ def _commands(overrides: list[str]) -> list[str]:
 
 
 def test_default_budget_gives_the_same_commands_as_before():
-    assert _commands([]) == DEFAULT_COMMANDS
+    assert _commands(["budget.reward_tasks=[own]", "budget.reward.steps=600"]) == DEFAULT_COMMANDS
+
+
+def test_the_default_reward_model_learns_every_task():
+    """One model whose instruction selects the task: every other task's demos, noisy episodes and
+    held-out episodes are recorded (seeds apart from each other and from reach's) and read."""
+    commands = _commands([])
+    records = [c for c in commands if c.startswith("robot-rl record ")]
+    assert set(DEFAULT_COMMANDS[:6]) <= set(records)
+    others = ("lift", "pick_place", "push", "stack")
+    for task in others:
+        mine = [c for c in records if f" task={task} " in c]
+        assert len(mine) == 6 and all(f"OUT/data/tasks/{task}/" in c for c in mine)
+    seeds = [c.split(" seed=")[1].split()[0] for c in records]
+    assert len(seeds) == len(set(seeds)) == 6 * 5
+    reward = next(c for c in commands if c.startswith("robot-rl reward "))
+    data, held = reward.split("'data=[")[1].split("]'")[0], reward.split("'held_out=[")[1].split("]'")[0]
+    for task in others:
+        assert f"tasks/{task}/demos.zarr" in data and f"tasks/{task}/noisy_3.zarr" in data
+        assert f"tasks/{task}/held_out_expert.zarr" in held
+    assert "held_out" not in data
+    two = [c for c in _commands(["budget.reward_tasks=[push,lift]"]) if c.startswith("robot-rl record ")]
+    assert {c.split(" task=")[1].split()[0] for c in two} == {"reach", "push", "lift"}
+
+
+def test_an_unknown_reward_task_is_one_sentence():
+    import pytest
+
+    from robot_rl.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"budget.reward_tasks=\[push,lfit\] names unknown task"):
+        _commands(["budget.reward_tasks=[push,lfit]"])
 
 
 def test_a_stage_key_by_its_last_part_still_works():

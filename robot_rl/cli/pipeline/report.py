@@ -164,6 +164,7 @@ def _findings(f: dict) -> list[str]:
                    f"value order {r['value_order']:.3f}, counterfactual accuracy {r['counterfactual_accuracy']:.3f} "
                    f"(unseen paraphrases: {para['success_auroc']:.3f} / {para['value_order']:.3f} / "
                    f"{para['counterfactual_accuracy']:.3f}).")
+        out += _grounding(f["reward"])
     t = f["train"]
     if t:
         agreement = t.get("reward_agreement", {})
@@ -191,6 +192,31 @@ def _findings(f: dict) -> list[str]:
                    f" over {ros['episodes']} episodes ({ros['episode_timeout_s']:g} s each); node latency p50 "
                    f"{ros['latency_ms_p50']:.2f} ms, p99 {ros['latency_ms_p99']:.2f} ms; inference p50 "
                    f"{ros['infer_ms_p50']:.2f} ms; end-to-end p50 {ros['e2e_ms_p50']:.2f} ms, p99 {ros['e2e_ms_p99']:.2f} ms.")
+    return out
+
+
+def _grounding(card: dict) -> list[str]:
+    """The reward card's grounding checks: tasks, phrasing families, worst phrasing, cross-task."""
+    out = []
+    tasks = card.get("per_task", {})
+    if len(tasks) > 1:
+        out.append("  - **One model for " + ", ".join(tasks) + ":** success AUROC " +
+                   ", ".join(f"{t} {m['success_auroc']:.3f}" for t, m in tasks.items() if m.get("success_auroc") is not None)
+                   + ".")
+    families = card.get("families", {})
+    if families:
+        out.append("  - **Phrasing families** (success AUROC): " + ", ".join(
+            f"{name} {v['overall']['success_auroc']:.3f}" for name, v in families.items()
+            if v["overall"].get("success_auroc") is not None)
+            + f"; held-out drop {card.get('held_out_drop', {}).get('success_auroc', float('nan')):.3f}.")
+    worst = card.get("worst_phrasing")
+    if worst:
+        out.append(f"  - **Worst phrasing:** {worst['task']} \"{worst['phrasing']}\" ({worst['family']}), "
+                   f"AUROC {worst['success_auroc']:.3f} (drop {worst['success_auroc_drop']:.3f}).")
+    cross = card.get("cross_task", {})
+    if cross.get("false_success_rate") is not None:
+        out.append(f"  - **Cross-task false success:** {cross['false_success_rate']:.1%} of {cross['frames']} frames "
+                   "read with another task's instruction.")
     return out
 
 

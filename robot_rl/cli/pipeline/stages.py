@@ -24,18 +24,20 @@ from pathlib import Path
 
 from robot_rl.cli.pipeline.budget import stage_overrides
 from robot_rl.cli.pipeline.runner import Stage, StageFailed
+from robot_rl.config import ConfigError
 
 PRESETS = ("none", "hard")
 
 
 @dataclass(frozen=True)
 class Recording:
-    """One scripted recording: ``episodes`` of the expert with action noise ``noise``."""
+    """One scripted recording: ``episodes`` of ``task``'s expert with action noise ``noise``."""
 
     path: Path
     episodes: int
     noise: float
     seed: int
+    task: str
 
 
 class Layout:
@@ -67,15 +69,38 @@ class PipelineStages:
 
     # --- what is recorded --------------------------------------------------------------------
     def recordings(self) -> dict[str, list[Recording]]:
-        """demos (the expert), reward (noisy experts) and held_out (graded only), seeds disjoint."""
-        b, base, data = self.budget, 1_000_000 * self.seed, self.at.data
-        noisy = [Recording(data / f"noisy_{n:g}.zarr", int(b.reward_data.episodes), float(n), base + 2000 + 1000 * i)
+        """demos (the expert), reward (noisy experts, and every other reward task's demos and
+        noisy experts) and held_out (graded only, every reward task), seeds disjoint."""
+        b, base, data, task = self.budget, 1_000_000 * self.seed, self.at.data, self.task
+        noisy = [Recording(data / f"noisy_{n:g}.zarr", int(b.reward_data.episodes), float(n), base + 2000 + 1000 * i, task)
                  for i, n in enumerate(b.reward_data.noise)]
-        held = [Recording(data / "held_out_expert.zarr", int(b.held_out.clean), 0.0, base + 50_000),
+        held = [Recording(data / "held_out_expert.zarr", int(b.held_out.clean), 0.0, base + 50_000, task),
                 Recording(data / f"held_out_noisy_{float(b.held_out.noise):g}.zarr", int(b.held_out.noisy),
-                          float(b.held_out.noise), base + 51_000)]
-        return {"demos": [Recording(data / "demos.zarr", int(b.demos), 0.0, base + 1000)], "reward": noisy,
-                "held_out": [r for r in held if r.episodes > 0]}
+                          float(b.held_out.noise), base + 51_000, task)]
+        other = b.reward_other
+        for k, name in enumerate(self.reward_tasks()):
+            at, seed = data / "tasks" / name, base + 100_000 * (k + 1)
+            noisy.append(Recording(at / "demos.zarr", int(other.demos), 0.0, seed + 1000, name))
+            noisy += [Recording(at / f"noisy_{n:g}.zarr", int(other.noisy), float(n), seed + 2000 + 1000 * i, name)
+                      for i, n in enumerate(b.reward_data.noise)]
+            held += [Recording(at / "held_out_expert.zarr", int(other.held_out), 0.0, seed + 50_000, name),
+                     Recording(at / f"held_out_noisy_{float(b.held_out.noise):g}.zarr", int(other.held_out),
+                               float(b.held_out.noise), seed + 51_000, name)]
+        return {"demos": [Recording(data / "demos.zarr", int(b.demos), 0.0, base + 1000, task)],
+                "reward": [r for r in noisy if r.episodes > 0], "held_out": [r for r in held if r.episodes > 0]}
+
+    def reward_tasks(self) -> list[str]:
+        """The tasks besides the pipeline's own that its reward model learns (``budget.reward_tasks``:
+        ``[all]``, ``[own]`` or a list of tasks), so one model's instruction selects the task."""
+        from sim.registry import names
+
+        known, raw = names("task"), [str(t).strip() for t in self.budget.reward_tasks]
+        wanted = known if "all" in raw else [t for t in raw if t != "own"]
+        unknown = [t for t in wanted if t not in known]
+        if unknown:
+            raise ConfigError(f"budget.reward_tasks=[{','.join(raw)}] names unknown task(s) {', '.join(unknown)}; "
+                              f"expected [all], [own], or a list of {', '.join(known)}.")
+        return [t for t in wanted if t != self.task]
 
     def all_recordings(self) -> list[Recording]:
         return [r for group in self.recordings().values() for r in group]
@@ -110,7 +135,7 @@ class PipelineStages:
     # demos
     def record_argvs(self) -> list[list[str]]:
         own = stage_overrides(self.budget.record)
-        return [[f"task={self.task}", f"robot={self.robot}", "device=scripted", f"episodes={r.episodes}",
+        return [[f"task={r.task}", f"robot={self.robot}", "device=scripted", f"episodes={r.episodes}",
                  f"noise={r.noise:g}", f"seed={r.seed}", f"out={r.path}", *own, "env.cameras=[front,wrist]",
                  "display=off"] for r in self.all_recordings()]
 
