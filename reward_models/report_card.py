@@ -72,9 +72,8 @@ def report_card(model: RewardModel, data: RewardDataset, bank: InstructionBank, 
               **sections["train"], "paraphrase": sections["paraphrase"],
               "paraphrase_drop": _drop(sections["train"]["overall"], sections["paraphrase"]["overall"]),
               **families,
-              "cross_task": _cross_task(model, data, bank, episode_of),
-              "randomization": _by_randomization(data, curves["train"], sections["train"]),
-              "eval_s": 0.0}
+              "cross_task": _cross_task(model, data, bank),
+              "randomization": _by_randomization(data, curves["train"])}
     report["aims"] = _aims(report)
     report["eval_s"] = round(time.monotonic() - started, 2)
     return report, curves
@@ -142,7 +141,7 @@ def _mean_cards(cards: list[dict]) -> dict:
     return out
 
 
-def _cross_task(model: RewardModel, data: RewardDataset, bank: InstructionBank, episode_of: np.ndarray) -> dict:
+def _cross_task(model: RewardModel, data: RewardDataset, bank: InstructionBank) -> dict:
     """Frames of task B read with a template of each task A that cannot be true of them."""
     rows, texts, pairs = [], [], []
     for e, ep in enumerate(data.episodes):
@@ -166,7 +165,7 @@ def _cross_task(model: RewardModel, data: RewardDataset, bank: InstructionBank, 
             "pairs": {p: round(float(said[pairs_arr == p].mean()), 4) for p in sorted(set(pairs))}}
 
 
-def _by_randomization(data: RewardDataset, seen: dict, card: dict) -> dict:
+def _by_randomization(data: RewardDataset, seen: dict) -> dict:
     """The templates card per randomisation preset the held-out episodes were recorded under."""
     presets = sorted({e.randomize for e in data.episodes if e.randomize})
     out = {}
@@ -185,11 +184,11 @@ def _counterfactuals(model: RewardModel, data: RewardDataset, bank: InstructionB
     """Per successful episode: ``(kind, true beats mismatch)`` on its final frame; the task
     counterfactual is written in ``phrasing`` (a family; ``train`` for the templates)."""
     rng = np.random.default_rng(seed)
+    family = "templates" if phrasing in ("train", "generated") else phrasing
     rows, pairs = [], []
     for e, ep in enumerate(data.episodes):
         if not ep.success:
             continue
-        family = "templates" if phrasing in ("train", "generated") else phrasing
         for kind, text in bank.counterfactuals(ep.task, texts[e], rng=rng, phrasings=family):
             rows.append(ep.stop - 1)
             pairs.append((e, kind, texts[e], text))
