@@ -16,7 +16,7 @@ FORMAT_NAME = "robot_rl.reward_model"
 FORMAT_VERSION = 1
 FUSIONS = ("film", "xattn", "concat")
 BACKBONES = ("cnn", "resnet18")
-LABEL_MODES = ("auto", "sim", "data")
+LABEL_MODES = ("auto", "sim", "data", "preferences")
 NEGATIVE_KINDS = ("colour", "object", "task")
 
 

@@ -152,6 +152,9 @@ def load_learned_reward(model_path: str | None, env_reward: str = "dense", devic
     if not Path(model_path).exists():
         raise FileNotFoundError(f"reward model {model_path} does not exist.")
     model = load(model_path, device=str(device))
+    if model.meta.get("train", {}).get("labels") == "preferences" and (shaping is not None or env_reward != "dense"):
+        raise ValueError(f"reward model {model_path} was learned from preferences and has no success output; use it "
+                         "as dense progress: reward.shaping=null env.reward=dense.")
     score = dict(score or {})
     model.batch_size = int(score.get("batch_size", model.batch_size))
     shaper = RewardShaper.from_config(from_dict(ShapingConfig, dict(shaping))) if shaping is not None else None

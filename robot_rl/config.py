@@ -238,7 +238,7 @@ def _bad_override(overrides: list[str]) -> str | None:
 
 # Keys whose values are file system paths: their values are quoted before Hydra parses them, so
 # spaces, unicode, brackets, quotes and commas in a path work as typed (``out=my store é.zarr``).
-PATH_KEYS = ("run", "demos", "demo", "data", "out", "out_dir", "model_path", "path", "held_out", "pretrained_path", "model",
+PATH_KEYS = ("run", "demos", "demo", "preferences", "data", "out", "out_dir", "model_path", "path", "held_out", "pretrained_path", "model",
              "train_out", "val_out")
 # Path keys inside blocks (``reward.model_path``); any other dotted key is not a path even when its
 # last part is a top-level path key's name (``budget.demos`` is a count).

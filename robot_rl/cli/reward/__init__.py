@@ -5,10 +5,13 @@ Train, grade and apply learned vision-language reward models.
   robot-rl reward train data=demos.zarr out=runs/reward/vlm [held_out=test.zarr] [reward.train.steps=2000] [device=cuda]
   robot-rl reward eval  model=runs/reward/vlm data=test.zarr [out=DIR]
   robot-rl reward label model=runs/reward/vlm data=offline.zarr [stride=4] [replace_reward=true]
+  robot-rl reward label model=runs/reward/vlm data=offline.zarr preferences=prefs.json [pairs=1000] [segment=8]
+  robot-rl reward train data=offline.zarr preferences=prefs.json out=runs/reward/pref   (Bradley-Terry)
   robot-rl reward adapt model=runs/reward/vlm demo=new_task.zarr episodes=1 out=runs/reward/adapted [held_out=test.zarr]
 
 Keys (robot_rl/conf/reward_model.yaml): data, held_out, demo (one store or a list [a.zarr,b.zarr]),
-out, model, stride, replace_reward, episodes, steps, device; each command reads only its own. Any reward.*
+out, model, stride, replace_reward, preferences, pairs, segment, episodes, steps, device; each
+command reads only its own. Any reward.*
 key is the reward config group's (reward=vlm, robot_rl/conf/reward/vlm.yaml), e.g.
 reward.model.fusion=xattn.
 
@@ -16,7 +19,10 @@ train  fits a model and saves it (model.safetensors, text_cache.safetensors, con
        with held_out it also writes the report card (report.json, report.png) beside it.
 eval   grades a model on held-out sim episodes against ground truth -> report.json + report.png.
 label  writes info/vlm_progress, info/vlm_success and info/vlm_reward into a store (and with
-       replace_reward=true also replaces `reward`, keeping the recorded one as info/reward_original).
+       replace_reward=true also replaces `reward`, keeping the recorded one as info/reward_original);
+       with preferences=FILE it writes pairwise preferences between segments instead (RL-VLM-F),
+       which `train preferences=FILE` learns a reward from (Bradley-Terry; use it as dense
+       progress: reward.shaping=null).
 adapt  fine-tunes a trained model to a new task or scene from its first `episodes` demonstration(s)
        (steps=300 by default) and saves it to out; with held_out it grades the model before
        (report_before.json) and after (report.json), and prints both.
@@ -32,8 +38,8 @@ from robot_rl.config import ConfigError, compose, one_line
 from robot_rl.schema import as_bool, as_int, check_common
 
 # The own keys each command reads; any other is refused rather than silently ignored.
-COMMANDS = {"train": ("data", "held_out", "out", "device"), "eval": ("model", "data", "out", "device"),
-            "label": ("model", "data", "stride", "replace_reward", "device"),
+COMMANDS = {"train": ("data", "held_out", "out", "device", "preferences"), "eval": ("model", "data", "out", "device"),
+            "label": ("model", "data", "stride", "replace_reward", "device", "preferences", "pairs", "segment"),
             "adapt": ("model", "demo", "episodes", "steps", "held_out", "out", "device")}
 
 
@@ -80,9 +86,15 @@ def check(command: str, cfg) -> dict:
     own = {k: cfg[k] for k in COMMANDS[command] if cfg[k] is not None}
     if "stride" in own:
         as_int("stride", own["stride"], minimum=1)
-    for key in ("episodes", "steps"):
-        if command == "adapt":
-            own[key] = as_int(key, own[key], minimum=1)
+    for key in ("episodes", "steps", "pairs", "segment"):
+        if key in own:
+            own[key] = as_int(key, own[key], minimum=2 if key == "segment" else 1)
+    if command == "train" and "preferences" in own and not Path(str(own["preferences"])).is_file():
+        raise ConfigError(f"preferences={own['preferences']} does not exist; expected the JSON file that "
+                          "`robot-rl reward label ... preferences=FILE` writes.")
+    if command == "train" and cfg.reward.train.labels == "preferences" and "preferences" not in own:
+        raise ConfigError("reward.train.labels=preferences needs preferences=FILE (written by "
+                          "`robot-rl reward label model=DIR data=STORE preferences=FILE`).")
     own["replace_reward"] = as_bool("replace_reward", own.get("replace_reward", False))
     if "device" in own or "device" in cfg.reward:  # refused (a bad value, CUDA without a GPU) before any data loads
         from robot_rl.train.device import resolve_device

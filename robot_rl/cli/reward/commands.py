@@ -49,10 +49,18 @@ def _train(own: dict[str, str], cfg) -> int:
 
     config = _reward_config(cfg)
     m, t = config.model, config.train
-    data = load_dataset(_paths(own, "data"), m.cameras, m.image_size, t.labels, t.success_tail, t.frame_stride)
+    prefs = own.get("preferences")
+    labels = "data" if prefs else t.labels  # preference training reads frames only
+    data = load_dataset(_paths(own, "data"), m.cameras, m.image_size, labels, t.success_tail, t.frame_stride)
     held_out = _paths(own, "held_out", required=False)
     out = writable_dir("out", own.get("out") or Path(cfg.out_dir) / "reward" / "vlm")
-    model = train(data, _bank(), config, device=own.get("device", cfg.reward.device))
+    if prefs:
+        from reward_models.preferences import load_pairs, train_preferences
+
+        pairs, segment, _ = load_pairs(prefs)
+        model = train_preferences(data, pairs, segment, _bank(), config, device=own.get("device", cfg.reward.device))
+    else:
+        model = train(data, _bank(), config, device=own.get("device", cfg.reward.device))
     save(model, out, extra={"data": _paths(own, "data"), "resolved_config": OmegaConf.to_container(cfg.reward)})
     print(f"saved reward model -> {out}")
     if held_out:
@@ -78,6 +86,8 @@ def _label(own: dict[str, str], cfg) -> int:
     config = _reward_config(cfg)
     model = load(_model_path(own, cfg), device=own.get("device", cfg.reward.device))
     model.batch_size = int(cfg.reward.score.batch_size)
+    if own.get("preferences"):
+        return _label_preferences(own, cfg, model)
     stride = int(own.get("stride", cfg.reward.score.stride))
     replace = bool(own["replace_reward"])
     for path in _paths(own, "data"):
@@ -85,6 +95,18 @@ def _label(own: dict[str, str], cfg) -> int:
                               model_name=_model_path(own, cfg))
         print(f"labelled {summary['episodes']} episodes ({summary['steps']} steps) -> {path}: "
               f"{', '.join(summary['keys'])}")
+    return 0
+
+
+def _label_preferences(own: dict[str, Any], cfg, model) -> int:
+    from reward_models.dataset import load_dataset
+    from reward_models.preferences import label_pairs, save_pairs
+
+    data = load_dataset(_paths(own, "data"), model.cameras, model.config.image_size, "data")
+    pairs = label_pairs(model, data, int(own["pairs"]), int(own["segment"]), seed=int(cfg.reward.train.seed))
+    path = save_pairs(own["preferences"], pairs, int(own["segment"]), _model_path(own, cfg))
+    preferred = sum(p.label > 0.5 for p in pairs)
+    print(f"labelled {len(pairs)} segment pairs of {own['segment']} steps ({preferred} prefer the first) -> {path}")
     return 0
 
 
