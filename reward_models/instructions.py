@@ -70,8 +70,11 @@ def request(parsed: Parsed, colours: Sequence[str]) -> Request:
 
 
 def swap_words(text: str, mapping: Mapping[str, str]) -> str:
-    """``text`` with whole words replaced simultaneously (so red<->blue swaps cleanly)."""
-    return re.sub(r"\b(" + "|".join(map(re.escape, mapping)) + r")\b", lambda m: mapping[m.group(0)], text)
+    """``text`` with whole words replaced simultaneously (so red<->blue swaps cleanly), matched
+    regardless of case as :func:`parse` reads them ("Red" is swapped too)."""
+    lower = {k.lower(): v for k, v in mapping.items()}
+    return re.sub(r"\b(" + "|".join(map(re.escape, lower)) + r")\b", lambda m: lower[m.group(0).lower()], text,
+                  flags=re.IGNORECASE)
 
 
 class InstructionBank:

@@ -64,6 +64,9 @@ def test_synonyms_and_typos_keep_the_colour_readable_for_counterfactuals():
     out = dict(bank.counterfactuals("stack", "pile the scarlet box on the cobalt cube", rng=rng))
     assert parse("stack", out["colour"]).colours == ("green", "blue")
     assert out["object"] == "pile the cobalt box on the scarlet cube"
+    # an instruction typed with capitals (teleop) still gets a real mismatch, never itself
+    typed = dict(bank.counterfactuals("lift", "Lift the Red cube, please", rng=rng))
+    assert parse("lift", typed["colour"]).target in ("green", "blue") and "Red" not in typed["colour"]
     # task counterfactuals are drawn from another task's templates and generated variants
     texts = {dict(bank.counterfactuals("lift", "lift the red cube", rng=rng))["task"] for _ in range(30)}
     assert len(texts) > 10 and all(parse("lift", t).target == "red" for t in texts)
