@@ -18,7 +18,6 @@ output is not trained, so such a model is used as dense progress (``reward.shapi
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -35,9 +34,9 @@ from reward_models.instructions import InstructionBank
 from reward_models.model import RewardNet
 from reward_models.scoring import RewardModel
 from reward_models.text import TextEncoder
+from reward_models.train import apply_gradients, log_metrics, steps_bar
 from robot_rl.train.device import resolve_device
 
-log = logging.getLogger(__name__)
 FORMAT = "robot_rl.preferences"
 LABELS = "preferences"  # the ``labels`` a preference-trained model records in its meta
 
@@ -111,10 +110,11 @@ def load_pairs(path: str | os.PathLike) -> tuple[list[Pair], int, list[str]]:
         doc = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RewardModelError(f"preferences={path} could not be read as a preference file ({error}); expected "
-                               "the JSON that `robot-rl reward label preferences=N out=FILE` writes.") from None
+                               "the JSON that `robot-rl reward label model=DIR data=STORE preferences=FILE` "
+                               "writes.") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("pairs"), list):
         raise RewardModelError(f"preferences={path} is not a preference file; expected the JSON that "
-                               "`robot-rl reward label preferences=N out=FILE` writes.")
+                               "`robot-rl reward label model=DIR data=STORE preferences=FILE` writes.")
     stores, segment = [str(s) for s in doc.get("stores", [])], doc.get("segment")
     try:
         pairs = [Pair((stores[p["a"][0]], int(p["a"][1]), int(p["a"][2])),
@@ -130,7 +130,8 @@ def load_pairs(path: str | os.PathLike) -> tuple[list[Pair], int, list[str]]:
 
 
 def train_preferences(data: RewardDataset, pairs: list[Pair], segment: int, bank: InstructionBank,
-                      config: RewardConfig, device: str | torch.device = "cpu", progress_bar: bool = True) -> RewardModel:
+                      config: RewardConfig, device: str | torch.device = "cpu",
+                      progress_bar: bool = True) -> RewardModel:
     """A new reward model learned from ``pairs`` over ``data`` (every frame kept) by Bradley–Terry.
     Each side is read, with chance ``augment.rephrase``, in another training phrasing of its
     request, as success-supervised training does."""
@@ -153,31 +154,24 @@ def train_preferences(data: RewardDataset, pairs: list[Pair], segment: int, bank
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     per_batch = max(1, cfg.batch_size // (2 * segment))  # the same frames per step as a success-supervised batch
-    steps = range(cfg.steps)
-    if progress_bar:
-        from tqdm import tqdm
-
-        steps = tqdm(steps, desc="reward train (preferences)", unit="step", mininterval=2.0)
     started, history = time.monotonic(), {}
-    for step in steps:
+    for step in steps_bar(cfg.steps, progress_bar, "reward train (preferences)"):
         pick = rng.integers(0, len(pairs), per_batch)
         frame_rows = np.concatenate([rows[0][pick].ravel(), rows[1][pick].ravel()])
-        texts = [t for side in (0, 1) for i in pick for t in [_read(bank, data, episodes[i, side], config, rng)] * segment]
+        reads = [_read(bank, data, episodes[i, side], config, rng) for side in (0, 1) for i in pick]
+        texts = [t for t in reads for _ in range(segment)]
         net.train()
         images = {c: augment(to_float(f[frame_rows], device), config.augment, gen) for c, f in data.frames.items()}
         r = net(images, *(t.to(device) for t in text.encode_unique(texts)))[:, 0].view(2, per_batch, segment)
         logits = r[0].sum(1) - r[1].sum(1)
         target = labels[pick].to(device)
         loss = F.binary_cross_entropy_with_logits(logits, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
+        apply_gradients(net, opt, loss)
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             history = {"losses/preference": loss.item(),
                        "train/preference_agreement": float(((logits > 0).float() == target).float().mean()),
                        "time/train_s": time.monotonic() - started}
-            log.info("step %d: %s", step + 1, "  ".join(f"{k}={v:.4f}" for k, v in sorted(history.items())))
+            log_metrics(step + 1, history)
     text.cache = {k: v for k, v in text.cache.items() if k in kept}
     meta = {"config": to_dict(config), "train": {"labels": LABELS, "pairs": len(pairs), "segment": segment,
                                                  "frames": len(data), "tasks": data.tasks, "device": str(device),

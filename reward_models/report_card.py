@@ -88,7 +88,7 @@ def _families(model: RewardModel, data: RewardDataset, bank: InstructionBank, ep
     for family in FAMILIES:
         cards = []
         for j in range(_family_size(bank, data, reqs, family)):
-            texts = [_nth(bank, r, family, j, e.instruction) for r, e in zip(reqs, data.episodes)]
+            texts = [bank.paraphrase(e.task, e.instruction, j, family) for e in data.episodes]
             progress, success = model.score(data.frames, [texts[e] for e in episode_of])
             card = _card(data, progress, success, _counterfactuals(model, data, bank, texts, family, seed))
             cards.append(card)
@@ -125,11 +125,6 @@ def _family_size(bank: InstructionBank, data: RewardDataset, reqs: list, family:
         return GENERATED_PHRASINGS if bank.generated and any(bank.phrasings(r, family) for r in reqs if r) else 0
     lines = bank.templates if family == "templates" else bank.held_out[family]
     return max((len(lines.get(t, [])) for t in data.tasks), default=0)
-
-
-def _nth(bank: InstructionBank, req, family: str, j: int, fallback: str) -> str:
-    options = bank.phrasings(req, family) if req else []
-    return options[j % len(options)] if options else fallback
 
 
 def _mean_cards(cards: list[dict]) -> dict:
@@ -249,7 +244,8 @@ def _aims(report: dict) -> dict:
     worst = report.get("worst_phrasing") or {}
     for name, value in (("held_out_drop", report.get("held_out_drop", {}).get("success_auroc")),
                         ("worst_phrasing_drop", worst.get("success_auroc_drop"))):
-        out[name] = {"value": value, "aim": f"<= {DROP_AIMS[name]}", "met": value is not None and value <= DROP_AIMS[name]}
+        out[name] = {"value": value, "aim": f"<= {DROP_AIMS[name]}",
+                     "met": value is not None and value <= DROP_AIMS[name]}
     rate = report["cross_task"]["false_success_rate"]
     out["cross_task_false_success"] = {"value": rate, "aim": f"<= {FALSE_SUCCESS_AIM}",
                                        "met": rate is not None and rate <= FALSE_SUCCESS_AIM}

@@ -71,14 +71,14 @@ def train(data: RewardDataset, bank: InstructionBank, config: RewardConfig, text
     log.info("training on %d frames of %d episodes (%s labels) on %s, validating on %d episodes",
              len(train_data), len(train_data.episodes), data.label_mode, device, len(val_ids))
     started, history = time.monotonic(), {}
-    for step in _steps(cfg.steps, progress_bar):
+    for step in steps_bar(cfg.steps, progress_bar):
         losses = update(net, opt, sampler.sample(cfg.batch_size), train_data, text, config, gen)
         sched.step()
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             history = {**losses, **validate(net, text, val_data), "time/train_s": time.monotonic() - started}
-            (logger or _log)(step + 1, history)
+            (logger or log_metrics)(step + 1, history)
     text.cache = {k: v for k, v in text.cache.items() if k in kept}
-    meta = {"config": to_dict(config), **({"adapted_from": init.meta} if init is not None else {}), "train": {"frames": len(train_data), "episodes": len(train_data.episodes),
+    meta = {"config": to_dict(config), "train": {"frames": len(train_data), "episodes": len(train_data.episodes),
                                                  "label_mode": data.label_mode, "tasks": data.tasks,
                                                  "device": str(device), "final_metrics": history}}
     return RewardModel(net, text, device=device, meta=meta)
@@ -122,11 +122,16 @@ def update(net: RewardNet, opt: torch.optim.Optimizer, batch: Batch, data: Rewar
         / weight.sum().clamp(min=1.0)
     loss_s = F.binary_cross_entropy_with_logits(logits[:, 1], target_s)
     loss = loss_p + loss_s
+    apply_gradients(net, opt, loss)
+    return {"losses/progress": loss_p.item(), "losses/success": loss_s.item(), "losses/total": loss.item()}
+
+
+def apply_gradients(net: RewardNet, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss``, gradients clipped to norm 5 (every reward model trainer)."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
     opt.step()
-    return {"losses/progress": loss_p.item(), "losses/success": loss_s.item(), "losses/total": loss.item()}
 
 
 def validate(net: RewardNet, text: TextEncoder, data: RewardDataset | None, max_frames: int = 2000) -> dict[str, float]:
@@ -164,13 +169,13 @@ def _warmup_cosine(steps: int, warmup: int = 50) -> Callable[[int], float]:
     return lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
 
 
-def _steps(n: int, bar: bool):
+def steps_bar(n: int, bar: bool, desc: str = "reward train"):
     if not bar:
         return range(n)
     from tqdm import tqdm
 
-    return tqdm(range(n), desc="reward train", unit="step", mininterval=2.0)
+    return tqdm(range(n), desc=desc, unit="step", mininterval=2.0)
 
 
-def _log(step: int, metrics: dict[str, float]) -> None:
+def log_metrics(step: int, metrics: dict[str, float]) -> None:
     log.info("step %d: %s", step, "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
