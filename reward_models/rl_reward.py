@@ -41,6 +41,12 @@ class RewardAgreement:
         self.learned_s.append(np.asarray(success, float) > 0.5)
         self.true_s.append(np.asarray(true_success, bool))
 
+    def extend(self, other: RewardAgreement) -> None:
+        """Take in what another instance saw (an env actor's, robot_rl.distributed)."""
+        for mine, theirs in ((self.learned_p, other.learned_p), (self.true_p, other.true_p),
+                             (self.learned_s, other.learned_s), (self.true_s, other.true_s)):
+            mine.extend(theirs)
+
     def metrics(self) -> dict[str, float]:
         if not self.learned_p:
             return {}

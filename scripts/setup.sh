@@ -57,8 +57,8 @@ install_python_deps() {
     log "installing torch==2.13.0"
     "$VENV/bin/python" -m pip install -q "torch==2.13.0"
   fi
-  log "installing robot_rl with its ros, dev and interop extras"
-  "$VENV/bin/python" -m pip install -q -e ".[ros,dev,interop]"
+  log "installing robot_rl with its ros, dev, interop and ray extras"
+  "$VENV/bin/python" -m pip install -q -e ".[ros,dev,interop,ray]"
   echo "$digest" > "$stamp"
 }
 

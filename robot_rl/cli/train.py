@@ -8,6 +8,8 @@ Train a policy in the sim (or from a Zarr store) and end with an evaluated, expo
   robot-rl train task=lift algo=iql data=data/lift_play.zarr reward=vlm reward.model_path=runs/rm
   robot-rl train task=lift algo=bc data=data/lift_demos.zarr
   robot-rl train -m task=reach seed=0,1,2            # a sweep: one run per combination
+  robot-rl train -m task=reach,lift seed=0,1 ray.address=auto   # each run a Ray task on a cluster
+  robot-rl train task=reach ray.actors=2              # 2 env actors feed one learner (local Ray)
   robot-rl train run=runs/2026-11-21/lift_sac_s0 resume=true
   robot-rl train task=reach algo=distill teacher=expert
   robot-rl train task=lift algo=distill teacher=runs/2026-11-21/lift_sac_s0
@@ -53,6 +55,14 @@ group=name): task, robot, randomize, algo (sac | drq | iql | bc | distill), rewa
   algo.cameras=[front]   cameras a pixel policy (algo=drq) sees; on a CPU use env.image_size=64,
                          algo.batch_size=64, algo.agent.freeze_encoder=true
   baseline.bc=true       with demos/data, train and evaluate BC on them too; the report compares
+  ray.actors=N           N Ray env actors (one env and a CPU policy copy each) feed this process's
+                         learner (algo=sac|drq, with demos= and reward=vlm too: the learned reward
+                         is scored on the actors); ray.address=auto|HOST:PORT joins a cluster,
+                         without it a local Ray instance runs for the command. ray.chunk_steps,
+                         ray.publish_every (updates between weight publishes), ray.actor_timeout_s
+                         (a silent actor is restarted), ray.actor_cpus; metrics ray/* and actorN/*
+  -m ... ray.address=A   a sweep with each combination a Ray task (ray.job_cpus, ray.job_gpus),
+                         results in one table (ray.address=local: a local instance)
   logger=csv             no TensorBoard files
   torch_threads=1        CPU threads for torch (1 is fastest for these small networks)
   device=auto|cpu|cuda   where the networks train (auto: a CUDA GPU when torch sees one); the
@@ -87,6 +97,8 @@ def run(argv: list[str]) -> int:
         configs = [compose(job, config_name="train") for job in jobs]
         for cfg in configs:  # every combination of a sweep is checked before the first one runs
             check_values(cfg)
+        if args.multirun and configs[0].ray.address is not None:
+            return sweep_on_ray(overrides, jobs, configs)
         from robot_rl.cli.compose.training import train
 
         for job, cfg in zip(jobs, configs):
@@ -96,6 +108,24 @@ def run(argv: list[str]) -> int:
         print(f"robot-rl train: {with_choices(one_line(error))}", file=sys.stderr)
         return 2
     return 0
+
+
+def sweep_on_ray(overrides: list[str], jobs: list[list[str]], configs: list) -> int:
+    """Each combination of the sweep as one Ray task (robot_rl.distributed.sweep); one table."""
+    from robot_rl.distributed.session import ray_config
+    from robot_rl.distributed.sweep import results_table, run_sweep
+
+    swept = {o.partition("=")[0] for o in overrides if len(expand_sweep([o])) > 1}
+    named = [(" ".join(o for o in job if o.partition("=")[0] in swept) or f"job {i}", cfg,
+              "+".join(cfg.tasks) if cfg.tasks else chosen(job, "task")) for i, (job, cfg) in enumerate(zip(jobs, configs))]
+    print(f"sweep: {len(named)} jobs on Ray ({configs[0].ray.address})")
+    try:
+        results = run_sweep(named, ray_config(configs[0].ray))
+    except KeyboardInterrupt:
+        print("robot-rl train: interrupted; every job of the sweep was cancelled.", file=sys.stderr)
+        return 130
+    print(results_table(results))
+    return 1 if any(r.error for r in results) else 0
 
 
 def task_list(overrides: list[str]) -> list[str]:

@@ -108,3 +108,17 @@ def test_label_interrupted_before_commit_leaves_the_store_as_it_was(trained, sto
     label_store(path, model, RewardShaper())  # a rerun completes over the leftovers
     with EpisodeStore.open(path) as store:
         assert store.validate() == [] and VLM_REWARD in store.schema
+
+
+def test_label_over_ray_actors_writes_what_one_process_writes(trained, stores, store_copy, tmp_path, ray_local):
+    """``ray.actors=2``: two Ray actors score the episodes, this process writes them once."""
+    import shutil
+
+    one, two = store_copy("test_clean"), tmp_path / "over_ray.zarr"
+    shutil.copytree(stores["test_clean"], two)
+    assert main(["reward", "label", f"model={trained}", f"data={one}", "stride=2"]) == 0
+    assert main(["reward", "label", f"model={trained}", f"data={two}", "stride=2", "ray.actors=2"]) == 0
+    with EpisodeStore.open(one) as a, EpisodeStore.open(two) as b:
+        assert b.validate() == [] and b.num_episodes > 1
+        for key in (VLM_PROGRESS, VLM_SUCCESS, VLM_REWARD):
+            np.testing.assert_allclose(b.read_slice(key, 0, b.num_steps), a.read_slice(key, 0, a.num_steps), atol=1e-5)

@@ -27,6 +27,7 @@ def check_values(cfg) -> None:
         raise ConfigError(f"data={cfg.data} is read only by offline algorithms (iql, bc), and algo={a.name} learns "
                           "online; expected demos=<store> for its demonstrations, or algo=iql / algo=bc.")
     check_distill(cfg)
+    check_ray(cfg)
     if str(a.kind) == "online":
         as_int("train.total_steps", t.total_steps, minimum=1)
         as_int("algo.seed_steps", a.seed_steps, minimum=0)
@@ -130,3 +131,16 @@ def check_store_task(key: str, path: str, task: str) -> None:
     if recorded and recorded != {task}:
         raise ConfigError(f"{key}={path} was recorded for task {', '.join(sorted(recorded))}, not {task}; "
                           f"expected a store recorded with task={task} (or train with task={min(recorded)}).")
+
+
+def check_ray(cfg) -> None:
+    """``ray.*``: valid values, and actors only where the run collects online."""
+    from robot_rl.distributed.session import ray_config
+
+    config = ray_config(cfg.ray)
+    if config.actors and str(cfg.algo.kind) != "online":
+        raise ConfigError(f"ray.actors={config.actors} feeds an online learner (algo=sac or drq), and algo={cfg.algo.name} "
+                          "does not collect online; drop ray.actors.")
+    if config.actors and str(cfg.train.num_envs) not in ("auto", "1"):
+        raise ConfigError(f"ray.actors={config.actors} replaces train.num_envs={cfg.train.num_envs} (each actor runs one "
+                          "env); drop train.num_envs.")

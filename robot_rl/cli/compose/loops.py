@@ -19,6 +19,7 @@ def load_data(cfg, path: str, env: Envs, learned):
 
 
 def train_online(cfg, env: Envs, agent, learned, run_dir: Path, logger):
+    from robot_rl.distributed.session import ray_config
     from robot_rl.train.online import OnlineConfig, OnlineTrainer
     from robot_rl.train.replay import ReplayBuffer
 
@@ -35,11 +36,33 @@ def train_online(cfg, env: Envs, agent, learned, run_dir: Path, logger):
                           video_fps=float(env.spec.control_rate_hz), progress_bar=bool(cfg.logger.progress_bar))
     capacity = min(int(a.buffer_capacity), int(t.total_steps))
     buffer = ReplayBuffer(env.obs_specs, env.action_dim, capacity, seed=int(cfg.seed))
-    trainer = OnlineTrainer(agent, env.make, env.make, config, run_dir, logger, buffer, demos, learned,
-                            resume=bool(cfg.resume))
-    result = trainer.run()
+    args = (agent, env.make, env.make, config, run_dir, logger, buffer, demos, learned)
+    ray_cfg = ray_config(cfg.ray)
+    if ray_cfg.actors:
+        result = train_on_ray(cfg, env, args, ray_cfg)
+    else:
+        result = OnlineTrainer(*args, resume=bool(cfg.resume)).run()
     baseline = bc_baseline(cfg, env, demos, run_dir) if demos is not None and cfg.baseline.bc else None
     return result, baseline
+
+
+def train_on_ray(cfg, env: Envs, args: tuple, ray_cfg):
+    """The online run with ``ray.actors`` env actors feeding this process's learner
+    (robot_rl.distributed.learner), on a local Ray instance or the cluster at ``ray.address``."""
+    from functools import partial
+
+    from omegaconf import OmegaConf
+
+    from robot_rl.distributed.learner import ActorSpec, DistributedTrainer
+    from robot_rl.distributed.session import ray_session
+    from robot_rl.train.build import build_agent
+
+    make_agent = partial(build_agent, cfg.algo, env.obs_specs, env.action_dim, int(cfg.seed))
+    reward = OmegaConf.to_container(cfg.reward, resolve=True)
+    spec = ActorSpec(env.make, make_agent, list(env.obs_keys), reward, str(cfg.env.reward), int(cfg.torch_threads))
+    with ray_session(ray_cfg):
+        trainer = DistributedTrainer(*args, resume=bool(cfg.resume), ray_config=ray_cfg, actor_spec=spec)
+        return trainer.run()
 
 
 def num_envs(value) -> int:

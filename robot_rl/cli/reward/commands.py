@@ -88,11 +88,15 @@ def _label(own: dict[str, str], cfg) -> int:
     model.batch_size = int(cfg.reward.score.batch_size)
     if own.get("preferences"):
         return _label_preferences(own, cfg, model)
+    from robot_rl.distributed.session import ray_config
+
     stride = int(own.get("stride", cfg.reward.score.stride))
     replace = bool(own["replace_reward"])
+    on_ray = ray_config(cfg.ray)  # ray.actors=N: N actors score, this process writes
     for path in _paths(own, "data"):
         summary = label_store(path, model, RewardShaper.from_config(config.shaping), stride, replace,
-                              model_name=_model_path(own, cfg))
+                              model_name=str(Path(_model_path(own, cfg)).absolute()), actors=on_ray.actors,
+                              ray_config=on_ray)
         print(f"labelled {summary['episodes']} episodes ({summary['steps']} steps) -> {path}: "
               f"{', '.join(summary['keys'])}")
     return 0
