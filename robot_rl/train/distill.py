@@ -61,9 +61,10 @@ class DistillTrainer(TrainLoop):
     def __init__(self, agent: Agent, obs_specs: dict[str, ObsSpec], action_dim: int, collect_makers: list[EnvFactory],
                  eval_makers: dict[str, EnvFactory], config: DistillConfig, run_dir: Path, logger: Logger,
                  store_attrs: dict, teacher_source: str, resume: bool = False, device: str = "cpu",
-                 aux_dim: int = 0) -> None:
+                 aux_dim: int = 0, make_collector: Callable | None = None) -> None:
         super().__init__(agent, None, config, config.rounds, run_dir, logger)
         self.collect_makers, self.eval_makers, self.device = collect_makers, eval_makers, device
+        self.make_collector = make_collector or DaggerCollector  # robot_rl.distributed.dagger: on Ray actors
         # the privileged state as an auxiliary target (algos/bc.py), when the agent weighs it
         self.aux_dim = aux_dim if getattr(agent.config, "aux_weight", 0.0) > 0 else 0
         if self.aux_dim:
@@ -83,8 +84,8 @@ class DistillTrainer(TrainLoop):
     # --- the steps of the loop -----------------------------------------------------------------
     def start(self) -> None:
         self.sink = EpisodeSink(self.store_path, self.schema, self.store_attrs, self.teacher_source)
-        self.collector = DaggerCollector(self.collect_makers, list(self.agent.obs_keys),
-                                         self.config.seed + 7919 * (self.step + 1), aux=bool(self.aux_dim))
+        self.collector = self.make_collector(self.collect_makers, list(self.agent.obs_keys),
+                                             self.config.seed + 7919 * (self.step + 1), aux=bool(self.aux_dim))
 
     def train_step(self) -> None:
         cfg: DistillConfig = self.config

@@ -150,3 +150,20 @@ def test_ray_keys_are_checked_before_anything_starts(capsys):
     assert main(["train", "task=reach", "algo=iql", "ray.actors=2", "data=x.zarr"]) == 2
     assert main(["train", "task=reach", "ray.address=not an address", "ray.actors=1"]) == 2
     assert "ray.address" in capsys.readouterr().err
+
+
+def test_dagger_rollouts_on_actors_commit_every_episode_once(tmp_path):
+    run = tmp_path / "student"
+    args = ["task=reach", "algo=distill", "teacher=expert", "ray.actors=2", "algo.rounds=2", "algo.episodes_per_round=5",
+            "algo.updates_per_round=5", "algo.batch_size=16", "env.image_size=32", "train.eval_episodes=1",
+            "train.video_episodes=0", "logger=csv", "logger.progress_bar=false", f"run={run}"]
+    assert main(["train", *args]) == 0
+    from robot_rl.data.store import EpisodeStore
+
+    with EpisodeStore.open(run / "distill.zarr") as store:
+        infos = store.episode_infos()
+        assert store.validate() == [] and len(infos) == 10
+        seeds = [i.seed for i in infos]
+        assert len(set(seeds)) == 10  # both actors' shares, none collected twice
+        assert {i.extra["executed_by"] for i in infos[5:]} <= {"teacher", "student"}
+    assert (run / "policy" / "policy.onnx").exists()

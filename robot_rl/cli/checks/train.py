@@ -138,9 +138,9 @@ def check_ray(cfg) -> None:
     from robot_rl.distributed.session import ray_config
 
     config = ray_config(cfg.ray)
-    if config.actors and str(cfg.algo.kind) != "online":
-        raise ConfigError(f"ray.actors={config.actors} feeds an online learner (algo=sac or drq), and algo={cfg.algo.name} "
-                          "does not collect online; drop ray.actors.")
+    if config.actors and str(cfg.algo.kind) not in ("online", "distill"):
+        raise ConfigError(f"ray.actors={config.actors} feeds a learner that collects (algo=sac, drq or distill), and "
+                          f"algo={cfg.algo.name} learns from a store; drop ray.actors.")
     if config.actors and str(cfg.train.num_envs) not in ("auto", "1"):
         raise ConfigError(f"ray.actors={config.actors} replaces train.num_envs={cfg.train.num_envs} (each actor runs one "
                           "env); drop train.num_envs.")

@@ -142,16 +142,36 @@ def train_distill(cfg, env: Envs, agent, run_dir: Path, logger, teacher: str):
                            video_episodes=int(t.video_episodes), normalize_obs=bool(a.normalize_obs),
                            seed=int(cfg.seed), video_fps=float(env.spec.control_rate_hz),
                            progress_bar=bool(cfg.logger.progress_bar))
-    n = num_envs(t.num_envs)
+    from robot_rl.distributed.session import ray_config
+
+    ray_cfg = ray_config(cfg.ray)
+    n = ray_cfg.actors or num_envs(t.num_envs)
     collect = [env.student(a.collect_randomize, teacher, start=i) for i in range(n)]  # env i starts at task/preset i
     evals = {task: env.student(str(cfg.randomize.name), tasks=[task]) for task in env.tasks}
     single = len(env.tasks) == 1
     attrs = {"control_rate_hz": env.spec.control_rate_hz, "robot": env.spec.robot, "action_space": env.spec.action_space,
              "task": env.tasks[0] if single else "", "joint_names": list(env.spec.joint_names),
              "cameras": [k.rsplit("/", 1)[1] for k in env.obs_keys if k.startswith("obs/images/")]}
+    make_collector = None
+    if ray_cfg.actors:  # DAgger rollouts on Ray actors (robot_rl.distributed.dagger)
+        from functools import partial
+
+        from robot_rl.distributed.dagger import RayDaggerCollector
+        from robot_rl.train.build import build_agent
+
+        make_agent = partial(build_agent, cfg.algo, env.obs_specs, env.action_dim, int(cfg.seed))
+        make_collector = partial(RayDaggerCollector, agent=agent, make_agent=make_agent, config=ray_cfg,
+                                 torch_threads=int(cfg.torch_threads))
     trainer = DistillTrainer(agent, env.obs_specs, env.action_dim, collect, evals, config, run_dir, logger, attrs,
                              "scripted" if teacher == "expert" else "policy", resume=bool(cfg.resume),
-                             device=str(getattr(agent, "device", "cpu")), aux_dim=privileged_dim(env))
-    result = trainer.run()
+                             device=str(getattr(agent, "device", "cpu")), aux_dim=privileged_dim(env),
+                             make_collector=make_collector)
+    if ray_cfg.actors:
+        from robot_rl.distributed.session import ray_session
+
+        with ray_session(ray_cfg):
+            result = trainer.run()
+    else:
+        result = trainer.run()
     teachers = {task: env.student(str(cfg.randomize.name), teacher, tasks=[task]) for task in env.tasks}
     return result, trainer.per_task, evaluate_teacher(teachers, config)
