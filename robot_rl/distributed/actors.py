@@ -70,16 +70,24 @@ class EnvActor:
 
         torch.set_num_threads(torch_threads)
         torch.manual_seed(seed)
-        self.index, self.obs_keys = index, list(obs_keys)
-        self.agent = make_agent()
-        self.reward = None
-        if reward is not None:
-            from robot_rl.train.rewards import build_reward
-
-            self.reward = build_reward(reward, env_reward)
-        self.collector = Collector(make_env, 1, seed=seed)
+        self.index, self.obs_keys, self.version = index, list(obs_keys), -1
         self.rng = np.random.default_rng(seed)
-        self.version = -1
+        self.error: str | None = None
+        try:  # a failure is reported by ``ready`` in one line, not as a worker traceback
+            self.agent = make_agent()
+            self.reward = None
+            if reward is not None:
+                from robot_rl.train.rewards import build_reward
+
+                self.reward = build_reward(reward, env_reward)
+            self.collector = Collector(make_env, 1, seed=seed)
+        except Exception as error:  # noqa: BLE001 - whatever it is, the learner says it in one sentence
+            text = str(error).strip()
+            self.error = f"{type(error).__name__}: {text.splitlines()[-1] if text else ''}"
+
+    def ready(self) -> str | None:
+        """Returns once the constructor has (the env is built): None, or why it could not start."""
+        return self.error
 
     def run(self, steps: int, weights: dict | None, version: int, explore: bool) -> Chunk:
         """``steps`` env steps: uniform random actions when ``explore`` (the seed phase), else

@@ -39,6 +39,7 @@ from robot_rl.train.online import OnlineTrainer
 log = logging.getLogger(__name__)
 
 SLICE = 8  # updates between polls of the actors
+MAX_FAILURES = 5  # failed calls in a row (no chunk between) before an actor's failure stops the run
 POLL_S = 0.5  # the longest the learner waits for a chunk before checking timeouts again
 
 
@@ -52,6 +53,8 @@ class ActorSlot:
     sent_at: float = 0.0
     incarnation: int = 0
     chunks: int = 0  # chunks returned by this incarnation
+    starting: bool = True  # its call in flight is ``ready`` (building its env), not a chunk
+    failures: int = 0  # failed calls since its last chunk
     pending: list[dict] = field(default_factory=list)  # rows of the episode in progress
     steps: int = 0  # since the last log
     episodes: int = 0
@@ -98,7 +101,12 @@ class DistributedTrainer(OnlineTrainer):
             self.publish()
         for slot in self.slots:
             self.spawn(slot)
-            self.send(slot)
+        # The loop's clock starts once the actors can step (or ray.actor_startup_s has passed).
+        calls = [slot.call for slot in self.slots]
+        done, _ = self.ray.wait(calls, num_returns=len(calls), timeout=self.ray_config.actor_startup_s)
+        for slot in self.slots:
+            if slot.call in done:
+                self.receive(slot)
 
     def train_step(self) -> None:
         waited = time.perf_counter()
@@ -125,7 +133,8 @@ class DistributedTrainer(OnlineTrainer):
         seed = cfg.seed + 7919 * (self.step + 1) + 1009 * (slot.index + 1) + 104_729 * slot.incarnation
         slot.handle = self.actor_class.remote(slot.index, spec.make_env, spec.make_agent, spec.obs_keys, spec.reward,
                                               spec.env_reward, seed, spec.torch_threads)
-        slot.chunks, slot.pending = 0, []
+        slot.chunks, slot.pending, slot.starting = 0, [], True
+        slot.call, slot.sent_at = slot.handle.ready.remote(), time.perf_counter()
 
     def send(self, slot: ActorSlot) -> None:
         explore = self.step < self.config.seed_steps or self.weights_ref is None
@@ -153,9 +162,16 @@ class DistributedTrainer(OnlineTrainer):
         except (RayActorError, RayTaskError, GetTimeoutError) as error:
             self.fail(slot, error)
             return
+        if slot.starting:  # the actor's env is built (or could not be): its first chunk
+            if chunk is not None:
+                self.fail(slot, ActorStartError(chunk))
+                return
+            slot.starting, slot.call = False, None
+            self.send(slot)
+            return
         self.window.transfer_s += time.perf_counter() - started
         self.window.bytes += chunk.nbytes
-        slot.chunks += 1
+        slot.chunks, slot.failures = slot.chunks + 1, 0
         slot.call = None
         if self.owed <= self.max_owed():  # before the commit and the updates: the actor steps while the learner works
             self.send(slot)
@@ -206,17 +222,21 @@ class DistributedTrainer(OnlineTrainer):
         it never worked (the same error would come back on every restart)."""
         from ray.exceptions import RayTaskError
 
-        cause = error.cause if isinstance(error, RayTaskError) and error.cause is not None else error
-        what = f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}"
-        if slot.chunks == 0 and isinstance(error, RayTaskError):
-            raise ConfigError(f"env actor {slot.index} failed before its first chunk ({what}); the run stopped.")
+        what = _cause(error)
+        slot.failures += 1
+        if slot.starting and slot.incarnation == 0:  # its env or policy cannot be built: so would every restart's
+            raise ConfigError(f"env actor {slot.index} could not start ({what}); the run stopped.")
+        if (slot.chunks == 0 and isinstance(error, RayTaskError)) or slot.failures > MAX_FAILURES:
+            raise ConfigError(f"env actor {slot.index} failed {slot.failures} time(s) without sending a chunk ({what}); "
+                              "the run stopped.")
         self.restart(slot, f"failed ({what})")
 
     def check_timeouts(self) -> None:
-        now, limit = time.perf_counter(), self.ray_config.actor_timeout_s
+        now, cfg = time.perf_counter(), self.ray_config
         for slot in self.slots:
+            limit = cfg.actor_startup_s if slot.starting else cfg.actor_timeout_s
             if slot.call is not None and now - slot.sent_at > limit:
-                self.restart(slot, f"sent nothing for {limit:g} s")
+                self.restart(slot, f"{'did not start in' if slot.starting else 'sent nothing for'} {limit:g} s")
 
     def restart(self, slot: ActorSlot, why: str) -> None:
         lost = slot.pending_steps()
@@ -225,8 +245,7 @@ class DistributedTrainer(OnlineTrainer):
         self.kill(slot)
         self.restarts += 1
         slot.incarnation += 1
-        self.spawn(slot)
-        self.send(slot)
+        self.spawn(slot)  # its first chunk is asked for once it has started
 
     def kill(self, slot: ActorSlot) -> None:
         if slot.handle is not None and self.ray is not None:
@@ -295,6 +314,19 @@ class DistributedTrainer(OnlineTrainer):
         if self.last_eval is not None:
             postfix["eval_success"] = self.last_eval.success_rate
         bar.set_postfix({k: f"{v:.2f}" for k, v in postfix.items()}, refresh=False)
+
+
+class ActorStartError(Exception):
+    """An actor's own account (``EnvActor.ready``) of why it could not build its env or policy."""
+
+
+def _cause(error: BaseException) -> str:
+    """The root of a Ray error in a few words: the actor's own exception and its last line."""
+    if isinstance(error, ActorStartError):
+        return str(error)
+    cause = getattr(error, "cause", None) or error
+    text = str(cause).strip()
+    return f"{type(cause).__name__}: {text.splitlines()[-1] if text else ''}"
 
 
 @dataclass

@@ -31,6 +31,7 @@ class RayConfig:
     chunk_steps: int = 50  # env steps an actor sends per message
     publish_every: int = 50  # learner updates between weight publishes
     actor_timeout_s: float = 60.0  # an actor silent this long is killed and restarted
+    actor_startup_s: float = 180.0  # ... and one that has not built its env (and reward model) in this long
     actor_cpus: float = 1.0  # resources one actor (or one sweep job: job_cpus) declares
     job_cpus: float = 1.0
     job_gpus: float = 0.0  # a fraction shares a GPU between sweep jobs
@@ -54,6 +55,7 @@ def ray_config(group: Any) -> RayConfig:
     as_int("ray.chunk_steps", config.chunk_steps, minimum=1)
     as_int("ray.publish_every", config.publish_every, minimum=1)
     as_float("ray.actor_timeout_s", config.actor_timeout_s, minimum=0.0, strict=True)
+    as_float("ray.actor_startup_s", config.actor_startup_s, minimum=0.0, strict=True)
     for key in ("actor_cpus", "job_cpus", "job_gpus"):
         as_float(f"ray.{key}", getattr(config, key), minimum=0.0)
     if config.num_cpus is not None:

@@ -125,9 +125,12 @@ class TrainLoop:
             return None
         if self.eval_env is None:
             self.eval_env = self.make_eval_env()
+        started = time.perf_counter()
         result = run_episodes(lambda obs: self.agent.act(obs, deterministic=True), self.eval_env, cfg.eval_episodes,
                               seed=10_000 + cfg.seed * 1000, video_episodes=cfg.video_episodes if video else 0)
-        self.logger.log({**result.metrics(), "eval/wall_s": self.wall_s}, self.step)
+        # duration_s: the evaluation's own time, for throughput figures that leave it out
+        self.logger.log({**result.metrics(), "eval/wall_s": self.wall_s,
+                         "eval/duration_s": time.perf_counter() - started}, self.step)
         if result.frames:
             labels = [f"{'success' if s else 'fail'} R={r:.0f}" for s, r in zip(result.successes, result.returns)]
             write_video_grid(self.run_dir / "videos" / f"eval_{self.step}.mp4", result.frames, cfg.video_fps, labels)

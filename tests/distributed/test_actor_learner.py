@@ -59,7 +59,7 @@ def test_distributed_sac_learns_and_exports(tmp_path):
 
 
 def test_killed_and_hung_actors_are_replaced_and_nothing_committed_is_lost(tmp_path, monkeypatch, ray_local):
-    """Actor 1's first incarnation hangs in its constructor (found by the timeout); actor 0 is
+    """Actor 1's first incarnation hangs in its first env step (found by the timeout); actor 0 is
     ``ray.kill``ed mid-run. Training finishes; the buffer holds exactly the committed steps, in
     whole episodes."""
     from robot_rl.distributed import learner
@@ -68,12 +68,16 @@ def test_killed_and_hung_actors_are_replaced_and_nothing_committed_is_lost(tmp_p
     spawn, train_step, close = learner.DistributedTrainer.spawn, learner.DistributedTrainer.train_step, \
         learner.DistributedTrainer.close
 
-    def hang():
-        time.sleep(3600)
-
     def spawn_hanging_first(self, slot):
         if slot.index == 1 and slot.incarnation == 0:
-            make_env, self.actor_spec.make_env = self.actor_spec.make_env, hang
+            make_env = self.actor_spec.make_env
+
+            def hanging():  # defined here, so Ray ships it by value
+                env = make_env()
+                env.step = lambda action: time.sleep(3600)
+                return env
+
+            self.actor_spec.make_env = hanging
             try:
                 return spawn(self, slot)
             finally:
@@ -167,3 +171,22 @@ def test_dagger_rollouts_on_actors_commit_every_episode_once(tmp_path):
         assert len(set(seeds)) == 10  # both actors' shares, none collected twice
         assert {i.extra["executed_by"] for i in infos[5:]} <= {"teacher", "student"}
     assert (run / "policy" / "policy.onnx").exists()
+
+
+def test_an_actor_that_cannot_start_stops_the_run_in_one_sentence(tmp_path, monkeypatch, capsys):
+    from robot_rl.distributed import learner
+
+    spawn = learner.DistributedTrainer.spawn
+
+    def broken_env():
+        raise RuntimeError("the camera driver is not connected")
+
+    def spawn_broken(self, slot):
+        self.actor_spec.make_env = broken_env
+        return spawn(self, slot)
+
+    monkeypatch.setattr(learner.DistributedTrainer, "spawn", spawn_broken)
+    args = [*SMALL, "train.total_steps=200", "algo.seed_steps=100", "train.eval_episodes=1", f"run={tmp_path / 'run'}"]
+    assert main(["train", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "env actor" in err[0] and "could not start" in err[0] and "camera driver" in err[0]
