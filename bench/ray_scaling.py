@@ -58,13 +58,14 @@ def train(run: Path, extra: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def figures(run: Path) -> dict:
+def figures(run: Path, eval_every: int) -> dict:
     """Throughput without evaluation time, the success curve, time to 90%, learner and transfer figures."""
     train_rows, evals = read_csv(run / "metrics" / "train.csv"), read_csv(run / "metrics" / "eval.csv")
     ray_rows = read_csv(run / "metrics" / "ray.csv")
     eval_s = sum(float(r.get("duration_s") or 0) for r in evals[:-1])  # the final evaluation follows the loop
     last = train_rows[-1]
-    curve = [(int(r["step"]), float(r["success_rate"])) for r in evals]
+    # actors commit whole episodes, so an evaluation can fall a few steps past its multiple
+    curve = [(int(r["step"]) // eval_every * eval_every, float(r["success_rate"])) for r in evals]
     to_90 = next((float(r["wall_s"]) - sum(float(e.get("duration_s") or 0) for e in evals[:i])
                   for i, r in enumerate(evals) if float(r["success_rate"]) >= 0.9), None)
     out = {"steps": int(last["env_steps"]), "steps_per_s": int(last["env_steps"]) / (float(last["wall_s"]) - eval_s),
@@ -128,7 +129,7 @@ def main() -> None:
         for way, extra in ways.items():
             run = out / f"{way.replace(' ', '_')}_s{seed}"
             wall = train(run, [*extra, *budget, f"seed={seed}"])
-            runs[way].append({**figures(run), "wall": wall})
+            runs[way].append({**figures(run, args.eval_every), "wall": wall})
             print(f"trained {way} seed {seed}: {runs[way][-1]['steps_per_s']:.1f} env steps/s, "
                   f"to 90%: {runs[way][-1]['to_90_s']}", flush=True)
     collect = {}
@@ -136,7 +137,7 @@ def main() -> None:
         run = out / f"collect_{way.replace(' ', '_')}"
         train(run, [*extra, f"train.total_steps={args.collect_steps}", f"algo.seed_steps={args.collect_steps}",
                     "train.eval_every=0", "train.eval_episodes=1", "train.log_every=500"])
-        collect[way] = figures(run)["steps_per_s"]
+        collect[way] = figures(run, args.eval_every)["steps_per_s"]
     alone = update_ms_alone()
 
     single, multi = (runs[w] for w in ways)

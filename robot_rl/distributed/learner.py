@@ -99,14 +99,18 @@ class DistributedTrainer(OnlineTrainer):
         self.actor_class = remote_actor_class(self.ray, self.ray_config.actor_cpus)
         if self.normalized:  # a resumed run acts with its restored policy from the first chunk
             self.publish()
-        for slot in self.slots:
-            self.spawn(slot)
-        # The loop's clock starts once the actors can step (or ray.actor_startup_s has passed).
-        calls = [slot.call for slot in self.slots]
-        done, _ = self.ray.wait(calls, num_returns=len(calls), timeout=self.ray_config.actor_startup_s)
-        for slot in self.slots:
-            if slot.call in done:
-                self.receive(slot)
+        try:
+            for slot in self.slots:
+                self.spawn(slot)
+            # The loop's clock starts once the actors can step (or ray.actor_startup_s has passed).
+            calls = [slot.call for slot in self.slots]
+            done, _ = self.ray.wait(calls, num_returns=len(calls), timeout=self.ray_config.actor_startup_s)
+            for slot in self.slots:
+                if slot.call in done:
+                    self.receive(slot)
+        except BaseException:  # the loop's own cleanup starts after start(): stop what was started
+            self.close()
+            raise
 
     def train_step(self) -> None:
         waited = time.perf_counter()
@@ -123,8 +127,11 @@ class DistributedTrainer(OnlineTrainer):
         super().finish(bar)
 
     def close(self) -> None:
-        for slot in self.slots:
+        live = [slot for slot in self.slots if slot.handle is not None]
+        for slot in live:
             self.kill(slot)
+        if live:
+            log.info("the learner stopped its %d env actors", len(live))
         super().close()
 
     # --- actors --------------------------------------------------------------------------------

@@ -190,3 +190,24 @@ def test_an_actor_that_cannot_start_stops_the_run_in_one_sentence(tmp_path, monk
     assert main(["train", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "env actor" in err[0] and "could not start" in err[0] and "camera driver" in err[0]
+
+
+def test_ctrl_c_cancels_every_job_of_a_sweep(tmp_path):
+    args = ["-m", "task=reach", "seed=0,1", "algo=sac", "train.total_steps=100000", "train.num_envs=1",
+            "train.eval_every=0", "baseline.bc=false", "logger.progress_bar=false", "logger=csv",
+            f"out_dir={tmp_path}", "ray.address=local", "ray.num_cpus=2"]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, "-m", "robot_rl.cli.main", "train", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while len(list(tmp_path.glob("*/reach_sac_s*/metrics"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(list(tmp_path.glob("*/reach_sac_s*/metrics"))) == 2, "the jobs did not start"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "every job of the sweep was cancelled" in err
+    assert not list(tmp_path.glob("*/reach_sac_s*/report.json"))
