@@ -149,3 +149,22 @@ def test_train_with_the_learned_reward_logs_its_agreement(trained, stores, tmp_p
     assert report["reward"] == "vlm" and "train/reward_progress_mae" in report["reward_agreement"]
     rows = list(csv.DictReader((run / "metrics" / "train.csv").open()))
     assert "demo_reward_progress_mae" in rows[0] or any(r.get("demo_reward_progress_mae") for r in rows)
+
+
+def test_drq_on_ray_actors_scores_the_learned_reward_on_the_actors(trained, stores, tmp_path, ray_local):
+    """``ray.actors=1`` with a pixel policy, demos and ``reward=vlm``: the actor renders and scores
+    the frames, the learner gets the rewards and the actor's agreement with the ground truth."""
+    import csv
+    import json
+
+    run = tmp_path / "drq_vlm_ray"
+    assert main(["train", "task=lift", "algo=drq", "reward=vlm", f"reward.model_path={trained}", "reward.device=cpu",
+                 f"demos={stores['train_clean']}", f"run={run}", "train.total_steps=100", "ray.actors=1",
+                 "ray.chunk_steps=20", "algo.seed_steps=40", "algo.batch_size=8", "algo.utd=1", "train.eval_every=0",
+                 "train.eval_episodes=1", "train.video_episodes=0", "train.log_every=50", "baseline.bc=false",
+                 "logger.progress_bar=false", "logger=csv", "algo.agent.hidden_dim=32"]) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert report["algo"] == "drq" and report["env_steps"] >= 100
+    assert "train/reward_progress_mae" in report["reward_agreement"]
+    rows = list(csv.DictReader((run / "metrics" / "ray.csv").open()))
+    assert float(rows[-1]["transfer_kb_per_1k_steps"]) > 1000  # images cross the wire for a pixel policy

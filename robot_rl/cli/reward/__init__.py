@@ -4,7 +4,7 @@ Train, grade and apply learned vision-language reward models.
 
   robot-rl reward train data=demos.zarr out=runs/reward/vlm [held_out=test.zarr] [reward.train.steps=2000] [device=cuda]
   robot-rl reward eval  model=runs/reward/vlm data=test.zarr [out=DIR]
-  robot-rl reward label model=runs/reward/vlm data=offline.zarr [stride=4] [replace_reward=true]
+  robot-rl reward label model=runs/reward/vlm data=offline.zarr [stride=4] [replace_reward=true] [ray.actors=4]
   robot-rl reward label model=runs/reward/vlm data=offline.zarr preferences=prefs.json [pairs=1000] [segment=8]
   robot-rl reward train data=offline.zarr preferences=prefs.json out=runs/reward/pref   (Bradley-Terry)
   robot-rl reward adapt model=runs/reward/vlm demo=new_task.zarr episodes=1 out=runs/reward/adapted [held_out=test.zarr]
@@ -20,6 +20,8 @@ train  fits a model and saves it (model.safetensors, text_cache.safetensors, con
 eval   grades a model on held-out sim episodes against ground truth -> report.json + report.png.
 label  writes info/vlm_progress, info/vlm_success and info/vlm_reward into a store (and with
        replace_reward=true also replaces `reward`, keeping the recorded one as info/reward_original);
+       ray.actors=N scores the episodes over N Ray actors (ray.address= for a cluster, ray.job_gpus=
+       for a GPU share each) and this process writes every label at once, crash-safe as without;
        with preferences=FILE it writes pairwise preferences between segments instead (RL-VLM-F),
        which `train preferences=FILE` learns a reward from (Bradley-Terry; use it as dense
        progress: reward.shaping=null).
