@@ -2,7 +2,7 @@
 one ``RESULT <name> <value> <aim>`` line per figure.
 
     python bench/ray_scaling.py                        # reach, 2 actors vs 1 process, 2 seeds
-    python bench/ray_scaling.py --actors 14 --seeds 0  # a 16-core machine
+    python bench/ray_scaling.py --actors 14 --seeds 0 --steps 20000 --train device=cuda   # 16 cores + a GPU, < 8 min
 
 Each run is ``robot-rl train task=reach`` in its own process, the same env steps, UTD, batch and
 networks; the only difference is ``ray.actors=N`` against ``train.num_envs=1``.
@@ -79,7 +79,7 @@ def figures(run: Path, eval_every: int) -> dict:
     return out
 
 
-def update_ms_alone(batch: int = 256, updates: int = 300) -> float:
+def update_ms_alone(device: str = "auto", batch: int = 256, updates: int = 300) -> float:
     """The default SAC agent's time per update on a reach-sized batch, one thread, nothing beside it."""
     import torch
 
@@ -98,17 +98,21 @@ def update_ms_alone(batch: int = 256, updates: int = 300) -> float:
              for k in ("obs/state", "obs/object")}
     action_dim = env.action_space.shape[0]
     env.close()
-    agent = build_agent(OmegaConf.create(load_group("algo", "sac")), specs, action_dim, 0)
+    from robot_rl.train.device import resolve_device
+
+    agent = build_agent(OmegaConf.create(load_group("algo", "sac")), specs, action_dim, 0).to(resolve_device(device))
     rng = np.random.default_rng(0)
     buffer = ReplayBuffer(specs, action_dim, 5000)
     obs = {k: rng.normal(size=(5000, *s.shape)).astype(np.float32) for k, s in specs.items()}
     buffer.add(obs, rng.uniform(-1, 1, (5000, action_dim)).astype(np.float32), rng.random(5000).astype(np.float32), obs,
                np.zeros(5000, bool))
     for i in range(20):
-        agent.update(batch_to_torch(buffer.sample(batch)), update_actor=i % 2 == 1)
+        agent.update(batch_to_torch(buffer.sample(batch), agent.device), update_actor=i % 2 == 1)
     start = time.perf_counter()
     for i in range(updates):
-        agent.update(batch_to_torch(buffer.sample(batch)), update_actor=i % 2 == 1)
+        agent.update(batch_to_torch(buffer.sample(batch), agent.device), update_actor=i % 2 == 1)
+    if agent.device.type == "cuda":
+        torch.cuda.synchronize()
     return 1000 * (time.perf_counter() - start) / updates
 
 
@@ -119,11 +123,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000, help="env steps per training run")
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--collect-steps", type=int, default=3000, help="env steps of the collection-only runs")
+    parser.add_argument("--train", default="", help="more overrides for every run, e.g. 'device=cuda'")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="ray_scaling_"))
     ways = {"1 process": ["train.num_envs=1"], f"{args.actors} actors": [f"ray.actors={args.actors}"]}
-    budget = [f"train.total_steps={args.steps}", f"train.eval_every={args.eval_every}", "train.eval_episodes=10"]
+    budget = [f"train.total_steps={args.steps}", f"train.eval_every={args.eval_every}", "train.eval_episodes=10",
+              *args.train.split()]
     runs: dict[str, list[dict]] = {w: [] for w in ways}
     for seed in args.seeds:
         for way, extra in ways.items():
@@ -136,9 +142,9 @@ def main() -> None:
     for way, extra in ways.items():
         run = out / f"collect_{way.replace(' ', '_')}"
         train(run, [*extra, f"train.total_steps={args.collect_steps}", f"algo.seed_steps={args.collect_steps}",
-                    "train.eval_every=0", "train.eval_episodes=1", "train.log_every=500"])
+                    "train.eval_every=0", "train.eval_episodes=1", "train.log_every=500", *args.train.split()])
         collect[way] = figures(run, args.eval_every)["steps_per_s"]
-    alone = update_ms_alone()
+    alone = update_ms_alone(next((t.split("=", 1)[1] for t in args.train.split() if t.startswith("device=")), "auto"))
 
     single, multi = (runs[w] for w in ways)
     names = list(ways)

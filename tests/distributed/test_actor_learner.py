@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from robot_rl.cli.main import main
+from train_process import kill_after_first_checkpoint
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 
@@ -26,6 +27,19 @@ SMALL = ["task=reach", "algo=sac", "algo.utd=1", "algo.batch_size=128", "algo.ag
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def env_actor_processes() -> list[int]:
+    """PIDs of live Ray env actor workers on this machine (their title is ``ray::EnvActor...``)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if f.read().startswith(b"ray::EnvActor"):
+                    pids.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return pids
 
 
 def random_return(episodes: int) -> float:
@@ -109,27 +123,20 @@ def test_killed_and_hung_actors_are_replaced_and_nothing_committed_is_lost(tmp_p
 
 def test_resume_continues_a_distributed_run_killed_with_sigkill(tmp_path):
     run = tmp_path / "killed"
-    args = [*SMALL, "train.total_steps=1500", "algo.seed_steps=200", "train.checkpoint_every=400",
+    args = [*SMALL, "train.total_steps=1000", "algo.seed_steps=200", "train.checkpoint_every=300",
             "train.eval_episodes=1", f"run={run}", "ray.num_cpus=2"]
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, "-m", "robot_rl.cli.main", "train", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.time() + 240
-        while not (run / "checkpoints" / "latest.safetensors").exists() and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-        assert proc.poll() is None, "run finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    killed_at = kill_after_first_checkpoint(args, run)
+    assert 300 <= killed_at < 1000
+    deadline = time.time() + 15  # the learner's death stops its actors (Ray fate-sharing): measured 4 s
+    while env_actor_processes() and time.time() < deadline:
+        time.sleep(0.5)
+    assert not env_actor_processes()
+    assert main(["train", *args, "resume=true"]) == 0
     from robot_rl.train.checkpoint import read_checkpoint
 
-    killed_at = read_checkpoint(run / "checkpoints" / "latest.safetensors")["step"]
-    assert 400 <= killed_at < 1500
-    assert main(["train", *args, "resume=true"]) == 0
-    assert read_checkpoint(run / "checkpoints" / "latest.safetensors")["step"] >= 1500
+    assert read_checkpoint(run / "checkpoints" / "latest.safetensors")["step"] >= 1000
     steps = [int(r["step"]) for r in read_csv(run / "metrics" / "train.csv")]
-    assert steps == sorted(set(steps)) and steps[-1] >= 1500
+    assert steps == sorted(set(steps)) and steps[-1] >= 1000
 
 
 def test_sweep_runs_each_job_as_a_ray_task(tmp_path, capsys):
@@ -158,7 +165,7 @@ def test_ray_keys_are_checked_before_anything_starts(capsys):
 
 def test_dagger_rollouts_on_actors_commit_every_episode_once(tmp_path):
     run = tmp_path / "student"
-    args = ["task=reach", "algo=distill", "teacher=expert", "ray.actors=2", "algo.rounds=2", "algo.episodes_per_round=5",
+    args = ["task=reach", "algo=distill", "teacher=expert", "ray.actors=2", "algo.rounds=2", "algo.episodes_per_round=4",
             "algo.updates_per_round=5", "algo.batch_size=16", "env.image_size=32", "train.eval_episodes=1",
             "train.video_episodes=0", "logger=csv", "logger.progress_bar=false", f"run={run}"]
     assert main(["train", *args]) == 0
@@ -166,10 +173,10 @@ def test_dagger_rollouts_on_actors_commit_every_episode_once(tmp_path):
 
     with EpisodeStore.open(run / "distill.zarr") as store:
         infos = store.episode_infos()
-        assert store.validate() == [] and len(infos) == 10
+        assert store.validate() == [] and len(infos) == 8
         seeds = [i.seed for i in infos]
-        assert len(set(seeds)) == 10  # both actors' shares, none collected twice
-        assert {i.extra["executed_by"] for i in infos[5:]} <= {"teacher", "student"}
+        assert len(set(seeds)) == 8  # both actors' shares, none collected twice
+        assert {i.extra["executed_by"] for i in infos[4:]} <= {"teacher", "student"}
     assert (run / "policy" / "policy.onnx").exists()
 
 

@@ -2,16 +2,14 @@
 
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
 from robot_rl.cli.main import main
+from train_process import kill_after_first_checkpoint
 
 # Tiny budgets: each run is seconds, but exercises collect, update, evaluate, checkpoint, export.
 TINY = ["task=reach", "train.total_steps=120", "train.num_envs=1", "algo.batch_size=32", "train.eval_every=0",
@@ -107,23 +105,12 @@ def test_resume_after_kill_continues_from_checkpoint(tmp_path):
     run = tmp_path / "killed"
     args = [*TINY, "algo=sac", "train.total_steps=400", "train.checkpoint_every=100", "algo.seed_steps=50",
             "algo.utd=1", "train.eval_episodes=1", f"run={run}", "logger=csv"]
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, "-m", "robot_rl.cli.main", "train", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 240
-        while not (run / "checkpoints" / "latest.safetensors").exists() and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-        assert proc.poll() is None, "run finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    from robot_rl.train.checkpoint import read_checkpoint
-
-    killed_at = read_checkpoint(run / "checkpoints" / "latest.safetensors")["step"]
+    killed_at = kill_after_first_checkpoint(args, run)
     assert 100 <= killed_at < 400
     assert main(["train", *args]) == 2  # refuses to overwrite without resume=true
     assert main(["train", *args, "resume=true"]) == 0
+    from robot_rl.train.checkpoint import read_checkpoint
+
     state = read_checkpoint(run / "checkpoints" / "latest.safetensors")
     assert state["step"] == 400
     steps = [int(r["step"]) for r in read_csv(run / "metrics" / "train.csv")]
