@@ -71,19 +71,27 @@ class RayDaggerCollector:
         return done
 
     def result(self, k: int, call, share: int, beta: float, weights, seed: int, tries: int = 3) -> list[Episode]:
-        from ray.exceptions import GetTimeoutError, RayActorError
+        """Actor ``k``'s episodes; a dead or silent actor is restarted and asked again, ``tries``
+        times, then the run stops with one sentence."""
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
-        for attempt in range(tries):
+        from robot_rl.config import ConfigError
+
+        timeout = self.config.actor_startup_s + self.config.actor_timeout_s * max(1, share)
+        attempt = 0
+        while True:
             try:
-                return self.ray.get(call, timeout=self.config.actor_timeout_s * max(1, share))
-            except (RayActorError, GetTimeoutError) as error:
-                log.warning("DAgger actor %d %s; restarting it and collecting its %d episodes again", k,
-                            "timed out" if isinstance(error, GetTimeoutError) else "died", share)
+                return self.ray.get(call, timeout=timeout)
+            except (RayActorError, RayTaskError, GetTimeoutError) as error:
+                what = "timed out" if isinstance(error, GetTimeoutError) else f"failed ({type(error).__name__})"
+                attempt += 1
+                if attempt > tries:
+                    raise ConfigError(f"DAgger actor {k} {what} {attempt} times in a row; the run stopped.") from None
+                log.warning("DAgger actor %d %s; restarting it and collecting its %d episodes again", k, what, share)
                 self.ray.kill(self.handles[k], no_restart=True)
                 self.handles[k] = self.remote.remote(*self.args[k])
                 self.restarts += 1
                 call = self.handles[k].collect.remote(share, beta, weights, seed)
-        return self.ray.get(call, timeout=self.config.actor_timeout_s * max(1, share))
 
     def close(self) -> None:
         for handle in self.handles:

@@ -161,12 +161,12 @@ class DistributedTrainer(OnlineTrainer):
 
     def receive(self, slot: ActorSlot) -> None:
         """Take a finished call's chunk (or its failure) and send the actor its next one."""
-        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+        from ray.exceptions import RayActorError, RayTaskError
 
         started = time.perf_counter()
         try:
-            chunk: Chunk = self.ray.get(slot.call)
-        except (RayActorError, RayTaskError, GetTimeoutError) as error:
+            chunk: Chunk = self.ray.get(slot.call)  # finished (ray.wait said so): no timeout needed
+        except (RayActorError, RayTaskError) as error:
             self.fail(slot, error)
             return
         if slot.starting:  # the actor's env is built (or could not be): its first chunk

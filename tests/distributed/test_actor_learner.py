@@ -195,8 +195,10 @@ def test_an_actor_that_cannot_start_stops_the_run_in_one_sentence(tmp_path, monk
     monkeypatch.setattr(learner.DistributedTrainer, "spawn", spawn_broken)
     args = [*SMALL, "train.total_steps=200", "algo.seed_steps=100", "train.eval_episodes=1", f"run={tmp_path / 'run'}"]
     assert main(["train", *args]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "env actor" in err[0] and "could not start" in err[0] and "camera driver" in err[0]
+    err = capsys.readouterr().err
+    ours = [line for line in err.splitlines() if line.startswith("robot-rl")]  # Ray's raylet may log its own lines
+    assert len(ours) == 1 and "env actor" in ours[0] and "could not start" in ours[0] and "camera driver" in ours[0]
+    assert "Traceback" not in err
 
 
 def test_ctrl_c_cancels_every_job_of_a_sweep(tmp_path):
