@@ -82,8 +82,7 @@ class EnvActor:
                 self.reward = build_reward(reward, env_reward)
             self.collector = Collector(make_env, 1, seed=seed)
         except Exception as error:  # noqa: BLE001 - whatever it is, the learner says it in one sentence
-            text = str(error).strip()
-            self.error = f"{type(error).__name__}: {text.splitlines()[-1] if text else ''}"
+            self.error = error_line(error)
 
     def ready(self) -> str | None:
         """Returns once the constructor has (the env is built): None, or why it could not start."""
@@ -121,6 +120,12 @@ class EnvActor:
 
     def close(self) -> None:
         self.collector.close()
+
+
+def error_line(error: BaseException) -> str:
+    """An error in a few words: its type and its message's last line."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[-1] if text else ''}"
 
 
 def _ended(collector: Collector) -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.config import ConfigError
-from robot_rl.distributed.actors import Chunk, policy_weights, remote_actor_class
+from robot_rl.distributed.actors import Chunk, error_line, policy_weights, remote_actor_class
 from robot_rl.distributed.session import RayConfig
 from robot_rl.train.online import OnlineTrainer
 
@@ -331,9 +331,7 @@ def _cause(error: BaseException) -> str:
     """The root of a Ray error in a few words: the actor's own exception and its last line."""
     if isinstance(error, ActorStartError):
         return str(error)
-    cause = getattr(error, "cause", None) or error
-    text = str(cause).strip()
-    return f"{type(cause).__name__}: {text.splitlines()[-1] if text else ''}"
+    return error_line(getattr(error, "cause", None) or error)
 
 
 @dataclass
