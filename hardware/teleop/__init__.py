@@ -1,4 +1,4 @@
-"""Teleop devices (keyboard, SpaceMouse, gamepad) that yield end-effector delta commands.
+"""Teleop devices (keyboard, SpaceMouse, gamepad, scripted) that yield end-effector commands.
 
 ROS-free: used by the sim recording loop and by the ROS 2 teleop node alike.
 
@@ -6,7 +6,7 @@ ROS-free: used by the sim recording loop and by the ROS 2 teleop node alike.
 
     device = make_device("spacemouse", TeleopConfig(translation_scale=0.5))
     try:
-        command = device.read()  # non-blocking: command.action (5,), command.events
+        command = device.read()  # non-blocking: command.action (5,), .events, .intervening
     finally:
         device.close()
 """
@@ -27,6 +27,7 @@ from hardware.teleop.factory import DEVICE_NAMES, make_device
 from hardware.teleop.gamepad import GamepadTeleop
 from hardware.teleop.keyboard import KeyboardTeleop
 from hardware.teleop.mapping import CommandMapper, apply_deadzone
+from hardware.teleop.scripted import ScriptedTeleop
 from hardware.teleop.spacemouse import SpaceMouseTeleop
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "GamepadTeleop",
     "KeyboardConfig",
     "KeyboardTeleop",
+    "ScriptedTeleop",
     "SpaceMouseConfig",
     "SpaceMouseTeleop",
     "Teleop",

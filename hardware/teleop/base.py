@@ -17,9 +17,10 @@ GRIPPER_CLOSED = 1.0
 # Recording controls, in the order a recorder usually meets them.
 EVENTS = ("start", "keep", "discard", "success", "failure", "quit")
 
-# What a device button can be bound to: the gripper, one event, or "start_keep", which sends
-# `start` when idle and `keep` while recording (for devices with few buttons).
-CONTROLS = ("gripper", "start_keep", *EVENTS)
+# What a device button can be bound to: the gripper, one event, "start_keep", which sends
+# `start` when idle and `keep` while recording (for devices with few buttons), or "intervene",
+# a level rather than an event: the operator overrides the policy for as long as it is held.
+CONTROLS = ("gripper", "start_keep", "intervene", *EVENTS)
 
 
 class TeleopDeviceError(RuntimeError):
@@ -34,10 +35,13 @@ class TeleopCommand:
         action: float32 array of shape (5,): ``[dx, dy, dz, dyaw, gripper]`` in [-1, 1].
         events: recording events pressed since the previous read, oldest first, each one of
             :data:`EVENTS`; one entry per press, never repeated while a button is held.
+        intervening: the operator holds the intervene control now (or moves an axis, with
+            ``TeleopConfig.intervene_on_motion``), so this action overrides the policy's.
     """
 
     action: np.ndarray
     events: tuple[str, ...] = ()
+    intervening: bool = False
 
     def __post_init__(self) -> None:
         if self.action.shape != (ACTION_DIM,) or self.action.dtype != np.float32:

@@ -47,7 +47,11 @@ class SpaceMouseConfig:
 
 
 def _default_gamepad_buttons() -> dict[str, str]:
+    # LB/RB drive yaw and the triggers z, so intervene goes on the right-stick click, which
+    # is otherwise idle with the default z_source="triggers" (with "right_stick", a push can
+    # click it: rebind, or use TeleopConfig.intervene_on_motion).
     return {
+        "right_stick": "intervene",
         "a": "gripper",
         "b": "discard",
         "x": "failure",
@@ -91,6 +95,9 @@ class TeleopConfig:
     axis_signs: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     axis_order: tuple[int, int, int, int] = (0, 1, 2, 3)  # output axis i reads device axis [i]
     gripper_mode: str = "toggle"  # "toggle": each press flips; "hold": closed while held
+    # Any axis moved past the deadzone also counts as intervening, as if intervene were held
+    # (the usual way with a SpaceMouse, whose two buttons are taken by default).
+    intervene_on_motion: bool = False
     poll_timeout_s: float = 0.05  # longest a reader thread blocks, so close() is prompt
     keyboard: KeyboardConfig = field(default_factory=KeyboardConfig)
     spacemouse: SpaceMouseConfig = field(default_factory=SpaceMouseConfig)

@@ -7,6 +7,7 @@ Mapping (Xbox-style names; the operator stands behind the robot, facing its +x):
     right trigger / left trigger  +dz / -dz   (z_source="triggers", the default)
     right stick up / down       +dz / -dz     (z_source="right_stick")
     left / right shoulder (LB / RB)  +dyaw (turn left) / -dyaw (turn right)
+    right stick click (held)    intervene: override the policy while held
     A gripper toggle, Start start then keep, B discard, Y success, X failure,
     Back or Guide quit  (rebind in GamepadConfig.buttons)
 
@@ -43,6 +44,7 @@ Gamepad teleop (operator behind the robot, facing +x)
   left stick                 x (up = forward) and y (left = left)
   right / left trigger       +z / -z  (or the right stick vertically)
   LB / RB                    +yaw (turn left) / -yaw (turn right)
+  right stick click (hold)   intervene: take over from the policy while held
   A gripper, Start start/keep, B discard, Y success, X failure, Back or Guide quit"""
 
 

@@ -30,6 +30,7 @@ AXIS_KEYS: dict[str, tuple[int, float]] = {
 }
 BUTTON_KEYS: dict[str, str] = {
     "space": "gripper",
+    "i": "intervene",
     "enter": "start_keep",
     "backspace": "discard",
     "x": "discard",
@@ -46,6 +47,7 @@ Keyboard teleop (robot base frame; hold a key to keep moving)
   r / f                      +z up      / -z down
   q / e                      +yaw (turn left) / -yaw (turn right)
   Space                      gripper: toggle open/closed (or close while held)
+  i (hold, then motion keys) intervene: take over from the policy while held
   Enter                      start recording; while recording: stop and keep
   Backspace or x             discard the episode and re-record
   y / n                      mark success / failure
@@ -72,6 +74,10 @@ class KeyboardTeleop(ThreadedTeleop):
     Terminals send a held key as auto-repeated bytes and never send a release, so an axis
     key stays held for ``config.keyboard.hold_s`` after its last byte, and a button key
     repeated within ``config.keyboard.debounce_s`` counts as one press.
+
+    Button keys are levels the same way: held until ``debounce_s`` after their last byte.
+    A terminal auto-repeats only the last key pressed, so holding ``i`` and then a motion
+    key would stop the ``i`` bytes; a motion key therefore keeps an intervention going.
 
     Args:
         config: shared teleop settings.
@@ -119,6 +125,9 @@ class KeyboardTeleop(ThreadedTeleop):
     def _press(self, key: str, now: float) -> None:
         if key in AXIS_KEYS:
             self._axis_seen[key] = now
+            self._release_expired(now)
+            if "intervene" in self._button_seen:
+                self._button_seen["intervene"] = now
             return
         control = BUTTON_KEYS.get(key)
         if control is None:

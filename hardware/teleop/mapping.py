@@ -1,7 +1,8 @@
 """The one place where raw device input becomes a TeleopCommand, shared by every device.
 
 Devices only translate their wire format into robot-frame axes in [-1, 1] and button levels
-(pressed or not); deadzone, scaling, clipping, the gripper and edge-triggered events live here.
+(pressed or not); deadzone, scaling, clipping, the gripper, the intervene level and
+edge-triggered events live here.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class CommandMapper:
         self._order = np.asarray(config.axis_order)
         self._gains = config.gains()
         self._hold_gripper = config.gripper_mode == "hold"
+        self._intervene_on_motion = config.intervene_on_motion
         self._lock = threading.Lock()
         self._raw = np.zeros(N_AXES)
         self._levels: dict[str, bool] = {}
@@ -91,7 +93,10 @@ class CommandMapper:
             action[N_AXES] = GRIPPER_CLOSED if self._gripper_is_closed() else GRIPPER_OPEN
             events = tuple(self._events)
             self._events.clear()
-        return TeleopCommand(action=action, events=events)
+            intervening = self._levels.get("intervene", False) or (
+                self._intervene_on_motion and bool(action[:N_AXES].any())
+            )
+        return TeleopCommand(action=action, events=events, intervening=intervening)
 
     def _gripper_is_closed(self) -> bool:
         if self._hold_gripper:
@@ -107,6 +112,8 @@ class CommandMapper:
             self._on_press(control)
 
     def _on_press(self, control: str) -> None:
+        if control == "intervene":  # a level, read in command(); its press is no event
+            return
         if control == "gripper":
             self._gripper_closed = not self._gripper_closed
             return

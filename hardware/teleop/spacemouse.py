@@ -46,7 +46,9 @@ SpaceMouse teleop (operator behind the robot, facing +x)
   lift / press down    +z / -z
   twist left / right   +yaw / -yaw
   buttons              from SpaceMouseConfig.buttons (default: left = gripper toggle,
-                       right = start recording, then stop and keep)"""
+                       right = start recording, then stop and keep)
+  intervene            TeleopConfig.intervene_on_motion (any motion takes over from the
+                       policy), or bind "intervene" to a button in SpaceMouseConfig.buttons"""
 
 
 @dataclass(frozen=True)
