@@ -6,18 +6,25 @@ instruction's embedding, over one or several tasks (robot_rl.train.teachers.stud
 from __future__ import annotations
 
 
+def sim_env_kwargs(cfg) -> dict:
+    """``cfg.env`` as ``sim.load``'s keywords (``backend`` chooses sim or robot; it is not one of them)."""
+    from omegaconf import OmegaConf
+
+    kwargs = OmegaConf.to_container(cfg.env, resolve=True)
+    kwargs.pop("backend", None)
+    return kwargs
+
+
 class Envs:
     """Env factories (picklable, for subprocesses) and the facts a policy needs about the env."""
 
     def __init__(self, cfg, task: str, reward=None) -> None:
         from functools import partial
 
-        from omegaconf import OmegaConf
-
         import sim
         from robot_rl.train.build import obs_specs_of, policy_obs_keys
 
-        env_kwargs = OmegaConf.to_container(cfg.env, resolve=True)
+        env_kwargs = sim_env_kwargs(cfg)
         reward_cameras = list(reward.cameras) if reward is not None else []
         if reward is not None and reward.image_size:  # a reward model scores frames at the size it was trained on
             env_kwargs["image_size"] = int(reward.image_size)

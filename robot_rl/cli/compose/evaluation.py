@@ -4,6 +4,8 @@ the artifact in the ROS 2 policy node against the sim bridge; results.json and a
 
 from __future__ import annotations
 
+from robot_rl.cli.compose.env import sim_env_kwargs
+
 import json
 from pathlib import Path
 
@@ -120,7 +122,6 @@ def instructed(env, obs_keys, instruction: str | None, artifact: Path | None = N
 def build(cfg, where: Path, randomize: str, use_checkpoint: bool, backend: str, task: str | None = None,
           instruction: str | None = None):
     """The eval env (same settings as training, chosen preset and task) and an ``act`` for the policy."""
-    from omegaconf import OmegaConf
 
     import sim
 
@@ -131,7 +132,7 @@ def build(cfg, where: Path, randomize: str, use_checkpoint: bool, backend: str, 
         path = checkpoint_path(where / "checkpoints")
         state = read_checkpoint(path)  # refuses an old pickle, a crafted or a damaged file before the env starts
     requested, task = task, task or policy_tasks(task_name(cfg, where))[0]
-    env_kwargs = OmegaConf.to_container(cfg.env, resolve=True)
+    env_kwargs = sim_env_kwargs(cfg)
     if use_checkpoint:
         env_kwargs["cameras"] = sorted(set(env_kwargs.get("cameras", [])) | set(cfg.algo.cameras))
         env = sim.load(task, cfg.robot.name, randomize, **env_kwargs)

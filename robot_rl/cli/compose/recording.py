@@ -3,6 +3,8 @@ scripted expert) and the episode writer, run as one session."""
 
 from __future__ import annotations
 
+from robot_rl.cli.compose.env import sim_env_kwargs
+
 from pathlib import Path
 
 from robot_rl.schema import as_bool
@@ -40,14 +42,13 @@ class ScriptedDevice:
 
 def record(cfg, task: str):
     """Build env, device and writer from ``cfg`` and run one recording session."""
-    from omegaconf import OmegaConf
 
     import sim
     from robot_rl.cli.progress import EpisodeBar
     from robot_rl.data.writer import EpisodeWriter
     from robot_rl.data.recording import RecordingSession, make_viewer
 
-    env = sim.load(task, cfg.robot.name, cfg.randomize.name, **OmegaConf.to_container(cfg.env, resolve=True))
+    env = sim.load(task, cfg.robot.name, cfg.randomize.name, **sim_env_kwargs(cfg))
     scripted = cfg.device == "scripted"
     device = ScriptedDevice(env, float(cfg.noise), int(cfg.seed)) if scripted else _teleop(cfg)
     out = Path(cfg.out or f"data/{task}_demos.zarr")

@@ -3,6 +3,8 @@ actions), and the video and PNG grid written from what the cameras saw."""
 
 from __future__ import annotations
 
+from robot_rl.cli.compose.env import sim_env_kwargs
+
 from pathlib import Path
 
 GRID_TIMES = 4  # frames per camera in the PNG grid, evenly spaced over the episode
@@ -11,13 +13,12 @@ GRID_TIMES = 4  # frames per camera in the PNG grid, evenly spaced over the epis
 def render_one(cfg, task: str, robot: str) -> tuple[Path, Path]:
     """Run the scripted expert (or random actions) and write an mp4 and a PNG grid."""
     import numpy as np
-    from omegaconf import OmegaConf
 
     import sim
     from robot_rl import contracts, media
     from sim.experts import make_expert
 
-    env_kwargs = OmegaConf.to_container(cfg.env, resolve=True)
+    env_kwargs = sim_env_kwargs(cfg)
     env_kwargs.update(image_size=cfg.render.image_size, render_profile=cfg.render.profile)
     env = sim.load(task, robot, cfg.randomize.name, **env_kwargs)
     keys = [contracts.image_key(c) for c in env.config.cameras]
