@@ -93,11 +93,17 @@ class RewardNet(nn.Module):
 
     def forward(self, images: dict[str, torch.Tensor], pooled: torch.Tensor, tokens: torch.Tensor,
                 mask: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head[-1](self.features(images, pooled, tokens, mask, index))
+
+    def features(self, images: dict[str, torch.Tensor], pooled: torch.Tensor, tokens: torch.Tensor,
+                 mask: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """The head's hidden layer, ``[B, hidden]``: the frames and the instruction reduced to what
+        progress and success are read from (a compact frozen encoder for learning on the robot)."""
         text = self.text(pooled, tokens, mask)
         if index is not None:
             text = text[index]
         feats = [self.cameras[cam](images[cam], text) for cam in self.config.cameras]
-        return self.head(torch.cat([*feats, text], dim=1))
+        return self.head[:-1](torch.cat([*feats, text], dim=1))
 
     def train(self, mode: bool = True) -> RewardNet:
         super().train(mode)

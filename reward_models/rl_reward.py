@@ -166,3 +166,28 @@ def load_learned_reward(model_path: str | None, env_reward: str = "dense", devic
     shaper = RewardShaper.from_config(from_dict(ShapingConfig, dict(shaping))) if shaping is not None else None
     return LearnedReward(model.score, model.cameras, env_reward, model.batch_size, shaper,
                          int(score.get("stride", 1)), int(model.config.image_size))
+
+
+class FrozenFeatures:
+    """A reward model's instruction-conditioned image features as a frozen encoder
+    (``RewardModel.features``): what an RL agent on the robot reads instead of raw frames, so
+    its updates stay as cheap as a state agent's."""
+
+    def __init__(self, model: Any) -> None:
+        self.model, self.cameras, self.dim = model, tuple(model.cameras), int(model.feature_dim)
+        self.image_size = int(model.config.image_size)
+
+    def __call__(self, frames: Mapping[str, np.ndarray], instructions: list[str]) -> np.ndarray:
+        return self.model.features({c: frames[image_key(c)] for c in self.cameras}, instructions)
+
+
+def load_frozen_features(model_path: str, device: str = "cpu") -> FrozenFeatures:
+    """``encoder.source=reward``'s builder: the reward model at ``model_path`` as a frozen encoder."""
+    from pathlib import Path
+
+    from reward_models.io import load
+
+    if not model_path or not Path(model_path).exists():
+        raise FileNotFoundError(f"the frozen encoder's reward model {model_path!r} does not exist; give "
+                                "encoder.path=<directory of a trained reward model> (or reward.model_path).")
+    return FrozenFeatures(load(model_path, device=str(device)))

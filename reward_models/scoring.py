@@ -91,6 +91,28 @@ class RewardModel:
             raise RewardModelError(f"cameras hold different numbers of frames ({sorted(counts)}).")
         return {c: views[c] for c in self.cameras}
 
+    @property
+    def feature_dim(self) -> int:
+        return self.config.hidden
+
+    def features(self, frames: Frames, instructions: Sequence[str] | str) -> np.ndarray:
+        """float32 ``[B, feature_dim]``: the head's hidden layer for each frame and instruction (see
+        ``RewardNet.features``); the frozen image encoder of learning on the robot."""
+        views = self.check_frames(frames)
+        n = len(next(iter(views.values())))
+        texts = [instructions] * n if isinstance(instructions, str) else list(instructions)
+        out = np.zeros((n, self.feature_dim), np.float32)
+        for lo in range(0, n, self.batch_size):
+            hi = min(lo + self.batch_size, n)
+            out[lo:hi] = self._features({c: v[lo:hi] for c, v in views.items()}, texts[lo:hi])
+        return out
+
+    @torch.inference_mode()
+    def _features(self, views: dict[str, np.ndarray], texts: list[str]) -> np.ndarray:
+        text = [t.to(self.device) for t in self.text.encode_unique(texts)]
+        images = {c: to_float(v, self.device) for c, v in views.items()}
+        return self.net.features(images, *text).float().cpu().numpy()
+
     @torch.inference_mode()
     def _probabilities(self, views: dict[str, np.ndarray], texts: list[str]) -> np.ndarray:
         text = [t.to(self.device) for t in self.text.encode_unique(texts)]

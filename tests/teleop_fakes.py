@@ -1,5 +1,6 @@
 """Test doubles of the teleop devices: in-memory transports that stand in for a SpaceMouse's HID
-reports and a gamepad's evdev events, and a scripted device. Tests only (``from teleop_fakes
+reports and a gamepad's evdev events, a hand-driven clock and an import check (the scripted
+device is the library's own: hardware.teleop.scripted). Tests only (``from teleop_fakes
 import ...``; tests/ is on the path through tests/conftest.py); no library code imports them.
 
 Only the byte/event source is fake: parsing, mapping and the reader thread run for real.
@@ -7,11 +8,13 @@ Only the byte/event source is fake: parsing, mapping and the reader thread run f
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
-from hardware.teleop.base import TeleopCommand
 from hardware.teleop.gamepad import InputEvent
 
 _WAIT_S = 2.0
@@ -128,25 +131,21 @@ class FakeEventSource:
         self._queue.closed = True
 
 
-class ScriptedTeleop:
-    """A Teleop that replays fixed commands, then repeats the last one without its events."""
+class FakeClock:
+    """A clock the test advances by hand, so hold windows expire deterministically."""
 
-    help = "Scripted teleop: replays a fixed list of commands."
+    def __init__(self) -> None:
+        self.now = 100.0
 
-    def __init__(self, commands: Sequence[TeleopCommand] | Iterable[TeleopCommand]) -> None:
-        self._commands = deque(commands)
-        if not self._commands:
-            raise ValueError("ScriptedTeleop needs at least one command.")
-        self._last = self._commands[0]
-        self.closed = False
+    def __call__(self) -> float:
+        return self.now
 
-    def read(self) -> TeleopCommand:
-        """The next scripted command."""
-        if self._commands:
-            self._last = self._commands.popleft()
-            return self._last
-        return TeleopCommand(action=self._last.action.copy())
 
-    def close(self) -> None:
-        """Mark closed."""
-        self.closed = True
+def assert_imports_none_of(module: str, forbidden: Sequence[str]) -> None:
+    """Importing ``module`` in a fresh interpreter loads none of ``forbidden`` (the test process
+    has them all loaded already)."""
+    code = (f"import sys, {module}; bad = [m for m in {tuple(forbidden)!r} if m in sys.modules]; "
+            "print(bad); sys.exit(bool(bad))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -25,7 +25,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -38,6 +37,7 @@ from hardware.ros.diagnostics import ERROR, values_of
 from hardware.ros.isolation import LaunchLog, isolated_environment, private_domain
 from hardware.ros.launch_file import LaunchError, load_launch_file, resolve_launch_file
 from hardware.ros.launcher import Launcher
+from hardware.ros.runner import BackgroundSpin
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class _Stack:
         self.config, self.domain_id, self.launch_log, self.latch_file = config, domain_id, launch_log, latch_file
         self.launcher: Launcher | None = None
         self.evaluator: _Evaluator | None = None
-        self._context = self._executor = self._spinner = self._launch_thread = None
+        self._context = self._spinner = self._launch_thread = None
         self._launch_error: BaseException | None = None
         self._policy_active = False
 
@@ -227,16 +227,7 @@ class _Stack:
         self._context = rclpy.Context()
         rclpy.init(context=self._context, domain_id=self.domain_id)
         self.evaluator = _Evaluator(self._context, self.config.command_interface)
-        self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(self.evaluator)
-        self._spinner = threading.Thread(target=self._spin, name="ros-eval-spin", daemon=True)
-        self._spinner.start()
-
-    def _spin(self) -> None:
-        try:
-            self._executor.spin()
-        except Exception:  # the context is shut down under it at close
-            log.debug("evaluator executor stopped", exc_info=True)
+        self._spinner = BackgroundSpin(self._context, self.evaluator, "ros-eval-spin")
 
     def _wait_for(self, ready: Callable[[], object], deadline_s: float, what: str) -> None:
         while not ready():
@@ -315,9 +306,8 @@ class _Stack:
                 self.launcher.request_shutdown()
                 self._launch_thread.join()  # bounded: the launcher escalates to SIGKILL
         finally:
-            if self._executor is not None:
-                self._executor.shutdown(timeout_sec=5.0)
-                self._spinner.join(timeout=5.0)
+            if self._spinner is not None:
+                self._spinner.close()
                 self.evaluator.destroy_node()
             if self._context is not None:
                 rclpy.try_shutdown(context=self._context)

@@ -12,6 +12,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from hardware.ros.decoding import MessageError
 
 COMMAND_INTERFACES = ("joint_trajectory", "position_array")
+RESET_PREFIX = "episode reset: "  # the sim bridge's ~/reset answer, followed by the new episode's instruction
+
 DEFAULT_COMMAND_TOPICS = {"joint_trajectory": "joint_trajectory_controller/joint_trajectory",
                           "position_array": "forward_position_controller/commands"}
 

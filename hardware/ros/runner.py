@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from typing import Callable
 
 import rclpy
@@ -98,3 +99,24 @@ def _close(node) -> None:
         if rclpy.ok():
             raise
         logging.getLogger(node.get_name()).debug("destroying the node during shutdown failed", exc_info=True)
+
+
+class BackgroundSpin:
+    """One node spun by a single-threaded executor on a daemon thread, for a process whose own
+    thread does something else (an evaluation, a control loop); ``close`` stops it."""
+
+    def __init__(self, context, node, name: str) -> None:
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(node)
+        self._thread = threading.Thread(target=self._spin, name=name, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # the context is shut down under it at close
+            logging.getLogger(__name__).debug("%s stopped", self._thread.name, exc_info=True)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self.executor.shutdown(timeout_sec=timeout_s)
+        self._thread.join(timeout=timeout_s)

@@ -23,7 +23,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32, Float32MultiArray, Float64MultiArray, String
 from std_srvs.srv import Trigger
 
-from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type, joint_state, rgb_to_image, vector
+from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, RESET_PREFIX, command_type, joint_state, rgb_to_image, vector
 from hardware.ros.decoding import MessageError, read_joint_command
 from hardware.ros.params import declare_config
 from hardware.ros.runner import loop_guard, run_node
@@ -119,7 +119,7 @@ class SimBridgeNode(Node):
         done = threading.Event()
         self._reset_request = done
         response.success = done.wait(timeout=10.0)
-        response.message = f"episode reset: {self.env.instruction}" if response.success else "reset timed out"
+        response.message = f"{RESET_PREFIX}{self.env.instruction}" if response.success else "reset timed out"
         return response
 
     # --- the real-time loop -----------------------------------------------------------------

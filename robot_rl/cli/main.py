@@ -63,6 +63,7 @@ USER_ERRORS = (
     ("robot_rl.policy.backends", "BackendUnavailable"),
     ("hardware.ros.launch_file", "LaunchError"),
     ("hardware.ros.closed_loop", "RosEvalError"),
+    ("hardware.ros.robot_env", "RobotConnectionError"),  # the robot stopped answering: not a bug of ours
     ("omegaconf.errors", "OmegaConfBaseException"),
     ("hydra.errors", "HydraException"),
     ("yaml", "YAMLError"),

@@ -6,7 +6,7 @@ import numpy as np
 
 import sim
 from hardware.teleop.base import TeleopCommand
-from teleop_fakes import ScriptedTeleop
+from hardware.teleop.scripted import ScriptedTeleop
 from robot_rl.cli.main import main
 from robot_rl.data.store import EpisodeStore
 from robot_rl.data.writer import EpisodeWriter

@@ -24,18 +24,9 @@ from hardware.teleop import (
 from hardware.teleop.config import KeyboardConfig
 from hardware.teleop.keyboard import KeyboardTeleop
 from hardware.teleop.keys import KeyDecoder, TerminalKeySource
+from teleop_fakes import FakeClock
 
 WAIT_S = 2.0
-
-
-class FakeClock:
-    """A clock the test advances by hand, so hold windows expire deterministically."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

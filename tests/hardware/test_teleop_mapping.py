@@ -15,7 +15,7 @@ from hardware.teleop import (
     TeleopConfig,
     apply_deadzone,
 )
-from teleop_fakes import ScriptedTeleop
+from hardware.teleop.scripted import ScriptedTeleop
 from hardware.teleop.mapping import MAX_PENDING_EVENTS
 
 
@@ -200,8 +200,9 @@ def test_command_refuses_a_bad_action_or_event() -> None:
 
 
 def test_scripted_teleop_replays_then_holds_last_action_without_events() -> None:
-    first = TeleopCommand(np.full(5, 0.5, dtype=np.float32), ("start",))
-    device = ScriptedTeleop([first])
-    assert device.read() is first
+    first = TeleopCommand(np.array([0.5, 0.5, 0.5, 0.5, -1.0], dtype=np.float32), ("start",))
+    device = ScriptedTeleop([first])  # the real mapping, passing a scripted input through unchanged
+    read = device.read()
+    assert read.events == ("start",) and np.array_equal(read.action, first.action)
     again = device.read()
     assert again.events == () and np.array_equal(again.action, first.action)

@@ -122,3 +122,27 @@ def test_label_over_ray_actors_writes_what_one_process_writes(trained, stores, s
         assert b.validate() == [] and b.num_episodes > 1
         for key in (VLM_PROGRESS, VLM_SUCCESS, VLM_REWARD):
             np.testing.assert_allclose(b.read_slice(key, 0, b.num_steps), a.read_slice(key, 0, a.num_steps), atol=1e-5)
+
+
+def test_frozen_features_are_what_the_head_reads(trained):
+    """The frozen encoder of learning on the robot: the head's hidden layer, one row per frame and
+    instruction, from which the model's own scores follow (its last layer)."""
+    import torch
+
+    from reward_models.io import load
+    from reward_models.rl_reward import load_frozen_features
+
+    encode = load_frozen_features(str(trained))
+    model = load(str(trained), device="cpu")
+    rng = np.random.default_rng(0)
+    size = model.config.image_size
+    frames = {f"obs/images/{c}": rng.integers(0, 255, (3, size, size, 3), dtype=np.uint8) for c in model.cameras}
+    texts = ["lift the red cube", "lift the blue cube", "lift the red cube"]
+    features = encode(frames, texts)
+    assert features.shape == (3, encode.dim) and encode.dim == model.config.hidden and features.dtype == np.float32
+    assert not np.allclose(features[0], features[1])  # the instruction conditions them
+    logits = model.net.head[-1](torch.as_tensor(features))
+    progress, success = model.score({c: frames[f"obs/images/{c}"] for c in model.cameras}, texts)
+    np.testing.assert_allclose(torch.sigmoid(logits).detach().numpy(), np.stack([progress, success], 1), atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="frozen encoder"):
+        load_frozen_features(str(trained) + "_missing")

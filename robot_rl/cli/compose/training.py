@@ -32,6 +32,8 @@ def train(cfg, task: str) -> Path:
     from robot_rl.train.rewards import build_reward
 
     learned = build_reward(cfg.reward, str(cfg.env.reward))  # reward=gt | vlm: the group's _target_
+    if str(cfg.env.backend) == "ros":  # learning on the robot over ROS 2 (robot_rl/cli/compose/robot.py)
+        return train_on_robot(cfg, task, learned, device, start_step)
     env = Envs(cfg, first_task(cfg, task), learned)
     teacher = distill_teacher(cfg, env)
     agent = build_agent(cfg.algo, env.obs_specs, env.action_dim, int(cfg.seed)).to(device)
@@ -52,6 +54,25 @@ def train(cfg, task: str) -> Path:
     print(write_report(cfg, task, run_dir, agent, result, baseline, logger.latest, artifact,
                        distilled=None if teacher is None else (teacher, per_task, teacher_result)))
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    return run_dir
+
+
+def train_on_robot(cfg, task: str, learned, device, start_step: int | None) -> Path:
+    from robot_rl.cli.compose.robot import check_robot, train_robot
+    from robot_rl.train.logger import Logger
+
+    check_robot(cfg)
+    run_dir = prepare_run_dir(cfg, task)
+    logger = Logger(run_dir, bool(cfg.logger.tensorboard), bool(cfg.logger.csv), resume_step=start_step)
+    try:
+        summary = train_robot(cfg, task, learned, device, run_dir, logger)
+    finally:
+        logger.close()
+    evaluation = summary["eval"] or {}
+    print(f"robot run {run_dir}: {summary['env_steps']} steps on the robot, evaluation success "
+          f"{evaluation.get('success_rate', float('nan')):.2f} (reward model), ground truth "
+          f"{summary['eval_task_success_rate'] if summary['eval_task_success_rate'] is not None else 'n/a'}; every "
+          f"episode in {summary['store']}")
     return run_dir
 
 

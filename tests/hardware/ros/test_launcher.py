@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from robot_rl.config import compose
 from conftest import LaunchProcess, process_gone, wait_for
 
 from hardware.ros.launch_file import LaunchError, load_launch_file
@@ -78,6 +80,15 @@ def test_shipped_launch_files_parse(tmp_path):
     record = load_launch_file(launch_dir / "teleop_record.launch.yaml", {"sim": "true", "out": "x.zarr"})
     assert [p.name for p in record.processes] == ["sim_bridge", "teleop", "recorder"]
     assert not (launch_dir / "__init__.py").exists()  # a data folder, never a package
+    bridge = load_launch_file(launch_dir / "sim_robot.launch.yaml", {"task": "lift"})
+    assert [p.executable for p in bridge.processes] == ["sim_bridge"] and bridge.processes[0].parameters["task"] == "lift"
+    learn = load_launch_file(launch_dir / "learn_robot.launch.yaml",
+                             {"reward_model": "runs/rm", "instruction": "touch the red cube, please"})
+    camera, learner = learn.processes
+    assert camera.executable == "camera_node" and learner.cmd[:2] == ["robot-rl", "train"]
+    cfg = compose(learner.cmd[2:], "train")  # the learner's command line is a valid train config
+    assert cfg.env.backend == "ros" and cfg.ros.instruction == "touch the red cube, please"
+    assert cfg.ros.reset_mode == "operator" and cfg.ros.safety.max_joint_step_rad == 0.05
 
 
 def test_cli_refuses_missing_and_unknown_arguments_in_one_sentence(capsys, joint_policy):

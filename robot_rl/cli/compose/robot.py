@@ -1,0 +1,223 @@
+"""``robot-rl train env=ros``: online RL on the robot over ROS 2, composed from the train config.
+
+The sim's task still names the episodes (instruction, length, observation layout); the arm, its
+cameras and its joint states come over DDS through ``hardware.ros.robot_env.RosRobotEnv`` (the
+policy node's safety filter and e-stop). ``ros.sim=true`` starts the MuJoCo sim bridge as the
+robot on a private domain. The agent reads the robot's frames through a frozen encoder (the
+reward model's image features, ``ros.encoder=reward``) plus proprioception, or the raw student
+layout (``ros.encoder=none``, e.g. algo=drq). See ``robot_rl.train.robot`` for the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from robot_rl.config import ConfigError, locate
+
+ENCODERS = ("reward", "none")
+DEVICES = ("none", "keyboard", "spacemouse", "gamepad")
+GIL_SWITCH_S = 5e-4
+
+
+def check_robot(cfg) -> None:
+    """Refuse (ConfigError, one sentence) what env=ros cannot do, before anything starts."""
+    from robot_rl.schema import as_bool, as_float, as_int
+
+    r = cfg.ros
+    sim = as_bool("ros.sim", r.sim)
+    if str(cfg.algo.kind) != "online":
+        raise ConfigError(f"env=ros learns online on the robot, and algo={cfg.algo.name} is {cfg.algo.kind}; "
+                          "expected algo=sac (or drq with ros.encoder=none).")
+    if int(cfg.ray.actors or 0):
+        raise ConfigError("env=ros runs one robot in this process; drop ray.actors (one robot is one actor).")
+    if str(r.encoder) not in ENCODERS:
+        raise ConfigError(f"ros.encoder={r.encoder} is unknown; expected one of {', '.join(ENCODERS)}.")
+    if str(r.intervention) not in DEVICES:
+        raise ConfigError(f"ros.intervention={r.intervention} is unknown; expected one of {', '.join(DEVICES)}.")
+    if r.reset_mode is not None and str(r.reset_mode) not in ("auto", "operator"):
+        raise ConfigError(f"ros.reset_mode={r.reset_mode} is unknown; expected auto or operator.")
+    as_int("ros.success_frames", r.success_frames, minimum=1)
+    remaps(r.remap)
+    if str(r.command_interface) not in ("joint_trajectory", "position_array"):
+        raise ConfigError(f"ros.command_interface={r.command_interface} is unknown; expected joint_trajectory or "
+                          "position_array.")
+    as_float("ros.handback_s", r.handback_s, minimum=0.0)
+    as_float("ros.connection_timeout_s", r.connection_timeout_s, minimum=0.1)
+    if r.episode_steps is not None:
+        as_int("ros.episode_steps", r.episode_steps, minimum=1)
+    if r.domain_id is not None:
+        as_int("ros.domain_id", r.domain_id, minimum=0, maximum=232)
+    if cfg.demos:
+        raise ConfigError("env=ros does not read demos= yet; the operator's interventions (ros.intervention) are "
+                          "its demonstrations.")
+    if str(cfg.reward.get("kind", "")) == "gt" and not sim:
+        raise ConfigError("reward=gt on a real arm has no ground truth; expected reward=vlm reward.model_path=<model> "
+                          "(ros.sim=true reads the sim bridge's task/progress instead).")
+    if str(r.encoder) == "reward" and not (r.encoder_path or cfg.reward.get("model_path")):
+        raise ConfigError("ros.encoder=reward needs a reward model: give reward.model_path=<model> (reward=vlm) or "
+                          "ros.encoder_path=<model>; ros.encoder=none gives the agent raw frames.")
+
+
+def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
+    """Run the robot training; a JSON-ready summary (the final evaluation, the store)."""
+    import torch
+
+    from robot_rl.cli.compose.env import Envs
+    from robot_rl.contracts import INSTRUCTION_ENCODER, OBS_INSTRUCTION, OBS_STATE, image_key
+    from robot_rl.algos.networks import ObsSpec
+    from robot_rl.train.build import build_agent, policy_obs_keys
+    from robot_rl.train.replay import ReplayBuffer
+    from robot_rl.train.robot import OBS_FEATURES, RobotConfig, RobotTrainer
+
+    r, t, a = cfg.ros, cfg.train, cfg.algo
+    sim = bool(r.sim)
+    model = learned if learned.cameras else None  # reward=vlm: scored in the env on the robot's frames
+    encode = None
+    if str(r.encoder) == "reward":
+        path = str(r.encoder_path or cfg.reward.get("model_path"))
+        encode = locate("reward_models.rl_reward.load_frozen_features", "ros.encoder")(path, str(device))
+    cameras = sorted(set(cfg.env.cameras) | set(a.cameras) | set(getattr(model, "cameras", ()))
+                     | set(getattr(encode, "cameras", ()))) or ["front"]
+    sizes = {s for s in (getattr(model, "image_size", None), getattr(encode, "image_size", None)) if s}
+    if len(sizes) > 1:
+        raise ConfigError(f"the reward model and the encoder read different image sizes {sorted(sizes)}; expected one "
+                          "model for both (ros.encoder_path=reward.model_path).")
+    image_size = sizes.pop() if sizes else int(cfg.env.image_size)
+    facts = Envs(cfg, task)  # the task's episode layout, from the sim's own task (nothing runs there)
+    spec = facts.spec
+    n_state = int(spec.observations[OBS_STATE].shape[0])
+    specs = {image_key(c): ObsSpec((image_size, image_size, 3), "uint8") for c in cameras}
+    specs.update({OBS_STATE: ObsSpec((n_state,), "float32"),
+                  OBS_INSTRUCTION: ObsSpec((int(INSTRUCTION_ENCODER["dim"]),), "float32")})
+    if encode is not None:
+        specs[OBS_FEATURES] = ObsSpec((encode.dim,), "float32")
+        keys = [OBS_FEATURES, OBS_STATE]
+    elif str(a.obs) == "state":  # what a robot's state is: proprioception, and the instruction
+        keys = [OBS_STATE, OBS_INSTRUCTION]
+    else:
+        keys = policy_obs_keys(str(a.obs), list(a.cameras) or cameras, specs)
+    obs_specs = {k: specs[k] for k in keys}
+    action_dim = int(spec.action.shape[0])
+    agent = build_agent(a, obs_specs, action_dim, int(cfg.seed)).to(device)
+    torch.set_num_threads(int(cfg.torch_threads))
+    # The learner thread holds the GIL between torch kernels; Python's default 5 ms switch
+    # interval would make the control loop wait that long for it at a tick.
+    sys.setswitchinterval(GIL_SWITCH_S)
+    from dataclasses import asdict
+
+    scaling = {k: v for k, v in asdict(facts.controller).items() if k != "action_space"}
+    env_config = _env_config(cfg, task, cameras, image_size, spec)
+    robot = _sim_robot(cfg, task, cameras, image_size, run_dir) if sim else None
+    store = str(r.store or run_dir / "robot.zarr")
+
+    def make_env():
+        from hardware.ros.robot_env import RosRobotEnv
+        from robot_rl.train.robot import Encoded
+
+        intervention = _intervention(cfg, float(spec.control_rate_hz))
+        domain = robot.domain_id if robot is not None else r.domain_id
+        if robot is not None:
+            with robot.environment():
+                env = RosRobotEnv(env_config, model, intervention, scaling, domain)
+        else:
+            env = RosRobotEnv(env_config, model, intervention, scaling, domain)
+        return Encoded(env, encode) if encode is not None else env
+
+    capacity = min(int(a.buffer_capacity), int(t.total_steps))
+    config = RobotConfig(total_steps=int(t.total_steps), seed_steps=int(a.seed_steps), batch_size=int(a.batch_size),
+                         utd=int(a.utd), demo_fraction=float(a.demo_fraction), eval_every=int(t.eval_every),
+                         eval_episodes=int(t.eval_episodes), checkpoint_every=int(t.checkpoint_every),
+                         log_every=int(t.log_every), normalize_obs=bool(a.normalize_obs), seed=int(cfg.seed),
+                         progress_bar=bool(cfg.logger.progress_bar), store=store)
+    attrs = {"control_rate_hz": float(spec.control_rate_hz), "robot": str(cfg.robot.name),
+             "action_space": str(spec.action_space)}
+    buffer = ReplayBuffer(obs_specs, action_dim, capacity, seed=int(cfg.seed))
+    demos = ReplayBuffer(obs_specs, action_dim, capacity, seed=int(cfg.seed) + 1)  # the operator's steps
+    try:
+        if robot is not None:
+            robot.start()
+        trainer = RobotTrainer(agent, make_env, config, run_dir, logger, buffer, demos, attrs, task,
+                               resume=bool(cfg.resume))
+        result = trainer.run()
+    finally:
+        if robot is not None:
+            robot.close()
+    summary = {"task": task, "store": store, "env_steps": trainer.step, "updates": int(agent.num_updates),
+               "wall_s": round(trainer.wall_s, 1), "sim": sim, "encoder": str(r.encoder), "obs_keys": keys,
+               "eval": None if result is None else {"success_rate": result.success_rate,
+                                                    "return": result.mean_return, "episodes": result.episodes},
+               "eval_task_success_rate": trainer.last_eval_truth}
+    jitter = trainer.jitter_summary()
+    if jitter:
+        summary["command_jitter_ms"] = jitter
+    (run_dir / "report.json").write_text(json.dumps(summary, indent=2, default=_plain))
+    torch.save({"agent": agent.state_dict(), "obs_keys": keys}, run_dir / "robot_agent.pt")
+    return summary
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def _env_config(cfg, task: str, cameras: list[str], image_size: int, spec):
+    from hardware.ros.robot_env import RobotEnvConfig
+    from robot_rl.config import load_group
+
+    r = cfg.ros
+    sim = bool(r.sim)
+    safety = {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in
+              _container(r.safety).items() if v is not None}
+    episode_steps = int(r.episode_steps or load_group("task", task).get("episode_steps", 100))
+    return RobotEnvConfig(robot=str(cfg.robot.name), task=task, action_space=str(spec.action_space),
+                          cameras=tuple(cameras), image_size=int(image_size),
+                          control_rate_hz=float(spec.control_rate_hz), episode_steps=episode_steps,
+                          instruction=str(r.instruction or ""),
+                          instruction_topic="task/instruction" if sim else "instruction",
+                          success_frames=int(r.success_frames),
+                          reset_mode=str(r.reset_mode or ("auto" if sim else "operator")),
+                          connection_timeout_s=float(r.connection_timeout_s), ground_truth=sim,
+                          command_interface=str(r.command_interface),
+                          remap=remaps(r.remap), **safety)
+
+
+def remaps(values) -> tuple[tuple[str, str], ...]:
+    """``ros.remap``'s ``FROM:=TO`` entries as pairs, or one sentence naming a malformed one."""
+    pairs = []
+    for entry in list(values or []):
+        src, sep, dst = str(entry).partition(":=")
+        if not sep or not src.strip() or not dst.strip():
+            raise ConfigError(f"ros.remap entry {entry!r} is not FROM:=TO; expected e.g. "
+                              "ros.remap=['joint_states:=/franka/joint_states'].")
+        pairs.append((src.strip(), dst.strip()))
+    return tuple(pairs)
+
+
+def _container(node) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
+
+
+def _sim_robot(cfg, task: str, cameras: list[str], image_size: int, run_dir: Path):
+    from hardware.ros.sim_robot import SimRobot
+
+    arguments = {"task": task, "robot": str(cfg.robot.name), "randomize": str(cfg.randomize.name),
+                 "seed": str(int(cfg.seed) * 100_000), "cameras": f"[{', '.join(cameras)}]",
+                 "image_size": str(image_size), "camera_rate_hz": str(cfg.ros.camera_rate_hz)}
+    return SimRobot(arguments, run_dir / "sim_robot.log")
+
+
+def _intervention(cfg, rate_hz: float):
+    """The operator's teleop device as an Intervention, or None (ros.intervention=none)."""
+    name = str(cfg.ros.intervention)
+    if name == "none":
+        return None
+    from hardware.control.intervention import Intervention, InterventionConfig
+    from hardware.teleop.config import TeleopConfig
+    from hardware.teleop.factory import make_device
+
+    # A SpaceMouse's two buttons are taken: any motion of it takes over (the HIL-SERL habit).
+    device = make_device(name, TeleopConfig(intervene_on_motion=name == "spacemouse"))
+    return Intervention(device, rate_hz, InterventionConfig(handback_s=float(cfg.ros.handback_s)))

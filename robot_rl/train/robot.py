@@ -1,0 +1,516 @@
+"""Online RL on a robot: real-time episodes in the control loop, learning on a thread beside it.
+
+``RobotTrainer`` is the online trainer (replay, normalisation, checkpoints, resume) with
+collection replaced by episodes on one robot env (``hardware.ros.robot_env``, or anything with
+its ``send``/``receive``/``time_left_s`` split). A robot cannot wait for a learner, so the
+gradient updates run on a ``Learner`` thread of their own (torch releases the GIL in its
+kernels): every env step owes ``utd`` updates, the learner pays them as fast as it can, and
+the control loop acts with a CPU copy of the policy that the learner refreshes every
+``publish_every`` updates. Updates the learner cannot pay within ``max_owed`` are dropped and
+counted (``train/updates_dropped``); the effective UTD is logged. Checkpoints and the final
+evaluation pause the learner.
+
+Everything the robot did is kept:
+- every episode, training and evaluation, is committed to a Zarr store (``store``) as it ends,
+  with the executed action, the reward, the reward model's and the operator's judgement and
+  the intervention flags; a run that dies loses only the episode in progress;
+- steps where the operator intervened also go to the demonstration buffer (RLPD samples it
+  beside the online data), and the intervention rate is logged;
+- on ``resume=true`` the store refills what the checkpoint lacks: training episodes committed
+  after it go back to the replay buffer, every operator step to the demonstrations.
+
+Evaluation runs deterministic episodes on the same robot, without interventions.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+from robot_rl.algos.base import Agent
+from robot_rl.contracts import ACTION, INFO_PROGRESS, INFO_SUCCESS, REWARD, image_key
+from robot_rl.train.logger import Logger
+from robot_rl.train.online import OnlineConfig, OnlineTrainer
+from robot_rl.train.replay import ReplayBuffer, batch_to_torch
+from robot_rl.train.rollouts import EvalResult
+
+log = logging.getLogger(__name__)
+
+OBS_FEATURES = "obs/features"
+INFO_INTERVENTION = "info/intervention"
+INFO_OPERATOR = "info/operator"
+INFO_TASK_SUCCESS = "info/task_success"  # the sim bridge's ground truth (ros.sim only)
+UPDATE_MARGIN_S = 0.003  # of a tick left free after an update
+WINDOW_POLL_S = 5e-4
+
+
+@dataclass
+class RobotConfig(OnlineConfig):
+    store: str = ""  # the Zarr store every episode is committed to
+    publish_every: int = 50  # learner updates between refreshes of the control loop's policy copy
+    max_owed: int = 1000  # updates the learner may fall behind before new ones are dropped
+
+
+class Learner:
+    """The gradient updates of a robot run, on a thread beside the control loop (see the module docstring)."""
+
+    def __init__(self, trainer: RobotTrainer) -> None:
+        self.trainer = trainer
+        self.lock = threading.Lock()  # held for each update: a checkpoint takes it to pause learning
+        self._wake = threading.Condition()
+        self.owed = 0.0
+        self.dropped = 0
+        self.update_s = 0.0  # running mean of one update's time
+        self.error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="robot-learner", daemon=True)
+        self._thread.start()
+
+    def owe(self, updates: float) -> None:
+        with self._wake:
+            room = self.trainer.config.max_owed - self.owed
+            self.dropped += int(max(0.0, updates - room))
+            self.owed += min(updates, max(room, 0.0))
+            self._wake.notify()
+        if self.error is not None:
+            raise RuntimeError(f"the learner thread failed: {self.error}") from self.error
+
+    def drain(self, timeout_s: float) -> None:
+        """Wait until what is owed is paid (at most ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while self.owed >= 1 and self.error is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    @contextmanager
+    def paused(self):
+        with self.lock:
+            yield
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stop = True
+            self._wake.notify()
+        self._thread.join(timeout=30.0)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._wake:
+                    self._wake.wait_for(lambda: self._stop or self.owed >= 1)
+                    if self._stop:
+                        return
+                while not self.trainer.may_update(self.update_s) and not self._stop:
+                    time.sleep(WINDOW_POLL_S)
+                with self.lock:
+                    start = time.perf_counter()
+                    self.trainer.update_once()
+                    took = time.perf_counter() - start
+                    self.trainer.maybe_publish()
+                self.update_s = took if self.update_s == 0 else 0.95 * self.update_s + 0.05 * took
+                with self._wake:
+                    self.owed -= 1
+        except BaseException as error:  # noqa: BLE001 - reported by the control loop at its next step
+            self.error = error
+            log.exception("the learner thread failed")
+
+
+@dataclass
+class Episode:
+    """One finished episode on the robot."""
+
+    steps: int
+    ret: float
+    success: bool
+    interventions: int
+    task_success: bool | None = None  # ground truth, where the robot is a simulator
+    ended_by: str = ""  # success | time | estop | operator
+
+
+class Encoded(gym.Wrapper):
+    """The robot env with ``obs/features``: the camera frames through a frozen encoder
+    (``encode(frames, instructions) -> [B, D]``, e.g. ``reward_models.rl_reward.FrozenFeatures``)."""
+
+    def __init__(self, env: gym.Env, encode: Any) -> None:
+        super().__init__(env)
+        self.encode = encode
+        self.observation_space = gym.spaces.Dict({**env.observation_space.spaces,
+                                                  OBS_FEATURES: gym.spaces.Box(-np.inf, np.inf, (encode.dim,), np.float32)})
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        return self._add(obs, info["instruction"]), info
+
+    def step(self, action):
+        self.send(action)
+        return self.receive()
+
+    def send(self, action) -> None:
+        self.env.send(action)
+
+    def time_left_s(self) -> float:
+        return self.env.time_left_s()
+
+    @property
+    def between_ticks(self) -> bool:
+        return self.env.between_ticks
+
+    def receive(self):
+        obs, reward, terminated, truncated, info = self.env.receive()
+        return self._add(obs, info["instruction"]), reward, terminated, truncated, info
+
+    def _add(self, obs: dict, instruction: str) -> dict:
+        frames = {image_key(c): obs[image_key(c)][None] for c in self.encode.cameras}
+        return {**obs, OBS_FEATURES: self.encode(frames, [instruction])[0]}
+
+
+class EpisodeRecorder:
+    """Commits every robot episode to the Zarr store at ``path`` (robot_rl.data.writer)."""
+
+    def __init__(self, path: str, obs_space: gym.spaces.Dict, action_dim: int, attrs: dict[str, Any]) -> None:
+        from robot_rl.data.writer import EpisodeWriter
+
+        schema = {k: (s.shape, s.dtype) for k, s in obs_space.spaces.items() if k != OBS_FEATURES}
+        schema.update({ACTION: ((action_dim,), np.float32), REWARD: ((), np.float32), INFO_SUCCESS: ((), np.bool_),
+                       INFO_PROGRESS: ((), np.float32), INFO_INTERVENTION: ((), np.bool_),
+                       INFO_OPERATOR: ((), np.bool_), INFO_TASK_SUCCESS: ((), np.bool_)})
+        self.keys = [k for k in schema if k.startswith("obs/")]
+        self.writer = EpisodeWriter(path, schema, attrs)
+        self.path = path
+
+    def start(self, instruction: str, task: str, phase: str) -> None:
+        self.writer.start_episode(source="real", instruction=instruction, task=task, extra={"phase": phase})
+
+    def add(self, obs: dict, action: np.ndarray, reward: float, info: dict) -> None:
+        row = {k: obs[k] for k in self.keys}
+        row.update({ACTION: np.asarray(action, np.float32), REWARD: np.float32(reward),
+                    INFO_SUCCESS: np.bool_(info["success"]), INFO_PROGRESS: np.float32(info.get("progress", 0.0)),
+                    INFO_INTERVENTION: np.bool_(info["intervention"]), INFO_OPERATOR: np.bool_(info["operator"]),
+                    INFO_TASK_SUCCESS: np.bool_(info.get("task_success", False))})
+        self.writer.add_step(row)
+
+    def end(self, episode: Episode, keep: bool = True, label: str = "") -> None:
+        extra = {"interventions": episode.interventions, "operator_label": label, "ended_by": episode.ended_by}
+        if episode.task_success is not None:
+            extra["task_success"] = episode.task_success
+        self.writer.end_episode(episode.success, keep=keep, wait=True, extra=extra)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class RobotTrainer(OnlineTrainer):
+    """Online RL through one robot env (see the module docstring); ``run()`` returns the final evaluation."""
+
+    def __init__(self, agent: Agent, make_env: Callable[[], gym.Env], config: RobotConfig, run_dir: Path,
+                 logger: Logger, buffer: ReplayBuffer, demos: ReplayBuffer, attrs: dict[str, Any], task: str,
+                 resume: bool = False) -> None:
+        self.env: gym.Env | None = None
+        self.attrs, self.task = attrs, task
+        self.recorder: EpisodeRecorder | None = None
+        self.learner: Learner | None = None
+        self.actor: Agent | None = None  # the control loop's CPU copy of the policy
+        self.buffer_lock = threading.Lock()  # the control loop adds while the learner samples
+        self.published = -1  # the agent's update count of the actor copy's weights
+        self.offered = -1  # ... of the weights last offered to it
+        self.pending_weights: tuple[dict, int] | None = None  # offered by the learner, taken by the control loop
+        self.owed_at_checkpoint = 0.0
+        self.in_episode = False  # the control loop is stepping an episode (the learner keeps out of its ticks)
+        self.episodes: list[Episode] = []
+        self.intervention_steps = self.episode_steps = 0
+        self.store_episodes = 0  # store episodes the replay buffer holds (checkpointed)
+        self.resumed = False
+        self.last_eval_truth: float | None = None  # the last evaluation's ground-truth success (a sim robot)
+        self.timing = None  # the robot env's command timing, kept past its close
+        super().__init__(agent, make_env, self._eval_env, config, run_dir, logger, buffer, demos, None, resume=False)
+        if resume:
+            self.resumed = self.restore()
+
+    # --- the loop's steps ----------------------------------------------------------------------
+    def run(self) -> EvalResult | None:
+        """The loop; when the robot stops answering, a checkpoint first (replay buffer and counters:
+        the committed episodes are in the store already), then the error."""
+        try:
+            return super().run()
+        except Exception:
+            if self.recorder is not None and self.step > 0:
+                self.checkpoint()
+                log.warning("checkpoint saved at step %d; resume=true continues this run", self.step)
+            raise
+
+    def start(self) -> None:
+        self.actor = copy.deepcopy(self.agent).to("cpu")
+        self.publish()
+        self.refresh_actor()
+        self.env = self.make_env()
+        self.recorder = EpisodeRecorder(self.config.store, self.env.observation_space, self.action_shape()[0],
+                                        self.attrs)
+        if self.resumed:
+            self.refill_from_store()
+        self.learner = Learner(self)
+        if self.owed_at_checkpoint:
+            self.learner.owe(self.owed_at_checkpoint)
+
+    def _eval_env(self) -> gym.Env:
+        return self.env
+
+    def train_step(self) -> None:
+        self.episodes.append(self.episode(explore=True))
+
+    def finish(self, bar) -> None:
+        """Before the final evaluation: what is owed is paid (the arm holds meanwhile)."""
+        self.learner.drain(timeout_s=max(60.0, 2 * self.learner.owed * max(self.learner.update_s, 0.01)))
+        self.publish()
+        self.refresh_actor()
+        super().finish(bar)
+
+    def episode(self, explore: bool) -> Episode:
+        """One episode on the robot, committed to the store; transitions to the buffers when exploring."""
+        env, cfg = self.env, self.config
+        robot = env.unwrapped
+        robot.interventions_enabled = explore and robot.intervention is not None
+        obs, info = env.reset()
+        self.recorder.start(info["instruction"], self.task, "train" if explore else "eval")
+        self.in_episode = True
+        ret, steps, interventions, success, truth, label = 0.0, 0, 0, False, None, ""
+        try:
+            while True:
+                if explore and self.step < cfg.seed_steps:
+                    action = self.rng.uniform(-1, 1, self.action_shape()).astype(np.float32)
+                else:
+                    self.refresh_actor()
+                    action = self.actor.act(_batch(obs), deterministic=not explore)[0]
+                env.send(action)
+                next_obs, reward, terminated, truncated, info = env.receive()
+                executed = np.asarray(info["action"], np.float32)
+                self.recorder.add(obs, executed, reward, info)
+                if explore:
+                    self.add(obs, executed, reward, next_obs, terminated, info["intervention"])
+                ret, steps = ret + reward, steps + 1
+                interventions += int(info["intervention"])
+                success = success or info["success"]
+                truth = info["task_success"] if "task_success" in info and truth is not True else truth
+                label = info.get("operator_label") or label
+                obs = next_obs
+                if terminated or truncated:
+                    break
+        except BaseException:
+            self.recorder.end(Episode(steps, ret, success, interventions), keep=False)  # only this one is lost
+            raise
+        finally:
+            self.in_episode = False
+        ended_by = ("estop" if info.get("estop") else "operator" if label else "success" if terminated else "time")
+        episode = Episode(steps, ret, bool(success), interventions, truth, ended_by)
+        self.recorder.end(episode, label=label)
+        if info.get("estop"):
+            log.warning("episode ended by the e-stop after %d steps; training pauses until it is reset", steps)
+        return episode
+
+    def add(self, obs: dict, action: np.ndarray, reward: float, next_obs: dict, terminated: bool,
+            intervention: bool) -> None:
+        """One transition to the replay buffer (and, the operator's, to the demonstrations too)."""
+        args = (_batch(obs), action[None], np.array([reward], np.float32), _batch(next_obs), np.array([terminated]))
+        with self.buffer_lock:
+            self.buffer.add(*args)
+            if intervention:
+                self.demos.add(*args)
+        self.intervention_steps += int(intervention)
+        self.episode_steps += 1
+        self.step += 1
+        if self.step > self.config.seed_steps:
+            self.learner.owe(self.config.utd)
+
+    def may_update(self, update_s: float) -> bool:
+        """Whether an update may start now: never between a tick and its command (the control
+        loop's few milliseconds must not share the GIL and the cores), and within a step only if
+        it should end before the next tick; between episodes, always."""
+        env = self.env if self.in_episode else None
+        if env is None:
+            return True
+        return env.between_ticks and env.time_left_s() > update_s + UPDATE_MARGIN_S
+
+    def update_once(self) -> None:
+        """One gradient update (the learner thread's)."""
+        if not self.normalized:
+            with self.buffer_lock:
+                self.fit_normalization()
+            self.offered = -1  # the control loop's copy needs the normalisation now
+        with self.buffer_lock:
+            batch = self.sampler.sample(self.config.batch_size)
+        batch = batch_to_torch(batch, self.agent.device)
+        self.update_metrics = self.agent.update(batch, update_actor=self.agent.num_updates % self.config.utd == 0)
+
+    def maybe_publish(self) -> None:
+        """After an update (the learner thread): offer the policy's weights every ``publish_every``
+        updates, and at once after the normalisation is fitted."""
+        if self.agent.num_updates - self.offered >= self.config.publish_every or self.offered < 0:
+            self.publish()
+
+    def publish(self) -> None:
+        """Offer the policy's weights (a CPU copy) to the control loop; called where nothing updates."""
+        from robot_rl.distributed.actors import policy_weights
+
+        self.pending_weights = (policy_weights(self.agent), self.agent.num_updates)
+        self.offered = self.agent.num_updates
+
+    def refresh_actor(self) -> None:
+        """The control loop takes the newest weights offered, if any (never waits for the learner)."""
+        pending, self.pending_weights = self.pending_weights, None
+        if pending is not None:
+            weights, self.published = pending
+            for name, state in weights.items():
+                getattr(self.actor, name).load_state_dict(state)
+
+    def evaluate(self, video: bool) -> EvalResult | None:
+        if self.config.eval_episodes <= 0:
+            return None
+        started = time.perf_counter()
+        episodes = [self.episode(explore=False) for _ in range(self.config.eval_episodes)]
+        returns = [e.ret for e in episodes]
+        result = EvalResult(float(np.mean([e.success for e in episodes])), float(np.mean(returns)),
+                            float(np.std(returns)), len(episodes), returns, [e.success for e in episodes])
+        metrics = {**result.metrics(), "eval/wall_s": self.wall_s, "eval/duration_s": time.perf_counter() - started}
+        truths = [e.task_success for e in episodes if e.task_success is not None]
+        if truths:
+            self.last_eval_truth = metrics["eval/task_success_rate"] = float(np.mean(truths))
+        self.logger.log(metrics, self.step)
+        self.last_eval = result
+        return result
+
+    def log(self, bar) -> None:
+        episodes, self.episodes = self.episodes, []
+        metrics = dict(self.update_metrics)
+        learner = self.learner
+        learned = max(1, self.step - self.config.seed_steps)
+        metrics.update({"train/env_steps": self.step, "train/updates": self.agent.num_updates,
+                        "train/wall_s": self.wall_s, "train/owed_updates": learner.owed,
+                        "train/updates_dropped": learner.dropped, "train/effective_utd": self.agent.num_updates / learned,
+                        "train/update_ms": learner.update_s * 1e3, "train/demo_steps": len(self.demos),
+                        "train/policy_lag": self.agent.num_updates - self.published})
+        if episodes:
+            metrics.update({"train/episode_return": float(np.mean([e.ret for e in episodes])),
+                            "train/success_rate": float(np.mean([e.success for e in episodes])),
+                            "train/episodes": len(episodes)})
+            truths = [e.task_success for e in episodes if e.task_success is not None]
+            if truths:
+                metrics["train/task_success_rate"] = float(np.mean(truths))
+        if self.episode_steps:
+            metrics["train/intervention_rate"] = self.intervention_steps / self.episode_steps
+            self.intervention_steps = self.episode_steps = 0
+        jitter = robot_jitter_ms(self.env)
+        if jitter is not None:
+            metrics["robot/command_jitter_ms_p99"] = jitter
+        self.logger.log(metrics, self.step)
+        self.logged_step = self.step
+        bar.set_postfix({"ret": f"{metrics.get('train/episode_return', float('nan')):.2f}"}, refresh=False)
+
+    def close(self) -> None:
+        try:
+            if self.learner is not None:
+                self.learner.stop()
+            if self.recorder is not None:
+                self.recorder.close()
+        finally:
+            if self.env is not None:
+                self.timing = getattr(self.env.unwrapped, "timing", None)
+                self.env.close()
+                self.env = None
+
+    def jitter_summary(self) -> dict | None:
+        """The command stream over the run (ms): jitter p50/p99 (see StepTiming) and each command's
+        time after its tick p50/p99, with how many of each."""
+        timing = self.timing if self.env is None else getattr(self.env.unwrapped, "timing", None)
+        values = timing.jitter_ms() if timing is not None else []
+        if not len(values):
+            return None
+        offsets = np.asarray(timing.offsets_ms)
+        return {"p50": float(np.percentile(values, 50)), "p99": float(np.percentile(values, 99)), "n": len(values),
+                "after_tick_p50": float(np.percentile(offsets, 50)), "after_tick_p99": float(np.percentile(offsets, 99))}
+
+    # --- checkpoints and resume ------------------------------------------------------------------
+    def checkpoint_state(self) -> dict:
+        state = super().checkpoint_state()
+        state.update(owed=self.learner.owed if self.learner is not None else self.owed_at_checkpoint,
+                     store_episodes=self._committed())
+        return state
+
+    def load_checkpoint_state(self, state: dict) -> None:
+        super().load_checkpoint_state(state)
+        self.owed_at_checkpoint = float(state.get("owed", 0.0))
+        self.store_episodes = int(state.get("store_episodes", 0))
+
+    def checkpoint(self) -> None:
+        """The agent, buffer and counters as they are between two updates (the learner pauses)."""
+        with self.learner.paused() if self.learner is not None else _nothing(), self.buffer_lock:
+            super().checkpoint()
+        self.store_episodes = self._committed()
+
+    def _committed(self) -> int:
+        return self.recorder.writer.num_episodes if self.recorder is not None else self.store_episodes
+
+    def refill_from_store(self) -> None:
+        """The store back into the buffers a resumed run lost: training episodes committed after the
+        checkpoint into the replay buffer, and the operator's steps of every training episode into
+        the demonstrations (that buffer is not checkpointed: the store holds it)."""
+        from robot_rl.data.store import EpisodeStore
+
+        with EpisodeStore.open(self.config.store) as store:
+            infos = store.episode_infos()
+            online = human = 0
+            for index in range(store.num_episodes):
+                if infos[index].extra.get("phase") != "train":
+                    continue
+                data = store.read_episode(index)
+                added, operator = self._replay(data, infos[index].instruction, index >= self.store_episodes)
+                online, human = online + added, human + operator
+        log.info("resume: %d steps committed after the checkpoint back in the replay buffer, %d operator steps in "
+                 "the demonstrations", online, human)
+
+    def _replay(self, data: dict[str, np.ndarray], instruction: str, online: bool) -> tuple[int, int]:
+        """Add one stored episode's transitions (to the replay buffer when ``online``; the
+        operator's to the demonstrations); (online steps, operator steps) added."""
+        n = len(data[ACTION]) - 1  # row t holds obs t and action t; its next obs is row t+1
+        human = data[INFO_INTERVENTION][:-1] if n > 0 else np.zeros(0, bool)
+        if n < 1 or not (online or human.any()):
+            return 0, 0
+        obs = {k: v for k, v in data.items() if k.startswith("obs/")}
+        encode = getattr(self.env, "encode", None)
+        if encode is not None:
+            frames = {image_key(c): obs[image_key(c)] for c in encode.cameras}
+            obs[OBS_FEATURES] = encode(frames, [instruction] * len(data[ACTION]))
+        now = {k: v[:-1] for k, v in obs.items()}
+        after = {k: v[1:] for k, v in obs.items()}
+        done = np.zeros(n, bool)  # the terminal transition left from the last row, whose next obs is not stored
+        action, reward = data[ACTION][:-1], data[REWARD][:-1]
+        if online:
+            self.buffer.add(now, action, reward, after, done)
+        if human.any():
+            self.demos.add({k: v[human] for k, v in now.items()}, action[human], reward[human],
+                           {k: v[human] for k, v in after.items()}, done[human])
+        return (n if online else 0), int(human.sum())
+
+
+def robot_jitter_ms(env: gym.Env | None) -> float | None:
+    """p99 of how far the robot env's command publishes strayed from their ticks, in ms."""
+    timing = getattr(getattr(env, "unwrapped", None), "timing", None)
+    if timing is None:
+        return None
+    values = timing.jitter_ms()
+    return float(np.percentile(values, 99)) if len(values) else None
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+def _batch(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v)[None] for k, v in obs.items()}
