@@ -17,8 +17,8 @@ Train a policy in the sim (or from a Zarr store) and end with an evaluated, expo
 
 Keys are key=value, composed by Hydra against robot_rl/conf/train.yaml (with config.yaml's
 env.*, seed, out_dir); -m sweeps comma-separated values. Config groups (choose with
-group=name): task, robot, randomize, algo (sac | drq | iql | bc | distill), reward (gt | vlm), logger
-(default | csv). Main options:
+group=name): task, robot, randomize, env (sim | ros), algo (sac | drq | iql | bc | distill),
+reward (gt | vlm), logger (default | csv). Main options:
   seed=0                 seed of networks, envs and sampling
   run=DIR                run directory (default <out_dir>/<date>/<task>_<algo>_s<seed>)
   resume=true            continue `run` from its last checkpoint: networks, optimisers, replay
@@ -63,6 +63,15 @@ group=name): task, robot, randomize, algo (sac | drq | iql | bc | distill), rewa
                          (a silent actor is restarted), ray.actor_cpus; metrics ray/* and actorN/*
   -m ... ray.address=A   a sweep with each combination a Ray task (ray.job_cpus, ray.job_gpus),
                          results in one table (ray.address=local: a local instance)
+  env=ros                learn on the robot over ROS 2 (README "Learning on your robot"): the learned
+                         reward (reward=vlm) on its camera frames, the reward model's features as a
+                         frozen encoder (ros.encoder=reward|none), every command through the policy
+                         node's safety filter and e-stop, every episode in <run>/robot.zarr.
+                         ros.sim=true: the MuJoCo sim bridge is the robot (private DDS domain);
+                         ros.intervention=gamepad|keyboard|spacemouse|scripted: hold to take over
+                         (the steps go to the demonstrations); ros.reset_mode=auto|operator,
+                         ros.instruction=TEXT, ros.success_frames=3, ros.safety.<limit>=...,
+                         ros.remap=['joint_states:=/arm/joint_states'], ros.domain_id=N
   logger=csv             no TensorBoard files
   torch_threads=1        CPU threads for torch (1 is fastest for these small networks)
   device=auto|cpu|cuda   where the networks train (auto: a CUDA GPU when torch sees one); the
@@ -81,7 +90,7 @@ from robot_rl.cli.args import chosen, expand_sweep, parse
 from robot_rl.cli.checks.train import check_values
 from robot_rl.config import ConfigError, choices, compose, one_line
 
-GROUPS = ("task", "robot", "randomize", "algo", "reward", "logger")
+GROUPS = ("task", "robot", "randomize", "env", "algo", "reward", "logger")
 
 
 def run(argv: list[str]) -> int:

@@ -28,6 +28,8 @@ def check_values(cfg) -> None:
                           "online; expected demos=<store> for its demonstrations, or algo=iql / algo=bc.")
     check_distill(cfg)
     check_ray(cfg)
+    if str(cfg.env.backend) == "ros":
+        check_robot(cfg)
     if str(a.kind) == "online":
         as_int("train.total_steps", t.total_steps, minimum=1)
         as_int("algo.seed_steps", a.seed_steps, minimum=0)
@@ -144,3 +146,60 @@ def check_ray(cfg) -> None:
     if config.actors and str(cfg.train.num_envs) not in ("auto", "1"):
         raise ConfigError(f"ray.actors={config.actors} replaces train.num_envs={cfg.train.num_envs} (each actor runs one "
                           "env); drop train.num_envs.")
+
+
+ENCODERS = ("reward", "none")
+DEVICES = ("none", "keyboard", "spacemouse", "gamepad", "scripted")
+
+
+def check_robot(cfg) -> None:
+    """Refuse (ConfigError, one sentence) what env=ros cannot do, before anything starts."""
+    r = cfg.ros
+    sim = as_bool("ros.sim", r.sim)
+    if str(cfg.algo.kind) != "online":
+        raise ConfigError(f"env=ros learns online on the robot, and algo={cfg.algo.name} is {cfg.algo.kind}; "
+                          "expected algo=sac (or drq with ros.encoder=none).")
+    if int(cfg.ray.actors or 0):
+        raise ConfigError("env=ros runs one robot in this process; drop ray.actors (one robot is one actor).")
+    if str(r.encoder) not in ENCODERS:
+        raise ConfigError(f"ros.encoder={r.encoder} is unknown; expected one of {', '.join(ENCODERS)}.")
+    if str(r.intervention) not in DEVICES:
+        raise ConfigError(f"ros.intervention={r.intervention} is unknown; expected one of {', '.join(DEVICES)}.")
+    if r.reset_mode is not None and str(r.reset_mode) not in ("auto", "operator"):
+        raise ConfigError(f"ros.reset_mode={r.reset_mode} is unknown; expected auto or operator.")
+    if str(r.intervention) == "scripted" and not sim:
+        raise ConfigError("ros.intervention=scripted steers by the simulator's ground truth; it needs ros.sim=true "
+                          "(on a real arm: gamepad, keyboard or spacemouse).")
+    as_int("ros.scripted_steps", r.scripted_steps, minimum=0)
+    as_int("ros.success_frames", r.success_frames, minimum=1)
+    remaps(r.remap)
+    if str(r.command_interface) not in ("joint_trajectory", "position_array"):
+        raise ConfigError(f"ros.command_interface={r.command_interface} is unknown; expected joint_trajectory or "
+                          "position_array.")
+    as_float("ros.handback_s", r.handback_s, minimum=0.0)
+    as_float("ros.connection_timeout_s", r.connection_timeout_s, minimum=0.1)
+    if r.episode_steps is not None:
+        as_int("ros.episode_steps", r.episode_steps, minimum=1)
+    if r.domain_id is not None:
+        as_int("ros.domain_id", r.domain_id, minimum=0, maximum=232)
+    if cfg.demos:
+        raise ConfigError("env=ros does not read demos= yet; the operator's interventions (ros.intervention) are "
+                          "its demonstrations.")
+    if str(cfg.reward.get("kind", "")) == "gt" and not sim:
+        raise ConfigError("reward=gt on a real arm has no ground truth; expected reward=vlm reward.model_path=<model> "
+                          "(ros.sim=true reads the sim bridge's task/progress instead).")
+    if str(r.encoder) == "reward" and not (r.encoder_path or cfg.reward.get("model_path")):
+        raise ConfigError("ros.encoder=reward needs a reward model: give reward.model_path=<model> (reward=vlm) or "
+                          "ros.encoder_path=<model>; ros.encoder=none gives the agent raw frames.")
+
+
+def remaps(values) -> tuple[tuple[str, str], ...]:
+    """``ros.remap``'s ``FROM:=TO`` entries as pairs, or one sentence naming a malformed one."""
+    pairs = []
+    for entry in list(values or []):
+        src, sep, dst = str(entry).partition(":=")
+        if not sep or not src.strip() or not dst.strip():
+            raise ConfigError(f"ros.remap entry {entry!r} is not FROM:=TO; expected e.g. "
+                              "ros.remap=['joint_states:=/franka/joint_states'].")
+        pairs.append((src.strip(), dst.strip()))
+    return tuple(pairs)

@@ -16,48 +16,7 @@ from pathlib import Path
 
 from robot_rl.config import ConfigError, locate
 
-ENCODERS = ("reward", "none")
-DEVICES = ("none", "keyboard", "spacemouse", "gamepad")
 GIL_SWITCH_S = 5e-4
-
-
-def check_robot(cfg) -> None:
-    """Refuse (ConfigError, one sentence) what env=ros cannot do, before anything starts."""
-    from robot_rl.schema import as_bool, as_float, as_int
-
-    r = cfg.ros
-    sim = as_bool("ros.sim", r.sim)
-    if str(cfg.algo.kind) != "online":
-        raise ConfigError(f"env=ros learns online on the robot, and algo={cfg.algo.name} is {cfg.algo.kind}; "
-                          "expected algo=sac (or drq with ros.encoder=none).")
-    if int(cfg.ray.actors or 0):
-        raise ConfigError("env=ros runs one robot in this process; drop ray.actors (one robot is one actor).")
-    if str(r.encoder) not in ENCODERS:
-        raise ConfigError(f"ros.encoder={r.encoder} is unknown; expected one of {', '.join(ENCODERS)}.")
-    if str(r.intervention) not in DEVICES:
-        raise ConfigError(f"ros.intervention={r.intervention} is unknown; expected one of {', '.join(DEVICES)}.")
-    if r.reset_mode is not None and str(r.reset_mode) not in ("auto", "operator"):
-        raise ConfigError(f"ros.reset_mode={r.reset_mode} is unknown; expected auto or operator.")
-    as_int("ros.success_frames", r.success_frames, minimum=1)
-    remaps(r.remap)
-    if str(r.command_interface) not in ("joint_trajectory", "position_array"):
-        raise ConfigError(f"ros.command_interface={r.command_interface} is unknown; expected joint_trajectory or "
-                          "position_array.")
-    as_float("ros.handback_s", r.handback_s, minimum=0.0)
-    as_float("ros.connection_timeout_s", r.connection_timeout_s, minimum=0.1)
-    if r.episode_steps is not None:
-        as_int("ros.episode_steps", r.episode_steps, minimum=1)
-    if r.domain_id is not None:
-        as_int("ros.domain_id", r.domain_id, minimum=0, maximum=232)
-    if cfg.demos:
-        raise ConfigError("env=ros does not read demos= yet; the operator's interventions (ros.intervention) are "
-                          "its demonstrations.")
-    if str(cfg.reward.get("kind", "")) == "gt" and not sim:
-        raise ConfigError("reward=gt on a real arm has no ground truth; expected reward=vlm reward.model_path=<model> "
-                          "(ros.sim=true reads the sim bridge's task/progress instead).")
-    if str(r.encoder) == "reward" and not (r.encoder_path or cfg.reward.get("model_path")):
-        raise ConfigError("ros.encoder=reward needs a reward model: give reward.model_path=<model> (reward=vlm) or "
-                          "ros.encoder_path=<model>; ros.encoder=none gives the agent raw frames.")
 
 
 def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
@@ -116,7 +75,7 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
         from hardware.ros.robot_env import RosRobotEnv
         from robot_rl.train.robot import Encoded
 
-        intervention = _intervention(cfg, float(spec.control_rate_hz))
+        intervention = _intervention(cfg, float(spec.control_rate_hz), robot)
         domain = robot.domain_id if robot is not None else r.domain_id
         if robot is not None:
             with robot.environment():
@@ -163,6 +122,7 @@ def _plain(value):
 
 def _env_config(cfg, task: str, cameras: list[str], image_size: int, spec):
     from hardware.ros.robot_env import RobotEnvConfig
+    from robot_rl.cli.checks.train import remaps
     from robot_rl.config import load_group
 
     r = cfg.ros
@@ -182,18 +142,6 @@ def _env_config(cfg, task: str, cameras: list[str], image_size: int, spec):
                           remap=remaps(r.remap), **safety)
 
 
-def remaps(values) -> tuple[tuple[str, str], ...]:
-    """``ros.remap``'s ``FROM:=TO`` entries as pairs, or one sentence naming a malformed one."""
-    pairs = []
-    for entry in list(values or []):
-        src, sep, dst = str(entry).partition(":=")
-        if not sep or not src.strip() or not dst.strip():
-            raise ConfigError(f"ros.remap entry {entry!r} is not FROM:=TO; expected e.g. "
-                              "ros.remap=['joint_states:=/franka/joint_states'].")
-        pairs.append((src.strip(), dst.strip()))
-    return tuple(pairs)
-
-
 def _container(node) -> dict:
     from omegaconf import OmegaConf
 
@@ -205,11 +153,12 @@ def _sim_robot(cfg, task: str, cameras: list[str], image_size: int, run_dir: Pat
 
     arguments = {"task": task, "robot": str(cfg.robot.name), "randomize": str(cfg.randomize.name),
                  "seed": str(int(cfg.seed) * 100_000), "cameras": f"[{', '.join(cameras)}]",
-                 "image_size": str(image_size), "camera_rate_hz": str(cfg.ros.camera_rate_hz)}
+                 "image_size": str(image_size), "camera_rate_hz": str(cfg.ros.camera_rate_hz),
+                 "publish_object": str(str(cfg.ros.intervention) == "scripted").lower()}
     return SimRobot(arguments, run_dir / "sim_robot.log")
 
 
-def _intervention(cfg, rate_hz: float):
+def _intervention(cfg, rate_hz: float, robot):
     """The operator's teleop device as an Intervention, or None (ros.intervention=none)."""
     name = str(cfg.ros.intervention)
     if name == "none":
@@ -218,6 +167,11 @@ def _intervention(cfg, rate_hz: float):
     from hardware.teleop.config import TeleopConfig
     from hardware.teleop.factory import make_device
 
-    # A SpaceMouse's two buttons are taken: any motion of it takes over (the HIL-SERL habit).
-    device = make_device(name, TeleopConfig(intervene_on_motion=name == "spacemouse"))
+    if name == "scripted":  # the sim bridge's ground truth steers (hardware.ros.sim_operator)
+        from hardware.ros.sim_operator import SimOperator
+
+        with robot.environment():
+            device = SimOperator(robot.domain_id, int(cfg.ros.scripted_steps))
+    else:  # a SpaceMouse's two buttons are taken: any motion of it takes over (the HIL-SERL habit)
+        device = make_device(name, TeleopConfig(intervene_on_motion=name == "spacemouse"))
     return Intervention(device, rate_hz, InterventionConfig(handback_s=float(cfg.ros.handback_s)))

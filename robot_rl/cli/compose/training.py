@@ -58,10 +58,9 @@ def train(cfg, task: str) -> Path:
 
 
 def train_on_robot(cfg, task: str, learned, device, start_step: int | None) -> Path:
-    from robot_rl.cli.compose.robot import check_robot, train_robot
+    from robot_rl.cli.compose.robot import train_robot
     from robot_rl.train.logger import Logger
 
-    check_robot(cfg)
     run_dir = prepare_run_dir(cfg, task)
     logger = Logger(run_dir, bool(cfg.logger.tensorboard), bool(cfg.logger.csv), resume_step=start_step)
     try:
