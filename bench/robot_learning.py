@@ -35,7 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from results import print_result  # noqa: E402 - bench/results.py
 
-COMMON = ["task=reach", "env=ros", "ros.sim=true", "reward=vlm", "algo=sac", "algo.agent.num_critics=2",
+# The learned reward as dense progress (no shaping): in the sim, SAC from scratch on reach reached 69% at 8k
+# steps that way against 34% with the pipeline's shaped reward (README benchmarks).
+COMMON = ["task=reach", "env=ros", "ros.sim=true", "reward=vlm", "reward.shaping=null", "env.reward=dense",
+          "algo=sac", "algo.agent.num_critics=2",
           "algo.batch_size=128", "logger=csv", "logger.progress_bar=false", "train.checkpoint_every=0"]
 AIM_SUCCESS, AIM_MINUTES, AIM_JITTER_MS = 0.8, 20.0, 5.0
 

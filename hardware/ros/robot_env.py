@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 
 RESET_MODES = ("auto", "operator")
 POLL_S = 0.02
+HOME_ACTION = 0.25  # homing moves the hand at most a quarter of the ee_delta controller's step per tick
+HOME_NEAR_M = 0.02  # a Cartesian homing phase ends this close to its goal
+HOME_PHASE_S = 4.0  # ... or after this long
 
 
 class RobotConnectionError(RuntimeError):
@@ -169,6 +172,9 @@ class RosRobotEnv(gym.Env):
         self._events: list[str] = []
         self._start_episode = threading.Event()
         self.waiting_for_operator = False
+        self._homing: dict = {}
+        controller = getattr(self.robot, "controller", None)
+        self._max_pos_step = float(getattr(getattr(controller, "config", None), "max_pos_step_m", 0.04))
         self._truth = {"success": False, "progress": 0.0}
         self._start_ros(domain_id, embed)
         try:
@@ -416,34 +422,53 @@ class RosRobotEnv(gym.Env):
                                        f"{self.cache.topics[OBS_STATE]} for {age:.1f} s.")
 
     def _home(self) -> None:
-        """Move to the home pose at ``home_speed_rad_s``, every command through the safety filter."""
+        """Move to the home pose, every command through the safety filter. An ee_delta arm first
+        lifts the hand straight up to the home pose's height (it may be low among the objects) and
+        moves it in a straight line over to the home pose's hand position (inside the workspace box,
+        which a joint-space line can leave); then, as any arm, in joint space at ``home_speed_rad_s``."""
         cfg = self.config
         home = np.asarray(self.robot.home_qpos, np.float64)
         obs = self._fresh_observation(newer_than_s=-np.inf)
         self.safety.activate(obs.q, time.perf_counter())
+        self._homing = {"tick": time.perf_counter(), "hold": "", "deadline": time.monotonic() + cfg.home_timeout_s}
+        if cfg.action_space == "ee_delta":
+            goal = self.robot.ee_position(home)
+            for phase in ("lift", "across"):
+                for _ in range(int(HOME_PHASE_S * cfg.control_rate_hz)):
+                    ee = self.robot.ee_position(obs.q)
+                    delta = np.array([0.0, 0.0, max(0.0, goal[2] - ee[2])]) if phase == "lift" else goal - ee
+                    if np.linalg.norm(delta) < HOME_NEAR_M:
+                        break
+                    action = np.zeros(self.action_space.shape, np.float32)
+                    action[:3], action[-1] = np.clip(delta / self._max_pos_step, -HOME_ACTION, HOME_ACTION), -1.0
+                    obs = self._home_step(self.robot.joint_targets(action, obs.q, obs.q_gripper)[0], obs, home)
         step = cfg.home_speed_rad_s * self.period_s
-        deadline = time.monotonic() + cfg.home_timeout_s
-        tick = time.perf_counter()
         while np.max(np.abs(obs.q - home)) > cfg.home_tolerance_rad:
-            if self.estop.tripped:
-                self._wait_out_estop()
-                obs = self._fresh_observation(newer_than_s=-np.inf)
-                self.safety.activate(obs.q, time.perf_counter())
-            if time.monotonic() > deadline:
-                far = int(np.argmax(np.abs(obs.q - home)))
-                raise RobotConnectionError(
-                    f"the arm did not reach its home pose in {cfg.home_timeout_s:g} s (joint "
-                    f"{self.robot.joint_names[far]} is {abs(obs.q[far] - home[far]):.2f} rad away); is it blocked?")
-            target = obs.q + np.clip(home - obs.q, -step, step)
-            now = time.perf_counter()
-            command = self.safety.filter(target, obs.q, obs.time_s, now, target_time_s=now)
-            if command.publish:
-                message = joint_command(cfg.command_interface, self.robot.joint_names, command.positions, self.period_s)
-                self.safety.send_if_safe(obs.time_s, lambda: self._command_pub.publish(message))
-                self._gripper_pub.publish(Float64MultiArray(data=self._open_gripper()))
-            tick += self.period_s
-            _sleep_until(tick)
-            obs = self._fresh_observation(newer_than_s=obs.time_s)
+            obs = self._home_step(obs.q + np.clip(home - obs.q, -step, step), obs, home)
+
+    def _home_step(self, target: np.ndarray, obs, home: np.ndarray):
+        """One homing tick: ``target`` through the safety filter; the next observation."""
+        cfg, state = self.config, self._homing
+        if self.estop.tripped:
+            self._wait_out_estop()
+            obs = self._fresh_observation(newer_than_s=-np.inf)
+            self.safety.activate(obs.q, time.perf_counter())
+        if time.monotonic() > state["deadline"]:
+            far = int(np.argmax(np.abs(obs.q - home)))
+            held = f"; the safety filter held: {state['hold']}" if state["hold"] else "; is it blocked?"
+            raise RobotConnectionError(
+                f"the arm did not reach its home pose in {cfg.home_timeout_s:g} s (joint "
+                f"{self.robot.joint_names[far]} is {abs(obs.q[far] - home[far]):.2f} rad away){held}")
+        now = time.perf_counter()
+        command = self.safety.filter(target, obs.q, obs.time_s, now, target_time_s=now)
+        state["hold"] = command.reason if not command.publish else ""
+        if command.publish:
+            message = joint_command(cfg.command_interface, self.robot.joint_names, command.positions, self.period_s)
+            self.safety.send_if_safe(obs.time_s, lambda: self._command_pub.publish(message))
+            self._gripper_pub.publish(Float64MultiArray(data=self._open_gripper()))
+        state["tick"] += self.period_s
+        _sleep_until(state["tick"])
+        return self._fresh_observation(newer_than_s=obs.time_s)
 
     def _open_gripper(self) -> list[float]:
         _, gripper = self.robot.joint_targets(np.append(np.zeros(self.action_space.shape[0] - 1), -1.0),

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ INFO_INTERVENTION = "info/intervention"
 INFO_OPERATOR = "info/operator"
 INFO_TASK_SUCCESS = "info/task_success"  # the sim bridge's ground truth (ros.sim only)
 UPDATE_MARGIN_S = 0.003  # of a tick left free after an update
+LEARNER_NICE = 10  # the learner thread's niceness: below the control loop's
 WINDOW_POLL_S = 5e-4
 
 
@@ -57,6 +59,12 @@ WINDOW_POLL_S = 5e-4
 class RobotConfig(OnlineConfig):
     store: str = ""  # the Zarr store every episode is committed to
     publish_every: int = 50  # learner updates between refreshes of the control loop's policy copy
+    random_start: bool = True  # uniform random actions for seed_steps (False: the policy acts from the start)
+    actor_warmup: int = 0  # updates of the critic alone before the actor learns
+    # An episode that ends in success is terminal for the critic only with a sparse (success)
+    # reward. With dense progress the success state keeps paying, so its value is bootstrapped:
+    # a terminal there would teach the policy that succeeding stops the reward.
+    success_is_terminal: bool = True
     max_owed: int = 1000  # updates the learner may fall behind before new ones are dropped
 
 
@@ -103,6 +111,7 @@ class Learner:
 
     def _run(self) -> None:
         try:
+            _lower_priority()
             while True:
                 with self._wake:
                     self._wake.wait_for(lambda: self._stop or self.owed >= 1)
@@ -283,7 +292,7 @@ class RobotTrainer(OnlineTrainer):
         ret, steps, interventions, success, truth, label = 0.0, 0, 0, False, None, ""
         try:
             while True:
-                if explore and self.step < cfg.seed_steps:
+                if explore and cfg.random_start and self.step < cfg.seed_steps:
                     action = self.rng.uniform(-1, 1, self.action_shape()).astype(np.float32)
                 else:
                     self.refresh_actor()
@@ -293,7 +302,8 @@ class RobotTrainer(OnlineTrainer):
                 executed = np.asarray(info["action"], np.float32)
                 self.recorder.add(obs, executed, reward, info)
                 if explore:
-                    self.add(obs, executed, reward, next_obs, terminated, info["intervention"])
+                    self.add(obs, executed, reward, next_obs, terminated and cfg.success_is_terminal,
+                             info["intervention"])
                 ret, steps = ret + reward, steps + 1
                 interventions += int(info["intervention"])
                 success = success or info["success"]
@@ -346,7 +356,9 @@ class RobotTrainer(OnlineTrainer):
         with self.buffer_lock:
             batch = self.sampler.sample(self.config.batch_size)
         batch = batch_to_torch(batch, self.agent.device)
-        self.update_metrics = self.agent.update(batch, update_actor=self.agent.num_updates % self.config.utd == 0)
+        n = self.agent.num_updates
+        self.update_metrics = self.agent.update(batch, update_actor=n >= self.config.actor_warmup
+                                                and n % self.config.utd == 0)
 
     def maybe_publish(self) -> None:
         """After an update (the learner thread): offer the policy's weights every ``publish_every``
@@ -505,6 +517,15 @@ def robot_jitter_ms(env: gym.Env | None) -> float | None:
         return None
     values = timing.jitter_ms()
     return float(np.percentile(values, 99)) if len(values) else None
+
+
+def _lower_priority() -> None:
+    """Nice the calling thread (Linux: a thread is a task of its own), so the control loop and the
+    robot's drivers win the cores whenever the learner competes with them; needs no privilege."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LEARNER_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the learner just competes
+        log.debug("learner thread keeps its priority", exc_info=True)
 
 
 @contextmanager

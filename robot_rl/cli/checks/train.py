@@ -148,7 +148,7 @@ def check_ray(cfg) -> None:
                           "env); drop train.num_envs.")
 
 
-ENCODERS = ("reward", "none")
+ENCODERS = ("reward", "student", "none")
 DEVICES = ("none", "keyboard", "spacemouse", "gamepad", "scripted")
 
 
@@ -188,6 +188,9 @@ def check_robot(cfg) -> None:
     if str(cfg.reward.get("kind", "")) == "gt" and not sim:
         raise ConfigError("reward=gt on a real arm has no ground truth; expected reward=vlm reward.model_path=<model> "
                           "(ros.sim=true reads the sim bridge's task/progress instead).")
+    if str(r.encoder) == "student" and not r.student:
+        raise ConfigError("ros.encoder=student needs ros.student=<run directory of robot-rl train algo=distill>.")
+    as_int("ros.actor_warmup", r.actor_warmup, minimum=0)
     if str(r.encoder) == "reward" and not (r.encoder_path or cfg.reward.get("model_path")):
         raise ConfigError("ros.encoder=reward needs a reward model: give reward.model_path=<model> (reward=vlm) or "
                           "ros.encoder_path=<model>; ros.encoder=none gives the agent raw frames.")

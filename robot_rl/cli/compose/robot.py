@@ -22,6 +22,7 @@ GIL_SWITCH_S = 5e-4
 def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
     """Run the robot training; a JSON-ready summary (the final evaluation, the store)."""
     import torch
+    from omegaconf import OmegaConf
 
     from robot_rl.cli.compose.env import Envs
     from robot_rl.contracts import INSTRUCTION_ENCODER, OBS_INSTRUCTION, OBS_STATE, image_key
@@ -33,16 +34,21 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
     r, t, a = cfg.ros, cfg.train, cfg.algo
     sim = bool(r.sim)
     model = learned if learned.cameras else None  # reward=vlm: scored in the env on the robot's frames
-    encode = None
+    encode = student = None
     if str(r.encoder) == "reward":
         path = str(r.encoder_path or cfg.reward.get("model_path"))
         encode = locate("reward_models.rl_reward.load_frozen_features", "ros.encoder")(path, str(device))
+    elif str(r.encoder) == "student":  # sim-to-real fine-tuning (robot_rl.train.finetune)
+        from robot_rl.train.finetune import load_student
+
+        student = load_student(str(r.student))
     cameras = sorted(set(cfg.env.cameras) | set(a.cameras) | set(getattr(model, "cameras", ()))
-                     | set(getattr(encode, "cameras", ()))) or ["front"]
-    sizes = {s for s in (getattr(model, "image_size", None), getattr(encode, "image_size", None)) if s}
+                     | set(getattr(encode, "cameras", ())) | set(getattr(student, "cameras", ()))) or ["front"]
+    sizes = {s for s in (getattr(model, "image_size", None), getattr(encode, "image_size", None),
+                         getattr(student, "image_size", None)) if s}
     if len(sizes) > 1:
-        raise ConfigError(f"the reward model and the encoder read different image sizes {sorted(sizes)}; expected one "
-                          "model for both (ros.encoder_path=reward.model_path).")
+        raise ConfigError(f"the reward model and the encoder read different image sizes {sorted(sizes)}; the robot "
+                          "env renders one size: expected models trained at the same size.")
     image_size = sizes.pop() if sizes else int(cfg.env.image_size)
     facts = Envs(cfg, task)  # the task's episode layout, from the sim's own task (nothing runs there)
     spec = facts.spec
@@ -53,13 +59,24 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
     if encode is not None:
         specs[OBS_FEATURES] = ObsSpec((encode.dim,), "float32")
         keys = [OBS_FEATURES, OBS_STATE]
+    elif student is not None:
+        keys = list(student.obs_specs(n_state))
     elif str(a.obs) == "state":  # what a robot's state is: proprioception, and the instruction
         keys = [OBS_STATE, OBS_INSTRUCTION]
     else:
         keys = policy_obs_keys(str(a.obs), list(a.cameras) or cameras, specs)
     obs_specs = {k: specs[k] for k in keys}
     action_dim = int(spec.action.shape[0])
-    agent = build_agent(a, obs_specs, action_dim, int(cfg.seed)).to(device)
+    if student is not None:  # SAC shaped as the student, its encoder frozen, its actor the student's policy
+        from robot_rl.algos.sac import build as build_sac
+        from robot_rl.train.finetune import sac_params, start_from_student
+
+        params = sac_params(student, OmegaConf.to_container(a.agent, resolve=True))
+        agent = build_sac(obs_specs, action_dim, params, int(cfg.seed))
+        start_from_student(agent, student)
+        agent = agent.to(device)
+    else:
+        agent = build_agent(a, obs_specs, action_dim, int(cfg.seed)).to(device)
     torch.set_num_threads(int(cfg.torch_threads))
     # The learner thread holds the GIL between torch kernels; Python's default 5 ms switch
     # interval would make the control loop wait that long for it at a tick.
@@ -88,8 +105,11 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
     config = RobotConfig(total_steps=int(t.total_steps), seed_steps=int(a.seed_steps), batch_size=int(a.batch_size),
                          utd=int(a.utd), demo_fraction=float(a.demo_fraction), eval_every=int(t.eval_every),
                          eval_episodes=int(t.eval_episodes), checkpoint_every=int(t.checkpoint_every),
-                         log_every=int(t.log_every), normalize_obs=bool(a.normalize_obs), seed=int(cfg.seed),
-                         progress_bar=bool(cfg.logger.progress_bar), store=store)
+                         log_every=int(t.log_every), seed=int(cfg.seed), progress_bar=bool(cfg.logger.progress_bar),
+                         store=store, actor_warmup=int(r.actor_warmup),
+                         success_is_terminal=str(cfg.env.reward) == "sparse",
+                         # a student keeps its own normalisation, and acts from the first step
+                         normalize_obs=bool(a.normalize_obs) and student is None, random_start=student is None)
     attrs = {"control_rate_hz": float(spec.control_rate_hz), "robot": str(cfg.robot.name),
              "action_space": str(spec.action_space)}
     buffer = ReplayBuffer(obs_specs, action_dim, capacity, seed=int(cfg.seed))

@@ -7,6 +7,7 @@ computer. Interventions come from a scripted operator through the real teleop ma
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -112,7 +113,7 @@ def start_when_waiting(env: RosRobotEnv, watcher: Watcher) -> None:
 
 
 def test_steps_command_the_arm_through_the_safety_filter_and_home_slowly(robot):
-    env = make_env(robot, reset_mode="operator")
+    env = make_env(robot, reset_mode="operator", episode_steps=STEPS + 40)
     watcher = Watcher(robot)
     try:
         started = threading.Thread(target=start_when_waiting, args=(env, watcher))
@@ -130,8 +131,13 @@ def test_steps_command_the_arm_through_the_safety_filter_and_home_slowly(robot):
         # every command went out within one step limit of the measured arm: the arm moved, at most that fast
         moved = np.max(np.abs(env.joint_positions - q0))
         assert 0.02 < moved <= STEPS * np.max(step) + 0.05
+        assert not truncated and not terminated
+        for _ in range(40):  # up and forward, towards the workspace box's top, where a joint-space line home leaves it
+            _, _, terminated, truncated, _ = env.step(np.array([0.6, 0.0, 1.0, 0.0, -1.0], np.float32))
         assert truncated and not terminated
-        assert len(env.timing.jitter_ms()) >= STEPS - 2
+        assert len(env.timing.jitter_ms()) >= STEPS + 40 - 2
+        home_height = env.robot.ee_position(home)[2]
+        assert env.robot.ee_position(env.joint_positions)[2] > home_height + 0.05
         # homing: back at home within the safety filter's limits, not in one jump
         before = len(watcher.command_times)
         watcher_start = threading.Thread(target=start_when_waiting, args=(env, watcher))
@@ -246,3 +252,23 @@ def test_a_short_run_on_the_sim_robot_learns(tmp_path):
     with EpisodeStore.open(run / "robot.zarr") as store:  # every episode, training and evaluation, is kept
         phases = [store.episode_info(i).extra["phase"] for i in range(store.num_episodes)]
     assert phases.count("eval") == 4 and phases.count("train") >= 900 // 50
+
+
+def test_a_distilled_student_starts_the_robot_run(tmp_path):
+    """ros.encoder=student: SAC shaped as the student, its encoder frozen and its actor the student's
+    policy, reads the bridge's two cameras at the student's size and acts from the first step."""
+    from tests.train.test_finetune import _student_run
+    from robot_rl.cli.main import main
+
+    student_run, _ = _student_run(tmp_path)
+    run = tmp_path / "run"
+    code = main(["train", "task=reach", "env=ros", "ros.sim=true", "reward=gt", "ros.encoder=student",
+                 f"ros.student={student_run}", "ros.actor_warmup=50", "algo.seed_steps=40", "algo.batch_size=32",
+                 "algo.agent.num_critics=2", "train.total_steps=100", "train.eval_episodes=1", "train.eval_every=0",
+                 "train.log_every=50", "logger.progress_bar=false", f"run={run}"])
+    assert code == 0
+    report = json.loads((run / "report.json").read_text())
+    assert report["obs_keys"] == ["obs/images/front", "obs/images/wrist", "obs/state", "obs/instruction"]
+    assert report["updates"] > 0  # and between episodes the arm came home from wherever the student left it
+    with EpisodeStore.open(run / "robot.zarr") as store:
+        assert store.cameras == ["front", "wrist"] and store.array("obs/images/front").shape[1:] == (16, 16, 3)

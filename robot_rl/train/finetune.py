@@ -1,0 +1,95 @@
+"""Sim-to-real fine-tuning: a distilled student (``algo=distill``, robot_rl.train.distill) as the
+starting point of SAC on the robot.
+
+The student reads what a robot gives (camera images, ``obs/state``, the instruction's embedding)
+through its encoder and maps the features to an action with a deterministic head,
+``tanh(head(features))``. The SAC agent built here reads the same inputs through an encoder of
+the same shape, **loaded from the student and frozen** (its pixel features are never trained
+further, so updates stay cheap and the sim-learned perception is kept), and its tanh-Gaussian
+actor starts as the student: the hidden layers are the head's, the mean's output rows are the
+head's last layer, and the log-std rows start at ``init_std``. So the deterministic action of the
+new agent is the student's action, exactly, before the first update; the critic starts fresh.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from robot_rl.algos.networks import LOG_STD_MAX, LOG_STD_MIN, ObsSpec
+from robot_rl.config import ConfigError
+from robot_rl.contracts import INSTRUCTION_ENCODER, OBS_INSTRUCTION, OBS_STATE, image_key
+
+SHAPE_KEYS = ("hidden_dim", "depth", "feature_dim", "trunk")  # what the SAC networks take from the student
+
+
+@dataclass
+class Student:
+    """A distilled student's run: its inputs and its trained encoder and head."""
+
+    run_dir: Path
+    cameras: list[str]
+    image_size: int
+    config: dict[str, Any]  # the student's BCConfig, as saved in its checkpoint
+    encoder: dict[str, torch.Tensor]
+    head: dict[str, torch.Tensor]
+
+    def obs_specs(self, state_dim: int) -> dict[str, ObsSpec]:
+        """The student's inputs in its own order (images, proprioception, the instruction)."""
+        specs = {image_key(c): ObsSpec((self.image_size, self.image_size, 3), "uint8") for c in self.cameras}
+        specs[OBS_STATE] = ObsSpec((state_dim,), "float32")
+        specs[OBS_INSTRUCTION] = ObsSpec((int(INSTRUCTION_ENCODER["dim"]),), "float32")
+        return specs
+
+
+def load_student(run_dir: str | Path) -> Student:
+    """The student of a distillation run directory (its config.yaml and last checkpoint), or one
+    sentence saying why it cannot start a robot run."""
+    from omegaconf import OmegaConf
+
+    from robot_rl.train.checkpoint import checkpoint_path, read_checkpoint
+
+    run = Path(run_dir)
+    path = checkpoint_path(run / "checkpoints") if run.is_dir() else None
+    if path is None or not (run / "config.yaml").exists():
+        raise ConfigError(f"ros.student={run_dir} is not a distillation run directory (it needs config.yaml and "
+                          "checkpoints/); expected the run of `robot-rl train algo=distill`.")
+    cfg = OmegaConf.load(run / "config.yaml")
+    if str(cfg.algo.get("kind", "")) != "distill":
+        raise ConfigError(f"ros.student={run_dir} is an algo={cfg.algo.name} run; expected a distilled student "
+                          "(algo=distill), whose inputs a robot provides.")
+    agent = read_checkpoint(path)["agent"]
+    return Student(run, [str(c) for c in cfg.algo.cameras], int(cfg.env.image_size), dict(agent["config"]),
+                   agent["encoder"], agent["head"])
+
+
+def sac_params(student: Student, params: dict[str, Any]) -> dict[str, Any]:
+    """``algo.agent`` for the SAC that continues ``student``: its network shapes, the encoder frozen."""
+    return {**params, **{k: student.config[k] for k in SHAPE_KEYS}, "freeze_encoder": True}
+
+
+def start_from_student(agent: Any, student: Student, init_std: float = 0.2) -> None:
+    """Load the student's encoder (and the target encoder) into a SAC ``agent`` built with
+    ``sac_params``, and make its actor the student's policy with std ``init_std``."""
+    agent.encoder.load_state_dict(student.encoder)
+    agent.encoder_target.load_state_dict(student.encoder)
+    net = agent.actor.net
+    head = {k: v.to(next(net.parameters()).device) for k, v in student.head.items()}
+    last = str(len(net) - 1)
+    with torch.no_grad():
+        for name, value in head.items():
+            index, _, kind = name.partition(".")
+            target = getattr(net[int(index)], kind)
+            if index != last:
+                target.copy_(value)
+                continue
+            action_dim = value.shape[0]
+            target.zero_()
+            target[:action_dim] = value  # the mean: the student's own output layer
+        # log_std = LOG_STD_MIN + (MAX - MIN) * (tanh(x) + 1) / 2: solve for the bias giving init_std
+        fraction = (math.log(init_std) - LOG_STD_MIN) / (LOG_STD_MAX - LOG_STD_MIN)
+        net[int(last)].bias[action_dim:] = math.atanh(2 * fraction - 1)

@@ -1,0 +1,72 @@
+"""Sim-to-real fine-tuning starts from the student: SAC's deterministic action is the student's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from robot_rl.algos.bc import build as build_bc
+from robot_rl.algos.sac import build as build_sac
+from robot_rl.config import ConfigError, load_group
+from robot_rl.train.checkpoint import save_checkpoint
+from robot_rl.algos.networks import to_torch
+from robot_rl.train.finetune import Student, load_student, sac_params, start_from_student
+
+SIZE, STATE = 16, 22
+
+
+def _student_run(tmp_path, kind: str = "distill"):
+    """A distillation run directory as `robot-rl train algo=distill` leaves it (config + checkpoint),
+    with a student whose normalisation is fitted and whose weights are not the initial ones."""
+    run = tmp_path / "student"
+    algo = OmegaConf.create(load_group("algo", "distill"))
+    algo.cameras, algo.kind = ["front", "wrist"], kind
+    run.mkdir()
+    OmegaConf.save(OmegaConf.create({"algo": algo, "env": {"image_size": SIZE}}), run / "config.yaml")
+    params = {k: v for k, v in OmegaConf.to_container(algo.agent).items() if k != "aux_weight"}
+    params.update(hidden_dim=32, feature_dim=8)
+    bc = build_bc(Student(run, ["front", "wrist"], SIZE, {}, {}, {}).obs_specs(STATE), 5, dict(params), seed=3)
+    rng = np.random.default_rng(0)
+    bc.fit_normalization({"obs/state": rng.normal(2.0, 3.0, (64, STATE)), "obs/instruction": rng.normal(0, 0.1, (64, 384))})
+    with torch.no_grad():
+        for p in bc.head.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    save_checkpoint(run / "checkpoints", {"step": 1, "agent": bc.state_dict(), "wall_s": 0.0})
+    return run, bc
+
+
+def _obs(n: int = 4):
+    rng = np.random.default_rng(1)
+    return {"obs/images/front": rng.integers(0, 255, (n, SIZE, SIZE, 3), dtype=np.uint8),
+            "obs/images/wrist": rng.integers(0, 255, (n, SIZE, SIZE, 3), dtype=np.uint8),
+            "obs/state": rng.normal(2.0, 3.0, (n, STATE)).astype(np.float32),
+            "obs/instruction": rng.normal(0, 0.1, (n, 384)).astype(np.float32)}
+
+
+def test_the_finetuned_agent_starts_as_the_student(tmp_path):
+    run, bc = _student_run(tmp_path)
+    student = load_student(run)
+    assert student.cameras == ["front", "wrist"] and student.image_size == SIZE
+    sac_agent = OmegaConf.to_container(OmegaConf.create(load_group("algo", "sac")).agent)
+    params = sac_params(student, sac_agent)
+    sac = build_sac(student.obs_specs(STATE), 5, dict(params), seed=9)
+    obs = _obs()
+    assert not np.allclose(sac.act(obs, deterministic=True), bc.act(obs, deterministic=True), atol=1e-3)
+    start_from_student(sac, student, init_std=0.2)
+    np.testing.assert_allclose(sac.act(obs, deterministic=True), bc.act(obs, deterministic=True), atol=1e-5)
+    features = sac.encoder(to_torch(obs, "cpu"))
+    _, log_std = sac.actor.distribution(features)
+    np.testing.assert_allclose(log_std.exp().detach().numpy(), 0.2, rtol=1e-4)
+    assert sac.freeze_encoder  # the student's perception stays as it was learned in the sim
+    critic_params = {id(p) for group in sac.critic_opt.param_groups for p in group["params"]}
+    assert not critic_params & {id(p) for p in sac.encoder.parameters()}
+
+
+def test_a_run_that_is_not_a_student_is_refused(tmp_path):
+    run, _ = _student_run(tmp_path, kind="online")
+    with pytest.raises(ConfigError, match="expected a distilled student"):
+        load_student(run)
+    with pytest.raises(ConfigError, match="not a distillation run directory"):
+        load_student(tmp_path / "nothing")
