@@ -35,6 +35,7 @@ class Envs:
         probe = self.make()
         try:
             self.spec, self.controller = probe.env_spec, probe.config.controller
+            self.episode_steps = int(getattr(probe.unwrapped, "episode_steps", 0) or 0)
             if str(cfg.algo.obs) == "student":  # the embedder loads its model on first use, not here
                 from robot_rl.train.instructed import EmbedInstruction
 

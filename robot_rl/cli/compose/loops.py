@@ -34,10 +34,13 @@ def train_online(cfg, env: Envs, agent, learned, run_dir: Path, logger):
                           video_episodes=int(t.video_episodes), checkpoint_every=int(t.checkpoint_every),
                           log_every=int(t.log_every), normalize_obs=bool(a.normalize_obs), seed=int(cfg.seed),
                           video_fps=float(env.spec.control_rate_hz), progress_bar=bool(cfg.logger.progress_bar))
-    capacity = min(int(a.buffer_capacity), int(t.total_steps))
+    ray_cfg = ray_config(cfg.ray)
+    # Ray actors commit whole episodes, so a run can end up to an episode (and a chunk) per actor
+    # past total_steps: room for those, or the buffer would overwrite its first steps.
+    overshoot = ray_cfg.actors * (env.episode_steps + ray_cfg.chunk_steps)
+    capacity = min(int(a.buffer_capacity), int(t.total_steps) + overshoot)
     buffer = ReplayBuffer(env.obs_specs, env.action_dim, capacity, seed=int(cfg.seed))
     args = (agent, env.make, env.make, config, run_dir, logger, buffer, demos, learned)
-    ray_cfg = ray_config(cfg.ray)
     if ray_cfg.actors:
         result = train_on_ray(cfg, env, args, ray_cfg)
     else:
