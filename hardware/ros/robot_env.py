@@ -47,6 +47,7 @@ from std_msgs.msg import Bool, Float32, Float64MultiArray
 from std_srvs.srv import Trigger
 
 from hardware.control.robot_model import load_robot_model
+from hardware.control.timing import RateLoop
 from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, RESET_PREFIX, command_type, joint_command
 from hardware.ros.estop import EStop
 from hardware.ros.instruction import InstructionInput
@@ -161,13 +162,13 @@ class RosRobotEnv(gym.Env):
         action_dim = 5 if cfg.action_space == "ee_delta" else n + 1
         self.action_space = gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
         self.timing = StepTiming()
-        self._tick = 0  # ticks since construction
+        self._tick = 0  # ticks since construction (gaps between episodes count two)
+        self._loop = RateLoop(cfg.control_rate_hz)  # the control ticks, t0 + k * period from each reset
         self._closed = False
         self._episode_step = 0
         self._streak = 0
         self._progress = 0.0
         self._obs = None  # the hardware.control Observation the next command is computed from
-        self._tick_s = time.perf_counter()
         self._pending: dict[str, Any] | None = None
         self._events: list[str] = []
         self._start_episode = threading.Event()
@@ -247,7 +248,7 @@ class RosRobotEnv(gym.Env):
         self._events.clear()
         obs = self._fresh_observation(newer_than_s=began_s, instruction=said)
         self.safety.activate(obs.q, time.perf_counter())
-        self._tick_s = time.perf_counter()
+        self._loop.reset()  # this tick starts now
         self._tick += 2  # a new schedule: not consecutive with the last episode's ticks
         out = self._observation(obs)
         self._obs = obs
@@ -285,11 +286,11 @@ class RosRobotEnv(gym.Env):
         if command.publish:
             message = joint_command(self.config.command_interface, self.robot.joint_names, command.positions,
                                     self.period_s)
-            _sleep_until(self._tick_s + self.config.command_delay_s)
+            _sleep_until(self._tick_start_s + self.config.command_delay_s)
             sent = self.safety.send_if_safe(obs.time_s, lambda: self._command_pub.publish(message))
             if sent:
                 self._gripper_pub.publish(Float64MultiArray(data=np.asarray(gripper, np.float64).tolist()))
-                self.timing.sent(self._tick, time.perf_counter() - self._tick_s)
+                self.timing.sent(self._tick, time.perf_counter() - self._tick_start_s)
         self._pending = {"action": action, "intervention": intervened, "operator": operator,
                          "hold": "" if sent else (command.reason or self.safety.fault_reason or "not sent")}
 
@@ -305,22 +306,21 @@ class RosRobotEnv(gym.Env):
 
     def time_left_s(self) -> float:
         """Seconds until the next tick: what a learner may spend between ``send`` and ``receive``."""
-        return self._tick_s + self.period_s - time.perf_counter()
+        return self._loop.next_tick_s - time.perf_counter()
+
+    @property
+    def _tick_start_s(self) -> float:
+        return self._loop.next_tick_s - self.period_s
 
     def receive(self):
         """Wait for the next tick; (obs, reward, terminated, truncated, info) of the step just sent."""
         if self._pending is None:
             raise RuntimeError("receive() without send(): call send(action) first.")
         pending, self._pending = self._pending, None
-        self._tick_s += self.period_s
-        late = time.perf_counter() - self._tick_s
-        if late > self.period_s:  # a missed tick (a long pause): start the schedule again from now
-            self._tick_s = time.perf_counter()
-            self._tick += 1
-        else:
-            _sleep_until(self._tick_s)
+        missed = self._loop.overruns
+        late = self._loop.wait()  # a tick missed altogether (a long pause) is skipped, not caught up
+        self._tick += 1 + self._loop.overruns - missed
         self.timing.late_ms.append(max(0.0, late) * 1e3)
-        self._tick += 1
         obs = self._fresh_observation(newer_than_s=self._obs.time_s)
         self._obs = obs
         out = self._observation(obs)
@@ -430,7 +430,8 @@ class RosRobotEnv(gym.Env):
         home = np.asarray(self.robot.home_qpos, np.float64)
         obs = self._fresh_observation(newer_than_s=-np.inf)
         self.safety.activate(obs.q, time.perf_counter())
-        self._homing = {"tick": time.perf_counter(), "hold": "", "deadline": time.monotonic() + cfg.home_timeout_s}
+        self._homing = {"hold": "", "deadline": time.monotonic() + cfg.home_timeout_s}
+        self._loop.reset()
         if cfg.action_space == "ee_delta":
             goal = self.robot.ee_position(home)
             for phase in ("lift", "across"):
@@ -466,8 +467,7 @@ class RosRobotEnv(gym.Env):
             message = joint_command(cfg.command_interface, self.robot.joint_names, command.positions, self.period_s)
             self.safety.send_if_safe(obs.time_s, lambda: self._command_pub.publish(message))
             self._gripper_pub.publish(Float64MultiArray(data=self._open_gripper()))
-        state["tick"] += self.period_s
-        _sleep_until(state["tick"])
+        self._loop.wait()
         return self._fresh_observation(newer_than_s=obs.time_s)
 
     def _open_gripper(self) -> list[float]:

@@ -3,12 +3,14 @@
 ``RobotTrainer`` is the online trainer (replay, normalisation, checkpoints, resume) with
 collection replaced by episodes on one robot env (``hardware.ros.robot_env``, or anything with
 its ``send``/``receive``/``time_left_s`` split). A robot cannot wait for a learner, so the
-gradient updates run on a ``Learner`` thread of their own (torch releases the GIL in its
-kernels): every env step owes ``utd`` updates, the learner pays them as fast as it can, and
-the control loop acts with a CPU copy of the policy that the learner refreshes every
-``publish_every`` updates. Updates the learner cannot pay within ``max_owed`` are dropped and
-counted (``train/updates_dropped``); the effective UTD is logged. Checkpoints and the final
-evaluation pause the learner.
+gradient updates run on a ``Learner`` thread of their own (robot_rl.train.robot_learner; torch
+releases the GIL in its kernels), niced below the control loop: every env step owes ``utd``
+updates, and the learner pays them between a tick's command and the next tick (never in the
+window where the loop turns an observation into a command) and freely between episodes. The
+control loop acts with a CPU copy of the policy that the learner offers every ``publish_every``
+updates. Updates the learner cannot pay within ``max_owed`` are dropped and counted
+(``train/updates_dropped``); the effective UTD is logged. Checkpoints pause the learner; the
+final evaluation waits until what is owed is paid.
 
 Everything the robot did is kept:
 - every episode, training and evaluation, is committed to a Zarr store (``store``) as it ends,
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import threading
 import time
 from contextlib import contextmanager
@@ -38,21 +39,17 @@ import gymnasium as gym
 import numpy as np
 
 from robot_rl.algos.base import Agent
-from robot_rl.contracts import ACTION, INFO_PROGRESS, INFO_SUCCESS, REWARD, image_key
+from robot_rl.contracts import ACTION, REWARD, image_key
 from robot_rl.train.logger import Logger
 from robot_rl.train.online import OnlineConfig, OnlineTrainer
 from robot_rl.train.replay import ReplayBuffer, batch_to_torch
+from robot_rl.train.robot_io import INFO_INTERVENTION, OBS_FEATURES, Episode, EpisodeRecorder
+from robot_rl.train.robot_learner import Learner
 from robot_rl.train.rollouts import EvalResult
 
 log = logging.getLogger(__name__)
 
-OBS_FEATURES = "obs/features"
-INFO_INTERVENTION = "info/intervention"
-INFO_OPERATOR = "info/operator"
-INFO_TASK_SUCCESS = "info/task_success"  # the sim bridge's ground truth (ros.sim only)
 UPDATE_MARGIN_S = 0.003  # of a tick left free after an update
-LEARNER_NICE = 10  # the learner thread's niceness: below the control loop's
-WINDOW_POLL_S = 5e-4
 
 
 @dataclass
@@ -66,154 +63,6 @@ class RobotConfig(OnlineConfig):
     # a terminal there would teach the policy that succeeding stops the reward.
     success_is_terminal: bool = True
     max_owed: int = 1000  # updates the learner may fall behind before new ones are dropped
-
-
-class Learner:
-    """The gradient updates of a robot run, on a thread beside the control loop (see the module docstring)."""
-
-    def __init__(self, trainer: RobotTrainer) -> None:
-        self.trainer = trainer
-        self.lock = threading.Lock()  # held for each update: a checkpoint takes it to pause learning
-        self._wake = threading.Condition()
-        self.owed = 0.0
-        self.dropped = 0
-        self.update_s = 0.0  # running mean of one update's time
-        self.error: BaseException | None = None
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="robot-learner", daemon=True)
-        self._thread.start()
-
-    def owe(self, updates: float) -> None:
-        with self._wake:
-            room = self.trainer.config.max_owed - self.owed
-            self.dropped += int(max(0.0, updates - room))
-            self.owed += min(updates, max(room, 0.0))
-            self._wake.notify()
-        if self.error is not None:
-            raise RuntimeError(f"the learner thread failed: {self.error}") from self.error
-
-    def drain(self, timeout_s: float) -> None:
-        """Wait until what is owed is paid (at most ``timeout_s``)."""
-        deadline = time.monotonic() + timeout_s
-        while self.owed >= 1 and self.error is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    @contextmanager
-    def paused(self):
-        with self.lock:
-            yield
-
-    def stop(self) -> None:
-        with self._wake:
-            self._stop = True
-            self._wake.notify()
-        self._thread.join(timeout=30.0)
-
-    def _run(self) -> None:
-        try:
-            _lower_priority()
-            while True:
-                with self._wake:
-                    self._wake.wait_for(lambda: self._stop or self.owed >= 1)
-                    if self._stop:
-                        return
-                while not self.trainer.may_update(self.update_s) and not self._stop:
-                    time.sleep(WINDOW_POLL_S)
-                with self.lock:
-                    start = time.perf_counter()
-                    self.trainer.update_once()
-                    took = time.perf_counter() - start
-                    self.trainer.maybe_publish()
-                self.update_s = took if self.update_s == 0 else 0.95 * self.update_s + 0.05 * took
-                with self._wake:
-                    self.owed -= 1
-        except BaseException as error:  # noqa: BLE001 - reported by the control loop at its next step
-            self.error = error
-            log.exception("the learner thread failed")
-
-
-@dataclass
-class Episode:
-    """One finished episode on the robot."""
-
-    steps: int
-    ret: float
-    success: bool
-    interventions: int
-    task_success: bool | None = None  # ground truth, where the robot is a simulator
-    ended_by: str = ""  # success | time | estop | operator
-
-
-class Encoded(gym.Wrapper):
-    """The robot env with ``obs/features``: the camera frames through a frozen encoder
-    (``encode(frames, instructions) -> [B, D]``, e.g. ``reward_models.rl_reward.FrozenFeatures``)."""
-
-    def __init__(self, env: gym.Env, encode: Any) -> None:
-        super().__init__(env)
-        self.encode = encode
-        self.observation_space = gym.spaces.Dict({**env.observation_space.spaces,
-                                                  OBS_FEATURES: gym.spaces.Box(-np.inf, np.inf, (encode.dim,), np.float32)})
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        return self._add(obs, info["instruction"]), info
-
-    def step(self, action):
-        self.send(action)
-        return self.receive()
-
-    def send(self, action) -> None:
-        self.env.send(action)
-
-    def time_left_s(self) -> float:
-        return self.env.time_left_s()
-
-    @property
-    def between_ticks(self) -> bool:
-        return self.env.between_ticks
-
-    def receive(self):
-        obs, reward, terminated, truncated, info = self.env.receive()
-        return self._add(obs, info["instruction"]), reward, terminated, truncated, info
-
-    def _add(self, obs: dict, instruction: str) -> dict:
-        frames = {image_key(c): obs[image_key(c)][None] for c in self.encode.cameras}
-        return {**obs, OBS_FEATURES: self.encode(frames, [instruction])[0]}
-
-
-class EpisodeRecorder:
-    """Commits every robot episode to the Zarr store at ``path`` (robot_rl.data.writer)."""
-
-    def __init__(self, path: str, obs_space: gym.spaces.Dict, action_dim: int, attrs: dict[str, Any]) -> None:
-        from robot_rl.data.writer import EpisodeWriter
-
-        schema = {k: (s.shape, s.dtype) for k, s in obs_space.spaces.items() if k != OBS_FEATURES}
-        schema.update({ACTION: ((action_dim,), np.float32), REWARD: ((), np.float32), INFO_SUCCESS: ((), np.bool_),
-                       INFO_PROGRESS: ((), np.float32), INFO_INTERVENTION: ((), np.bool_),
-                       INFO_OPERATOR: ((), np.bool_), INFO_TASK_SUCCESS: ((), np.bool_)})
-        self.keys = [k for k in schema if k.startswith("obs/")]
-        self.writer = EpisodeWriter(path, schema, attrs)
-        self.path = path
-
-    def start(self, instruction: str, task: str, phase: str) -> None:
-        self.writer.start_episode(source="real", instruction=instruction, task=task, extra={"phase": phase})
-
-    def add(self, obs: dict, action: np.ndarray, reward: float, info: dict) -> None:
-        row = {k: obs[k] for k in self.keys}
-        row.update({ACTION: np.asarray(action, np.float32), REWARD: np.float32(reward),
-                    INFO_SUCCESS: np.bool_(info["success"]), INFO_PROGRESS: np.float32(info.get("progress", 0.0)),
-                    INFO_INTERVENTION: np.bool_(info["intervention"]), INFO_OPERATOR: np.bool_(info["operator"]),
-                    INFO_TASK_SUCCESS: np.bool_(info.get("task_success", False))})
-        self.writer.add_step(row)
-
-    def end(self, episode: Episode, keep: bool = True, label: str = "") -> None:
-        extra = {"interventions": episode.interventions, "operator_label": label, "ended_by": episode.ended_by}
-        if episode.task_success is not None:
-            extra["task_success"] = episode.task_success
-        self.writer.end_episode(episode.success, keep=keep, wait=True, extra=extra)
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 class RobotTrainer(OnlineTrainer):
@@ -517,15 +366,6 @@ def robot_jitter_ms(env: gym.Env | None) -> float | None:
         return None
     values = timing.jitter_ms()
     return float(np.percentile(values, 99)) if len(values) else None
-
-
-def _lower_priority() -> None:
-    """Nice the calling thread (Linux: a thread is a task of its own), so the control loop and the
-    robot's drivers win the cores whenever the learner competes with them; needs no privilege."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LEARNER_NICE)
-    except (AttributeError, OSError):  # not Linux, or not allowed: the learner just competes
-        log.debug("learner thread keeps its priority", exc_info=True)
 
 
 @contextmanager

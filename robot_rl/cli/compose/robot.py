@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from robot_rl.config import ConfigError, locate
@@ -29,7 +30,8 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
     from robot_rl.algos.networks import ObsSpec
     from robot_rl.train.build import build_agent, policy_obs_keys
     from robot_rl.train.replay import ReplayBuffer
-    from robot_rl.train.robot import OBS_FEATURES, RobotConfig, RobotTrainer
+    from robot_rl.train.robot import RobotConfig, RobotTrainer
+    from robot_rl.train.robot_io import OBS_FEATURES
 
     r, t, a = cfg.ros, cfg.train, cfg.algo
     sim = bool(r.sim)
@@ -90,14 +92,11 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
 
     def make_env():
         from hardware.ros.robot_env import RosRobotEnv
-        from robot_rl.train.robot import Encoded
+        from robot_rl.train.robot_io import Encoded
 
         intervention = _intervention(cfg, float(spec.control_rate_hz), robot)
         domain = robot.domain_id if robot is not None else r.domain_id
-        if robot is not None:
-            with robot.environment():
-                env = RosRobotEnv(env_config, model, intervention, scaling, domain)
-        else:
+        with robot.environment() if robot is not None else nullcontext():
             env = RosRobotEnv(env_config, model, intervention, scaling, domain)
         return Encoded(env, encode) if encode is not None else env
 
@@ -132,8 +131,7 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
     if jitter:
         summary["command_jitter_ms"] = jitter
     (run_dir / "report.json").write_text(json.dumps(summary, indent=2, default=_plain))
-    torch.save({"agent": agent.state_dict(), "obs_keys": keys}, run_dir / "robot_agent.pt")
-    return summary
+    return summary  # the agent itself is the run's last checkpoint (checkpoints/, safetensors)
 
 
 def _plain(value):

@@ -31,7 +31,8 @@ from robot_rl.data.store import EpisodeStore
 from robot_rl.train.checkpoint import load_checkpoint
 from robot_rl.train.logger import Logger
 from robot_rl.train.replay import ReplayBuffer
-from robot_rl.train.robot import INFO_INTERVENTION, RobotConfig, RobotTrainer
+from robot_rl.train.robot import RobotConfig, RobotTrainer
+from robot_rl.train.robot_io import INFO_INTERVENTION
 from tests.hardware.ros.conftest import wait_for
 
 STEPS = 20  # per episode: a second of robot time at 20 Hz
