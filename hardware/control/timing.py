@@ -180,3 +180,32 @@ def percentiles(values, *qs: float) -> list[float]:
     if values.size == 0:
         return [float("nan")] * len(qs)
     return [float(v) for v in np.percentile(values, qs)]
+
+
+def sleep_until(deadline_s: float) -> None:
+    """Sleep until ``deadline_s`` (perf_counter), spinning the last fraction of a millisecond."""
+    while True:
+        remaining = deadline_s - time.perf_counter()
+        if remaining <= 0:
+            return
+        time.sleep(remaining - 2e-4 if remaining > 5e-4 else 0)
+
+
+class StepTiming:
+    """When commands went out against their ticks: the jitter of the command stream, i.e. how far
+    each interval between the commands of two consecutive ticks strayed from the period."""
+
+    def __init__(self) -> None:
+        self.intervals_off_ms: list[float] = []  # |interval - period| per pair of consecutive ticks
+        self.late_ms: list[float] = []  # how late each tick woke up
+        self.offsets_ms: list[float] = []  # each command's publish time after its tick
+        self._last: tuple[int, float] | None = None  # (tick index, offset of its command from the tick)
+
+    def sent(self, tick: int, offset_s: float) -> None:
+        self.offsets_ms.append(offset_s * 1e3)
+        if self._last is not None and self._last[0] == tick - 1:
+            self.intervals_off_ms.append(abs(offset_s - self._last[1]) * 1e3)
+        self._last = (tick, offset_s)
+
+    def jitter_ms(self) -> np.ndarray:
+        return np.asarray(self.intervals_off_ms)

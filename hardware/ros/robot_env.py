@@ -47,7 +47,7 @@ from std_msgs.msg import Bool, Float32, Float64MultiArray
 from std_srvs.srv import Trigger
 
 from hardware.control.robot_model import load_robot_model
-from hardware.control.timing import RateLoop
+from hardware.control.timing import RateLoop, StepTiming, sleep_until
 from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, RESET_PREFIX, command_type, joint_command
 from hardware.ros.estop import EStop
 from hardware.ros.instruction import InstructionInput
@@ -116,26 +116,6 @@ class RobotEnvConfig(SafetyLimits):
         if not self.cameras:
             raise ValueError("the robot env needs at least one camera (cameras=[front]).")
         command_type(self.command_interface)
-
-
-class StepTiming:
-    """When commands went out against their ticks: the jitter of the command stream, i.e. how far
-    each interval between the commands of two consecutive ticks strayed from the period."""
-
-    def __init__(self) -> None:
-        self.intervals_off_ms: list[float] = []  # |interval - period| per pair of consecutive ticks
-        self.late_ms: list[float] = []  # how late each tick woke up
-        self.offsets_ms: list[float] = []  # each command's publish time after its tick
-        self._last: tuple[int, float] | None = None  # (tick index, offset of its command from the tick)
-
-    def sent(self, tick: int, offset_s: float) -> None:
-        self.offsets_ms.append(offset_s * 1e3)
-        if self._last is not None and self._last[0] == tick - 1:
-            self.intervals_off_ms.append(abs(offset_s - self._last[1]) * 1e3)
-        self._last = (tick, offset_s)
-
-    def jitter_ms(self) -> np.ndarray:
-        return np.asarray(self.intervals_off_ms)
 
 
 class RosRobotEnv(gym.Env):
@@ -286,7 +266,7 @@ class RosRobotEnv(gym.Env):
         if command.publish:
             message = joint_command(self.config.command_interface, self.robot.joint_names, command.positions,
                                     self.period_s)
-            _sleep_until(self._tick_start_s + self.config.command_delay_s)
+            sleep_until(self._tick_start_s + self.config.command_delay_s)
             sent = self.safety.send_if_safe(obs.time_s, lambda: self._command_pub.publish(message))
             if sent:
                 self._gripper_pub.publish(Float64MultiArray(data=np.asarray(gripper, np.float64).tolist()))
@@ -516,12 +496,3 @@ class RosRobotEnv(gym.Env):
                     return
         finally:
             self.waiting_for_operator = False
-
-
-def _sleep_until(deadline_s: float) -> None:
-    """Sleep until ``deadline_s`` (perf_counter), spinning the last fraction of a millisecond."""
-    while True:
-        remaining = deadline_s - time.perf_counter()
-        if remaining <= 0:
-            return
-        time.sleep(remaining - 2e-4 if remaining > 5e-4 else 0)
