@@ -54,7 +54,8 @@ def run_seed(args) -> dict:
                           utd=args.utd, eval_every=args.eval_every, eval_episodes=10, video_episodes=0,
                           checkpoint_every=args.eval_every, log_every=5000, normalize_obs=False, seed=args.seed,
                           progress_bar=False)
-    agent = SAC(specs, action_dim, SACConfig(lr=args.lr, num_critics=args.num_critics), seed=args.seed)
+    agent = SAC(specs, action_dim, SACConfig(lr=args.lr, num_critics=args.num_critics,
+                                                      update_dtype=args.update_dtype), seed=args.seed)
     buffer = ReplayBuffer(specs, action_dim, args.steps, seed=args.seed)
     resume = args.resume and checkpoint_path(run_dir / "checkpoints") is not None
     logger = Logger(run_dir, resume_step=None)
@@ -107,6 +108,8 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--num-critics", type=int, default=2)
     parser.add_argument("--eval-every", type=int, default=10_000)
+    parser.add_argument("--update-dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="matmul precision of the updates (bfloat16: mixed precision)")
     parser.add_argument("--out", default="runs/bench/sac_dmc")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--summary", metavar="DIR", help="print the results table of the runs under DIR")

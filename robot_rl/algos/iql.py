@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from robot_rl.algos.augment import shift_augment
 from robot_rl.algos.base import Augment, EncodedAgent
-from robot_rl.algos.networks import CriticEnsemble, ObsSpec, TanhGaussianActor, mlp, soft_update
+from robot_rl.algos.networks import CriticEnsemble, ObsSpec, TanhGaussianActor, adam, mlp, soft_update
 
 
 @dataclass
@@ -52,9 +52,9 @@ class IQL(EncodedAgent):
                                      config.critic_layer_norm)
         self.value = mlp(dim, config.hidden_dim, 1, config.depth, layer_norm=config.critic_layer_norm)
         self.critic_target = copy.deepcopy(self.critic)
-        self.critic_opt = torch.optim.Adam([*self.critic.parameters(), *self.encoder.parameters()], lr=config.lr)
-        self.value_opt = torch.optim.Adam(self.value.parameters(), lr=config.lr)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
+        self.critic_opt = adam([*self.critic.parameters(), *self.encoder.parameters()], config.lr)
+        self.value_opt = adam(self.value.parameters(), config.lr)
+        self.actor_opt = adam(self.actor.parameters(), config.lr)
 
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
         features = self.encode(batch["obs"])

@@ -9,6 +9,7 @@ inside the network, so an exported policy needs no preprocessing: state keys by 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,7 +234,7 @@ class TanhGaussianActor(nn.Module):
         self.net = mlp(in_dim, hidden_dim, 2 * action_dim, depth)
 
     def distribution(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, log_std = self.net(features).chunk(2, dim=-1)
+        mu, log_std = full_precision_head(self.net, features).chunk(2, dim=-1)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
         return mu, log_std
 
@@ -289,14 +290,51 @@ class CriticEnsemble(nn.Module):
 
     def forward(self, features: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
         x = features if action is None else torch.cat([features, action], dim=-1)
-        return self.net(x.unsqueeze(0).expand(self.n, *x.shape)).squeeze(-1)
+        return full_precision_head(self.net, x.unsqueeze(0).expand(self.n, *x.shape)).squeeze(-1)
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """Polyak averaging ``target <- (1 - tau) target + tau source``."""
+    """Polyak averaging ``target <- (1 - tau) target + tau source``, one fused call for all tensors."""
     with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters()):
-            t.lerp_(s, tau)
+        targets = list(target.parameters())
+        if targets:
+            torch._foreach_lerp_(targets, list(source.parameters()), tau)
+
+
+def adam(params, lr: float) -> torch.optim.Adam:
+    """Adam with torch's fused kernel (one pass over all parameters per step instead of a Python
+    loop of per-tensor ops; the same update up to float rounding) where the build supports it."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+@contextmanager
+def frozen(module: nn.Module):
+    """Gradients flow *through* ``module`` but not *into* its parameters (the actor's loss
+    differentiates Q with respect to the action only: computing the critic's weight gradients
+    there is wasted work that the critic's optimiser would discard)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def full_precision_head(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``net`` with its last layer outside any autocast region: mixed-precision updates run the
+    wide hidden matmuls in bfloat16, but Q-values and action means keep float32's resolution
+    (a bfloat16 Q of 80 is only resolved to 0.5, coarser than a TD error)."""
+    if not torch.is_autocast_enabled(x.device.type):
+        return net(x)  # the usual path (acting, export, float32 training)
+    hidden = net[:-1](x)
+    with torch.autocast(device_type=hidden.device.type, enabled=False):
+        return net[-1](hidden.float())
 
 
 def to_torch(obs: dict[str, np.ndarray], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:

@@ -145,14 +145,42 @@ def test_critic_ensemble_min_over_subset_is_configurable():
     assert agent.critic(torch.zeros(4, 6), torch.zeros(4, 3)).shape == (5, 4)
 
 
-def test_sac_learns_point_goal_better_than_random(tmp_path):
+def test_the_actor_loss_differentiates_q_by_the_action_only():
+    """The actor's step leaves the critic without gradients (no wasted weight gradients) and
+    its parameters trainable afterwards."""
+    agent = sac.build(STATE, 3, {}, 0)
+    batch = batch_to_torch(random_buffer(STATE).sample(16))
+    agent.update_actor_and_alpha(agent.encode(batch["obs"]).detach(), batch)
+    assert all(p.grad is None and p.requires_grad for p in agent.critic.parameters())
+    assert all(p.grad is not None for p in agent.actor.parameters())
+
+
+def test_bfloat16_updates_follow_float32_ones_with_float32_state():
+    """Mixed precision: the same update as float32 to bfloat16's resolution, with weights,
+    optimiser state, Q-values and losses still float32."""
+    batch = batch_to_torch(random_buffer(STATE).sample(32))
+    full, mixed = sac.build(STATE, 3, {}, 0), sac.build(STATE, 3, {"update_dtype": "bfloat16"}, 0)
+    for i in range(3):  # the same action noise for both
+        torch.manual_seed(i)
+        a = full.update(batch)
+        torch.manual_seed(i)
+        b = mixed.update(batch)
+    for key in ("losses/critic", "losses/q_mean", "losses/actor"):
+        assert b[key] == pytest.approx(a[key], rel=0.05, abs=0.02), key
+    assert all(p.dtype == torch.float32 for p in mixed.critic.parameters())
+    with pytest.raises(ValueError, match="update_dtype"):
+        sac.SACConfig(update_dtype="float16")
+
+
+@pytest.mark.parametrize("update_dtype", ["float32", "bfloat16"])
+def test_sac_learns_point_goal_better_than_random(tmp_path, update_dtype):
     from robot_rl.train.logger import Logger
     from robot_rl.train.online import OnlineConfig, OnlineTrainer
     from robot_rl.train.rollouts import run_episodes
 
     torch.set_num_threads(1)
     specs = {"obs/state": ObsSpec((2,), "float32")}
-    agent = sac.build(specs, 1, {"hidden_dim": 64}, 0)
+    agent = sac.build(specs, 1, {"hidden_dim": 64, "update_dtype": update_dtype}, 0)
     env = PointGoal()
     rng = np.random.default_rng(0)
     random_result = run_episodes(lambda o: rng.uniform(-1, 1, (1, 1)), env, 20)
