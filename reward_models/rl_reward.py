@@ -62,13 +62,17 @@ class LearnedReward:
     sparse = its success. With one: ``shaper(Φ(s), Φ(s'), success(s'), terminated)``."""
 
     def __init__(self, score: ScoreFn, cameras: Sequence[str], kind: str = "dense", batch_size: int = 64,
-                 shaper: Shaper | None = None, stride: int = 1, image_size: int | None = None) -> None:
+                 shaper: Shaper | None = None, stride: int = 1, image_size: int | None = None,
+                 background_every: int = 0) -> None:
         if not cameras:
             raise ValueError("a learned reward needs at least one camera to score.")
         self.score_fn, self.cameras, self.batch_size = score, tuple(cameras), max(1, int(batch_size))
         self.reward_fn: Shaper = shaper if shaper is not None else unshaped(kind)
         self.needs_previous = shaper is not None  # only shaping reads Φ(s)
         self.stride, self.image_size = max(1, int(stride)), image_size
+        # > 0: the online trainer scores this many steps at a time beside the learner
+        # (robot_rl.train.rewards.BackgroundLabels); 0: each step when it is collected
+        self.background_every = max(0, int(background_every))
         self.agreement = RewardAgreement()
         # Per env: the held scores, steps since they were computed, and the frame the last step ended on.
         self._age = np.zeros(0, np.int64)
@@ -89,21 +93,57 @@ class LearnedReward:
 
     def __call__(self, transitions: Any) -> np.ndarray:
         """Reward of one collector step, logging its agreement with the step's ground truth."""
-        texts = list(transitions.instructions)
-        self._start(len(texts))
-        fresh = np.flatnonzero(~self._same(transitions.obs, texts))  # new episodes (or the first call)
-        if self.needs_previous:
-            self._rescore(transitions.obs, texts, fresh)
-            phi = self._progress.copy()
-        else:
-            self._age[fresh] = self.stride  # a held score belongs to another episode: score the next frame
-        self._age += 1
-        self._rescore(transitions.next_obs, texts, np.flatnonzero(self._age >= self.stride))
-        self._frames = {c: np.array(transitions.next_obs[image_key(c)]) for c in self.cameras}
-        progress, success = self._progress.copy(), self._success.copy()
+        return self.record(transitions, *self.label_steps([transitions])[0])
+
+    def record(self, transitions: Any, reward: np.ndarray, progress: np.ndarray, success: np.ndarray) -> np.ndarray:
+        """Log a labelled step's agreement with its ground truth; returns its reward."""
         self.agreement.add(progress, success, transitions.progress, transitions.success)
-        before = phi if self.needs_previous else progress
-        return np.asarray(self.reward_fn(before, progress, success, transitions.terminated), np.float32)
+        return reward
+
+    def label_steps(self, steps: Sequence[Any]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(reward, progress, success)`` of consecutive collector steps, every frame they need
+        scored in **one** batched pass (a batch of 16 costs a third per frame of 16 single calls).
+
+        Which frames need a score depends only on the frames (a new episode, the stride), not on
+        the scores, so the steps are planned first: per env, the held score is an index into the
+        frames to score (-1: the score held from before these steps); then scored; then rewarded
+        in order. Steps must come in collection order; the result is what calling the reward on
+        each step in turn gives."""
+        picked: dict[str, list[np.ndarray]] = {image_key(c): [] for c in self.cameras}
+        texts: list[str] = []
+        plan = []
+        held = np.zeros(0, np.int64)  # per env: the queued frame whose score it holds
+        for t in steps:
+            step_texts = list(t.instructions)
+            self._start(len(step_texts))
+            if len(held) != len(step_texts):
+                held = np.full(len(step_texts), -1)
+            fresh = np.flatnonzero(~self._same(t.obs, step_texts))  # new episodes (or the first call)
+            if self.needs_previous:
+                self._request(t.obs, step_texts, fresh, held, picked, texts)
+                phi = held.copy()
+            else:
+                self._age[fresh] = self.stride  # a held score belongs to another episode: score the next frame
+            self._age += 1
+            self._request(t.next_obs, step_texts, np.flatnonzero(self._age >= self.stride), held, picked, texts)
+            self._frames = {c: np.array(t.next_obs[image_key(c)]) for c in self.cameras}
+            plan.append((phi if self.needs_previous else None, held.copy()))
+        frames = {k: np.concatenate(v) for k, v in picked.items() if v}
+        progress, success = self.score(frames, texts) if texts else (np.zeros(0, np.float32),) * 2
+        progress, success = np.append(progress, 0).astype(np.float32), np.append(success, 0).astype(np.float32)
+        before_p, before_s = self._progress.copy(), self._success.copy()
+
+        def read(source: np.ndarray, scores: np.ndarray, before: np.ndarray) -> np.ndarray:
+            return np.where(source >= 0, scores[source], before)  # index -1 reads the appended 0, unused
+
+        out = []
+        for t, (phi_source, source) in zip(steps, plan):
+            p, s = read(source, progress, before_p), read(source, success, before_s)
+            phi = read(phi_source, progress, before_p) if self.needs_previous else p
+            out.append((np.asarray(self.reward_fn(phi, p, s, t.terminated), np.float32), p, s))
+        if plan:
+            self._progress, self._success = out[-1][1].astype(np.float32), out[-1][2].astype(np.float32)
+        return out
 
     def label_episode(self, episode: Mapping[str, np.ndarray], instruction: str) -> np.ndarray:
         """Rewards for every row of a stored episode (see :func:`reward_models.shaping.episode_rewards`),
@@ -121,12 +161,15 @@ class LearnedReward:
             self._progress, self._success = np.zeros(num_envs, np.float32), np.zeros(num_envs, np.float32)
             self._frames, self._texts = None, [""] * num_envs
 
-    def _rescore(self, frames: Mapping[str, np.ndarray], texts: list[str], envs: np.ndarray) -> None:
-        """Score the frames of ``envs`` in one pass and hold those scores from now on."""
+    def _request(self, frames: Mapping[str, np.ndarray], texts: list[str], envs: np.ndarray, held: np.ndarray,
+                 picked: dict[str, list[np.ndarray]], queue: list[str]) -> None:
+        """Queue the frames of ``envs`` for scoring; those envs hold their scores from now on."""
         if not len(envs):
             return
-        picked = {image_key(c): np.asarray(frames[image_key(c)])[envs] for c in self.cameras}
-        self._progress[envs], self._success[envs] = self.score(picked, [texts[i] for i in envs])
+        for key in picked:
+            picked[key].append(np.asarray(frames[key])[envs])
+        held[envs] = len(queue) + np.arange(len(envs))
+        queue.extend(texts[i] for i in envs)
         self._age[envs] = 0
         for i in envs:
             self._texts[i] = texts[i]
@@ -165,7 +208,8 @@ def load_learned_reward(model_path: str | None, env_reward: str = "dense", devic
     model.batch_size = int(score.get("batch_size", model.batch_size))
     shaper = RewardShaper.from_config(from_dict(ShapingConfig, dict(shaping))) if shaping is not None else None
     return LearnedReward(model.score, model.cameras, env_reward, model.batch_size, shaper,
-                         int(score.get("stride", 1)), int(model.config.image_size))
+                         int(score.get("stride", 1)), int(model.config.image_size),
+                         int(score.get("background_every", 0)))
 
 
 class FrozenFeatures:

@@ -28,6 +28,7 @@ class Transitions:
     success: np.ndarray
     progress: np.ndarray
     instructions: list[str]
+    ended: np.ndarray | None = None  # terminated or truncated: the env's episode ended here
 
 
 @dataclass
@@ -58,8 +59,10 @@ class Collector:
         self.episode_length = np.zeros(num_envs, int)
         self.stats = EpisodeStats()
 
-    def step(self, action: np.ndarray, reward_override: Callable[[Transitions], np.ndarray] | None = None) -> Transitions:
-        """Apply ``action`` (num_envs, A); ``reward_override`` replaces the env's reward (learned reward)."""
+    def step(self, action: np.ndarray, reward_override: Callable[[Transitions], np.ndarray] | None = None,
+             track: bool = True) -> Transitions:
+        """Apply ``action`` (num_envs, A); ``reward_override`` replaces the env's reward (learned reward).
+        ``track=False``: the caller sets the reward later and then calls :meth:`track` (steps in order)."""
         next_obs, reward, terminated, truncated, infos = self.envs.step(action)
         ended = np.logical_or(terminated, truncated)
         final_obs = _final_obs(next_obs, infos, ended)
@@ -67,17 +70,20 @@ class Collector:
         success = np.asarray(step_info.get("success", np.zeros(self.num_envs, bool)), bool)
         progress = np.asarray(step_info.get("progress", np.zeros(self.num_envs)), np.float32)
         transitions = Transitions(self.obs, np.asarray(action, np.float32), np.asarray(reward, np.float32), final_obs,
-                                  np.asarray(terminated, bool), success, progress, self.instructions)
+                                  np.asarray(terminated, bool), success, progress, self.instructions, ended)
         if reward_override is not None:
             transitions.reward = np.asarray(reward_override(transitions), np.float32)
-        self._track(transitions.reward, success, ended)
+        if track:
+            self.track(transitions)
         self.obs = next_obs
         if ended.any():
             reset_instructions = _instructions(infos, self.num_envs)
             self.instructions = [new if e else old for old, new, e in zip(self.instructions, reset_instructions, ended)]
         return transitions
 
-    def _track(self, reward: np.ndarray, success: np.ndarray, ended: np.ndarray) -> None:
+    def track(self, transitions: Transitions) -> None:
+        """Count a step into the episode statistics (return, success, length)."""
+        reward, success, ended = transitions.reward, transitions.success, transitions.ended
         self.episode_return += reward
         self.episode_success |= success
         self.episode_length += 1

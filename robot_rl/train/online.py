@@ -15,10 +15,11 @@ from typing import Callable
 import numpy as np
 
 from robot_rl.algos.base import Agent
-from robot_rl.train.collect import Collector, EnvFactory
+from robot_rl.train.collect import Collector, EnvFactory, Transitions
 from robot_rl.train.logger import Logger
 from robot_rl.train.loop import LoopConfig, TrainLoop
 from robot_rl.train.replay import MixedSampler, ReplayBuffer, batch_to_torch
+from robot_rl.train.rewards import BackgroundLabels
 
 
 @dataclass
@@ -47,6 +48,9 @@ class OnlineTrainer(TrainLoop):
         self.normalized = False
         self.logged_step = -1
         self.collector: Collector | None = None
+        # a learned reward that can label steps in batches is scored beside the learner
+        every = int(getattr(reward_override, "background_every", 0) or 0)
+        self.labels = BackgroundLabels(reward_override, every) if every and hasattr(reward_override, "label_steps") else None
         if resume:
             self.restore()
 
@@ -65,9 +69,22 @@ class OnlineTrainer(TrainLoop):
             action = self.rng.uniform(-1, 1, (collector.num_envs, *self.action_shape())).astype(np.float32)
         else:
             action = self.agent.act(collector.obs, deterministic=False)
-        t = collector.step(action, self.reward_override)
-        self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated)
+        if self.labels is None:
+            self.store([collector.step(action, self.reward_override)])
+        else:
+            self.store(self.labels.add(collector.step(action, track=False)))
         self.step += collector.num_envs
+
+    def store(self, steps: list[Transitions]) -> None:
+        """Rewarded steps into the replay buffer and the episode statistics, in collection order."""
+        for t in steps:
+            self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated)
+            self.collector.track(t)
+
+    def flush_labels(self) -> None:
+        """Every step collected so far into the buffer (its reward scored now if still pending)."""
+        if self.labels is not None and self.collector is not None:
+            self.store(self.labels.flush())
 
     def update(self) -> None:
         """``utd`` updates per env step collected, once the seed phase is over."""
@@ -81,13 +98,20 @@ class OnlineTrainer(TrainLoop):
             self.update_metrics = self.agent.update(batch, update_actor=i == n - 1)
 
     def finish(self, bar) -> None:
+        self.flush_labels()
         if self.step != self.logged_step:
             self.log(bar)
 
     def close(self) -> None:
+        if self.labels is not None:
+            self.labels.close()
         if self.collector is not None:
             self.collector.close()
         super().close()
+
+    def checkpoint(self) -> None:
+        self.flush_labels()  # a checkpoint's buffer holds every step collected before it
+        super().checkpoint()
 
     # --- checkpoint state ----------------------------------------------------------------------
     def checkpoint_state(self) -> dict:

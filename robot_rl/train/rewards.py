@@ -74,3 +74,57 @@ def _plain(value: Any) -> Any:
     except ImportError:  # pragma: no cover - hydra is a core dependency
         return value
     return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+
+
+class BackgroundLabels:
+    """A learned reward scored off the training thread, ``every`` collector steps at a time.
+
+    Online training does not need a step's reward until the step is sampled, so the trainer
+    hands steps over as they are collected; every ``every`` steps the gathered steps are scored
+    in one batched pass (``reward.label_steps``) on a worker thread, while the training thread
+    goes on stepping the env and updating (torch releases the GIL: on two cores the reward
+    network runs beside the learner). The batch handed over ``every`` steps earlier is collected
+    then, so a step reaches the replay buffer ``every``-``2*every`` steps after it happened,
+    at fixed steps: a run is as reproducible as with rewards scored at once. ``flush`` scores
+    whatever is pending now (before a checkpoint, at the end)."""
+
+    def __init__(self, reward: Any, every: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.reward, self.every = reward, max(1, int(every))
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="reward")
+        self.pending: list = []
+        self.scoring: tuple[list, Any] | None = None  # (steps, future of their labels)
+
+    def add(self, transitions: Any) -> list:
+        """Hand over one collector step; returns the steps labelled since (reward set), in order."""
+        self.pending.append(transitions)
+        if len(self.pending) < self.every:
+            return []
+        done = self._collect()
+        self.scoring = (self.pending, self.pool.submit(self.reward.label_steps, self.pending))
+        self.pending = []
+        return done
+
+    def flush(self) -> list:
+        """Every step handed over, labelled (waits for the worker)."""
+        done = self._collect()
+        if self.pending:
+            done += self._label(self.pending, self.reward.label_steps(self.pending))
+            self.pending = []
+        return done
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(self) -> list:
+        if self.scoring is None:
+            return []
+        steps, future = self.scoring
+        self.scoring = None
+        return self._label(steps, future.result())
+
+    def _label(self, steps: list, labels: list) -> list:
+        for t, (reward, progress, success) in zip(steps, labels):
+            t.reward = self.reward.record(t, reward, progress, success)
+        return steps

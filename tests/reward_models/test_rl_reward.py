@@ -92,6 +92,49 @@ def test_stride_holds_scores_between_scored_steps_and_rescores_a_reset():
     assert counting.scored == 2 + 2 * 2 + 1  # first frames, two strided rounds, one reset frame
 
 
+@pytest.mark.parametrize("stride, shaped", [(1, True), (3, True), (1, False), (2, False)])
+def test_labelling_steps_in_one_batch_equals_rewarding_each_step(stride, shaped):
+    """``label_steps`` (what the trainer scores beside the learner) gives every step the reward,
+    progress and success that calling the reward step by step gives, over episode ends, two
+    envs and any grouping of the steps."""
+    make = lambda: LearnedReward(Counting(), ["front"], "dense", stride=stride,  # noqa: E731
+                                 shaper=RewardShaper(gamma=0.9) if shaped else None)
+    one_by_one, grouped = make(), make()
+    _, steps = _rollout(one_by_one, 2, 110)  # the collector rewards each step as it comes
+    rng, at = np.random.default_rng(1), 0
+    while at < len(steps):
+        group = steps[at:at + int(rng.integers(1, 20))]
+        labels = grouped.label_steps(group)
+        for t, (reward, _, _) in zip(group, labels):
+            np.testing.assert_allclose(reward, t.reward, rtol=1e-6, atol=1e-7)
+        at += len(group)
+    assert grouped.score_fn.scored == one_by_one.score_fn.scored  # each frame still scored once
+    np.testing.assert_allclose(grouped._progress, one_by_one._progress)
+
+
+def test_background_labels_hand_back_every_step_once_in_order_with_its_reward():
+    from robot_rl.train.rewards import BackgroundLabels
+
+    reference = LearnedReward(fake_model, ["front"], "dense", shaper=RewardShaper(gamma=0.9))
+    _, steps = _rollout(reference, 1, 60)
+    expected = [t.reward.copy() for t in steps]
+    labels = BackgroundLabels(LearnedReward(fake_model, ["front"], "dense", shaper=RewardShaper(gamma=0.9)), every=8)
+    out = []
+    try:
+        for i, t in enumerate(steps):
+            t.reward = np.zeros_like(t.reward)
+            ready = labels.add(t)
+            assert len(out) + len(ready) >= i + 1 - 16  # nothing waits longer than two batches
+            out += ready
+        out += labels.flush()
+    finally:
+        labels.close()
+    assert [id(t) for t in out] == [id(t) for t in steps]
+    for t, reward in zip(out, expected):
+        np.testing.assert_allclose(t.reward, reward, rtol=1e-6)
+    assert labels.reward.agreement.metrics()  # agreement recorded for the labelled steps
+
+
 def test_batch_size_splits_the_network_calls():
     sizes = []
     learned = LearnedReward(lambda f, t: (sizes.append(len(t)), fake_model(f, t))[1], ["front"], batch_size=3)
