@@ -16,7 +16,9 @@ tensors and load onto whatever device the agent is on; ``policy()`` is always a 
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -26,6 +28,40 @@ from torch import nn
 from robot_rl.algos.networks import DeterministicPolicy, ObsEncoder, ObsSpec, to_torch
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
+
+# ``update_dtype`` of every agent's config: the matmul precision of its updates. bfloat16 is mixed
+# precision: convolutions and hidden-layer matmuls in bfloat16 under autocast; weights, optimiser
+# state, output heads (Q-values, actions, log-probabilities) and losses in float32. It pays where
+# the hardware does bfloat16 natively (CPUs with AVX-512 BF16 or AMX, recent GPUs) and costs
+# elsewhere, so ``auto`` is bfloat16 exactly there and float32 on other hardware.
+UPDATE_DTYPES = ("float32", "bfloat16", "auto")
+
+
+def check_update_dtype(value: str) -> None:
+    if value not in UPDATE_DTYPES:
+        raise ValueError(f"update_dtype must be one of {', '.join(UPDATE_DTYPES)}, got {value!r}.")
+
+
+@functools.lru_cache(maxsize=None)
+def native_bfloat16(device_type: str) -> bool:
+    """Does ``device_type`` do bfloat16 matmuls in hardware? (CPU: AVX-512 BF16 or AMX, read from
+    /proc/cpuinfo, so False off Linux; CUDA: what torch reports.)"""
+    if device_type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device_type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(update_dtype: str, device_type: str) -> torch.dtype | None:
+    """The autocast dtype of ``update_dtype`` on ``device_type`` (None: plain float32)."""
+    if update_dtype == "bfloat16" or (update_dtype == "auto" and native_bfloat16(device_type)):
+        return torch.bfloat16
+    return None
 
 
 @runtime_checkable
@@ -108,6 +144,11 @@ class EncodedAgent:
         return self.actor.mean_action(features) if deterministic else self.actor(features)[0]
 
     # --- learning ----------------------------------------------------------------------------
+    def precision(self) -> torch.autocast:
+        """The autocast region an update runs in (``config.update_dtype``; float32: none)."""
+        dtype = autocast_dtype(getattr(self.config, "update_dtype", "float32"), self.device.type)
+        return torch.autocast(device_type=self.device.type, dtype=dtype, enabled=dtype is not None)
+
     def encode(self, obs: dict[str, torch.Tensor], encoder: ObsEncoder | None = None) -> torch.Tensor:
         """Features of a training batch's ``obs``, images augmented first when ``augment`` is set."""
         encoder = self.encoder if encoder is None else encoder

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from robot_rl.algos.augment import shift_augment
-from robot_rl.algos.base import Augment, EncodedAgent
-from robot_rl.algos.networks import ObsSpec, StateNormalizer, mlp
+from robot_rl.algos.base import Augment, EncodedAgent, check_update_dtype
+from robot_rl.algos.networks import ObsSpec, StateNormalizer, full_precision_head, mlp
 
 
 @dataclass
@@ -33,6 +33,10 @@ class BCConfig:
     feature_dim: int = 50
     aux_weight: float = 0.0  # weight of the privileged-state auxiliary loss (0: none)
     trunk: str = "drq"  # pixel trunk: drq | keypoints (networks.TRUNKS)
+    update_dtype: str = "float32"  # float32 | bfloat16 (mixed precision) | auto (see base.UPDATE_DTYPES)
+
+    def __post_init__(self) -> None:
+        check_update_dtype(self.update_dtype)
 
 
 class BC(EncodedAgent):
@@ -70,13 +74,14 @@ class BC(EncodedAgent):
         return torch.tanh(self.head(features))
 
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
-        features = self.encode(batch["obs"])
-        loss = F.mse_loss(torch.tanh(self.head(features)), batch["action"].float())
-        metrics = {"losses/bc": loss.item()}
-        if self.aux is not None and "aux" in batch:
-            aux = F.mse_loss(self.aux(features), self.aux_norm(batch["aux"].float()))
-            metrics["losses/aux"] = aux.item()
-            loss = loss + self.config.aux_weight * aux
+        with self.precision():
+            features = self.encode(batch["obs"])
+            loss = F.mse_loss(torch.tanh(full_precision_head(self.head, features)), batch["action"].float())
+            metrics = {"losses/bc": loss.item()}
+            if self.aux is not None and "aux" in batch:
+                aux = F.mse_loss(full_precision_head(self.aux, features), self.aux_norm(batch["aux"].float()))
+                metrics["losses/aux"] = aux.item()
+                loss = loss + self.config.aux_weight * aux
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

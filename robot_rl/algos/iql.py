@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from robot_rl.algos.augment import shift_augment
-from robot_rl.algos.base import Augment, EncodedAgent
-from robot_rl.algos.networks import CriticEnsemble, ObsSpec, TanhGaussianActor, adam, mlp, soft_update
+from robot_rl.algos.base import Augment, EncodedAgent, check_update_dtype
+from robot_rl.algos.networks import CriticEnsemble, ObsSpec, TanhGaussianActor, adam, full_precision_head, mlp, soft_update
 
 
 @dataclass
@@ -35,6 +35,10 @@ class IQLConfig:
     max_weight: float = 100.0
     feature_dim: int = 50
     trunk: str = "drq"  # pixel trunk: drq | keypoints (networks.TRUNKS)
+    update_dtype: str = "float32"  # float32 | bfloat16 (mixed precision) | auto (see base.UPDATE_DTYPES)
+
+    def __post_init__(self) -> None:
+        check_update_dtype(self.update_dtype)
 
 
 class IQL(EncodedAgent):
@@ -57,6 +61,10 @@ class IQL(EncodedAgent):
         self.actor_opt = adam(self.actor.parameters(), config.lr)
 
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
+        with self.precision():
+            return self._update(batch, update_actor)
+
+    def _update(self, batch: dict, update_actor: bool) -> dict[str, float]:
         features = self.encode(batch["obs"])
         with torch.no_grad():
             next_features = self.encode(batch["next_obs"])
@@ -69,10 +77,14 @@ class IQL(EncodedAgent):
         self.num_updates += 1
         return metrics
 
+    def v(self, features: torch.Tensor) -> torch.Tensor:
+        """V(s), (B,)."""
+        return full_precision_head(self.value, features).squeeze(-1)
+
     def update_value(self, features: torch.Tensor, action: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
             target_q = self.critic_target(features, action).min(dim=0).values
-        diff = target_q - self.value(features).squeeze(-1)
+        diff = target_q - self.v(features)
         weight = torch.where(diff > 0, self.config.expectile, 1 - self.config.expectile)
         loss = (weight * diff.pow(2)).mean()
         self.value_opt.zero_grad(set_to_none=True)
@@ -82,7 +94,7 @@ class IQL(EncodedAgent):
 
     def update_critic(self, features: torch.Tensor, batch: dict, next_features: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
-            next_v = self.value(next_features).squeeze(-1)
+            next_v = self.v(next_features)
             target = batch["reward"] + self.config.gamma * (1.0 - batch["done"].float()) * next_v
         q = self.critic(features, batch["action"])
         loss = F.mse_loss(q, target.unsqueeze(0).expand_as(q))
@@ -93,7 +105,7 @@ class IQL(EncodedAgent):
 
     def update_actor(self, features: torch.Tensor, action: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
-            advantage = self.critic_target(features, action).min(dim=0).values - self.value(features).squeeze(-1)
+            advantage = self.critic_target(features, action).min(dim=0).values - self.v(features)
             weight = torch.exp(self.config.temperature * advantage).clamp(max=self.config.max_weight)
         loss = -(weight * self.actor.log_prob(features, action)).mean()
         self.actor_opt.zero_grad(set_to_none=True)

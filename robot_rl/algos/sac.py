@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robot_rl.algos.base import Augment, EncodedAgent
+from robot_rl.algos.base import Augment, EncodedAgent, check_update_dtype
 from robot_rl.algos.networks import CriticEnsemble, ObsSpec, TanhGaussianActor, adam, frozen, soft_update
 
 
@@ -50,19 +50,12 @@ class SACConfig:
     # (plain SAC / RLPD).
     bc_weight: float = 0.0
     bc_q_filter: bool = True
-    # The matmul precision of updates: float32, or bfloat16 (mixed precision: the hidden layers'
-    # matmuls in bfloat16 under autocast, weights, optimiser state, Q-values, log-probabilities
-    # and losses in float32). bfloat16 pays on CPUs with AVX-512 BF16 or AMX and on GPUs.
-    update_dtype: str = "float32"
+    update_dtype: str = "float32"  # float32 | bfloat16 (mixed precision) | auto (see base.UPDATE_DTYPES)
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_min_q <= self.num_critics:
             raise ValueError(f"num_min_q must be between 1 and num_critics={self.num_critics}, got {self.num_min_q}.")
-        if self.update_dtype not in UPDATE_DTYPES:
-            raise ValueError(f"update_dtype must be one of {sorted(UPDATE_DTYPES)}, got {self.update_dtype!r}.")
-
-
-UPDATE_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
+        check_update_dtype(self.update_dtype)
 
 
 class SAC(EncodedAgent):
@@ -94,8 +87,7 @@ class SAC(EncodedAgent):
     # --- learning ----------------------------------------------------------------------------
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
         """One critic step, and (when ``update_actor``) one actor and temperature step."""
-        dtype = UPDATE_DTYPES[self.config.update_dtype]
-        with torch.autocast(device_type=self.device.type, dtype=dtype, enabled=dtype is not None):
+        with self.precision():
             return self._update(batch, update_actor)
 
     def _update(self, batch: dict, update_actor: bool) -> dict[str, float]:

@@ -46,7 +46,10 @@ PIXELS = {"obs/images/front": ObsSpec((24, 24, 3), "uint8"), "obs/state": ObsSpe
 STUDENT = {"obs/images/front": ObsSpec((24, 24, 3), "uint8"), "obs/images/wrist": ObsSpec((24, 24, 3), "uint8"),
            "obs/state": ObsSpec((6,), "float32"), "obs/instruction": ObsSpec((8,), "float32")}  # FiLM'd keypoints
 BUILDERS = {"sac": (sac.build, {}), "drq": (drq.build, {"pad": 2}), "iql": (iql.build, {}), "bc": (bc.build, {}),
-            "drq-keypoints": (drq.build, {"pad": 2, "trunk": "keypoints"}), "bc-keypoints": (bc.build, {"trunk": "keypoints"})}
+            "drq-keypoints": (drq.build, {"pad": 2, "trunk": "keypoints"}), "bc-keypoints": (bc.build, {"trunk": "keypoints"}),
+            # mixed-precision updates (the pipeline's update_dtype=auto on AVX-512 BF16 CPUs)
+            "sac-bf16": (sac.build, {"update_dtype": "bfloat16"}), "iql-bf16": (iql.build, {"update_dtype": "bfloat16"}),
+            "bc-keypoints-bf16": (bc.build, {"trunk": "keypoints", "update_dtype": "bfloat16"})}
 
 
 def random_buffer(specs, n=64, action_dim=3):
@@ -170,6 +173,18 @@ def test_bfloat16_updates_follow_float32_ones_with_float32_state():
     assert all(p.dtype == torch.float32 for p in mixed.critic.parameters())
     with pytest.raises(ValueError, match="update_dtype"):
         sac.SACConfig(update_dtype="float16")
+
+
+def test_auto_update_dtype_is_bfloat16_only_on_hardware_that_has_it(monkeypatch):
+    from robot_rl.algos import base
+
+    for native in (True, False):
+        monkeypatch.setattr(base, "native_bfloat16", lambda device_type, native=native: native)
+        agent = sac.build(STATE, 3, {"update_dtype": "auto"}, 0)
+        with agent.precision():
+            assert torch.is_autocast_enabled("cpu") is native
+    with sac.build(STATE, 3, {"update_dtype": "float32"}, 0).precision():
+        assert not torch.is_autocast_enabled("cpu")
 
 
 @pytest.mark.parametrize("update_dtype", ["float32", "bfloat16"])
