@@ -161,9 +161,7 @@ class RobotEnv(gym.Env):
 
     def _observe(self) -> dict[str, np.ndarray]:
         scene = self.scene
-        state = np.concatenate([scene.joint_pos(), scene.joint_vel(), scene.ee_pos(), scene.ee_quat(),
-                                [scene.gripper_opening()]]).astype(np.float32)
-        obs = {contracts.OBS_STATE: self.randomizer.perturb_state(state, self.np_random)}
+        obs = {contracts.OBS_STATE: self.randomizer.perturb_state(scene.robot_state(), self.np_random)}
         if self.config.privileged:
             obs[contracts.OBS_OBJECT] = self.task.object_features(scene)
         for camera, camera_id in self._camera_ids.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import mujoco
 import numpy as np
 
@@ -10,6 +12,21 @@ from sim.robots.base import RobotHandles
 # MuJoCo resets the physics when one of these fires: the episode's trajectory is spoilt.
 DIVERGENCE_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
                        mujoco.mjtWarning.mjWARN_BADQPOS)
+
+
+def index_of(ids: np.ndarray) -> slice | np.ndarray:
+    """``ids`` as a slice when they are consecutive (a robot's joints and actuators usually are),
+    else unchanged: a slice reads a view and writes in place, at a third of fancy indexing's cost."""
+    ids = np.asarray(ids)
+    if len(ids) and np.array_equal(ids, np.arange(ids[0], ids[0] + len(ids))):
+        return slice(int(ids[0]), int(ids[0]) + len(ids))
+    return ids
+
+
+def norm(vector: np.ndarray) -> float:
+    """``np.linalg.norm`` of a 1-D float vector (the same dot product and square root), without
+    its Python layers: reward code takes several distances every control step."""
+    return math.sqrt(vector.dot(vector))
 
 
 def yaw_of_quat(quat: np.ndarray) -> float:
@@ -35,23 +52,31 @@ class Scene:
         self._finger_index = np.full(model.ngeom, -1)
         for geom, finger in robot.finger_of_geom.items():
             self._finger_index[geom] = finger
+        self._grasp_pairs: dict[str, set[int]] = {}
+        # Resolved once: the accessors run several times every control step.
+        self._qpos, self._dofs = index_of(robot.qpos_adr), index_of(robot.dof_adr)
+        self._grip_qpos = index_of(robot.gripper_qpos_adr)
+        self._ee_pos = data.site_xpos[robot.ee_site]  # views: they follow the data in place
+        self._ee_xmat = data.site_xmat[robot.ee_site]
+        self._n_joints = len(robot.qpos_adr)
+        self._quat = np.empty(4)
 
     # --- the robot -------------------------------------------------------------------------
     def joint_pos(self) -> np.ndarray:
-        return self.data.qpos[self.robot.qpos_adr].copy()
+        return self.data.qpos[self._qpos].copy()
 
     def joint_vel(self) -> np.ndarray:
-        return self.data.qvel[self.robot.dof_adr].copy()
+        return self.data.qvel[self._dofs].copy()
 
     def ee_pos(self) -> np.ndarray:
-        return self.data.site_xpos[self.robot.ee_site].copy()
+        return self._ee_pos.copy()
 
     def ee_rot(self) -> np.ndarray:
-        return self.data.site_xmat[self.robot.ee_site].reshape(3, 3).copy()
+        return self._ee_xmat.reshape(3, 3).copy()
 
     def ee_quat(self) -> np.ndarray:
         quat = np.empty(4)
-        mujoco.mju_mat2Quat(quat, self.data.site_xmat[self.robot.ee_site])
+        mujoco.mju_mat2Quat(quat, self._ee_xmat)
         return quat
 
     def ee_yaw(self) -> float:
@@ -61,8 +86,21 @@ class Scene:
 
     def gripper_opening(self) -> float:
         """0 when closed, 1 when fully open, from the finger joints."""
-        frac = float(np.mean((self.data.qpos[self.robot.gripper_qpos_adr] - self._grip_lo) / self._grip_span))
+        fracs = (self.data.qpos[self._grip_qpos] - self._grip_lo) / self._grip_span
+        frac = float(np.add.reduce(fracs) / len(fracs))  # np.mean's sum and division, without its Python layers
         return min(max(frac if self._grip_open_high else 1.0 - frac, 0.0), 1.0)
+
+    def robot_state(self) -> np.ndarray:
+        """``obs/state``, float32: joint positions and velocities, TCP position and quaternion
+        (w, x, y, z), gripper opening; written in place, each value cast once as ``astype`` would."""
+        n = self._n_joints
+        state = np.empty(2 * n + 8, np.float32)
+        state[:n], state[n:2 * n] = self.data.qpos[self._qpos], self.data.qvel[self._dofs]
+        state[2 * n:2 * n + 3] = self._ee_pos
+        mujoco.mju_mat2Quat(self._quat, self._ee_xmat)
+        state[2 * n + 3:2 * n + 7] = self._quat
+        state[2 * n + 7] = self.gripper_opening()
+        return state
 
     def closing_axis_yaw(self) -> float:
         """World yaw of the line the fingers close along: first finger to the others' centre."""
@@ -119,15 +157,20 @@ class Scene:
 
     # --- relations -------------------------------------------------------------------------
     def gripper_to_object_distance(self, name: str) -> float:
-        return float(np.linalg.norm(self.ee_pos() - self.object_pos(name)))
-
-    def _body_geoms(self, name: str) -> np.ndarray:
-        return np.flatnonzero(self._geom_mask(name))
+        return norm(self.ee_pos() - self.object_pos(name))
 
     def _geom_mask(self, name: str) -> np.ndarray:
         if name not in self._object_geom_masks:
             self._object_geom_masks[name] = self.model.geom_bodyid == self.body_id(name)
         return self._object_geom_masks[name]
+
+    def _grasp_pairs_of(self, name: str) -> set[int]:
+        """Codes ``geom1 * ngeom + geom2`` of the contacts between the object and any finger geom."""
+        if name not in self._grasp_pairs:
+            obj, finger = self._geom_mask(name), self._finger_index >= 0
+            pairs = (obj[:, None] & finger[None, :]) | (finger[:, None] & obj[None, :])
+            self._grasp_pairs[name] = set(np.flatnonzero(pairs).tolist())
+        return self._grasp_pairs[name]
 
     def is_grasped(self, name: str) -> bool:
         """True when two different fingers touch the object from opposing sides.
@@ -137,14 +180,16 @@ class Scene:
         (as a three-finger hand has) pushing the object.
         """
         contact = self.data.contact
-        g1, g2 = contact.geom1, contact.geom2
-        if len(g1) == 0:
+        # The usual case, no finger on the object, settled by one set lookup before any array work.
+        n = self.model.ngeom
+        if self._grasp_pairs_of(name).isdisjoint([a * n + b for a, b in contact.geom.tolist()]):
             return False
+        g1, g2 = contact.geom1, contact.geom2
         obj, finger_of = self._geom_mask(name), self._finger_index
         first = obj[g1] & (finger_of[g2] >= 0)   # object is geom1: normal points object -> finger
         second = obj[g2] & (finger_of[g1] >= 0)
         fingers = np.concatenate([finger_of[g2[first]], finger_of[g1[second]]])
-        if len(np.unique(fingers)) < 2:
+        if fingers.min() == fingers.max():  # one finger, however many of its links touch
             return False
         frames = contact.frame
         normals = np.concatenate([-frames[first, :3], frames[second, :3]])
@@ -152,9 +197,7 @@ class Scene:
         return bool(np.any(opposing & (fingers[:, None] != fingers[None, :])))
 
     def touching(self, name_a: str, name_b: str) -> bool:
-        geoms_a, geoms_b = set(self._body_geoms(name_a).tolist()), set(self._body_geoms(name_b).tolist())
-        for contact in self.data.contact[: self.data.ncon]:
-            g1, g2 = int(contact.geom1), int(contact.geom2)
-            if (g1 in geoms_a and g2 in geoms_b) or (g1 in geoms_b and g2 in geoms_a):
-                return True
-        return False
+        contact = self.data.contact
+        g1, g2 = contact.geom1, contact.geom2
+        mask_a, mask_b = self._geom_mask(name_a), self._geom_mask(name_b)
+        return bool(np.any((mask_a[g1] & mask_b[g2]) | (mask_b[g1] & mask_a[g2])))

@@ -14,12 +14,12 @@ from dm_control import mjcf
 
 from robot_rl.contracts import SCENE_COLORS
 from sim.arena import CUBE_HALF_M, add_cube
-from sim.scene import Scene
+from sim.scene import Scene, norm
 
 
 def closeness(distance_m: float, scale_m: float) -> float:
     """1 at distance 0, falling linearly to 0 at ``scale_m``: a bounded shaping term."""
-    return float(np.clip(1.0 - distance_m / scale_m, 0.0, 1.0))
+    return float(min(max(1.0 - distance_m / scale_m, 0.0), 1.0))  # np.clip's value, without its dispatch
 
 
 @dataclass
@@ -48,6 +48,8 @@ class Task:
         self.config = config
         self.target = config.colors[0]
         self.instruction = ""
+        self._others: list[str] = []
+        self._others_of: str | None = None
 
     @staticmethod
     def cube(color: str) -> str:
@@ -107,12 +109,21 @@ class Task:
     def object_features(self, scene: Scene) -> np.ndarray:
         """Privileged object state: the target first (so a state policy knows the instruction)."""
         target = scene.object_pos(self.target_cube)
-        others = [scene.object_pos(self.cube(c)) for c in self.config.colors if c != self.target]
-        return np.concatenate([target, scene.object_quat(self.target_cube), target - scene.ee_pos(),
-                               self.goal_pos(scene), *others]).astype(np.float32)
+        features = np.empty(self.object_feature_dim(), np.float32)  # each value cast once, as astype would
+        features[:3], features[3:7] = target, scene.object_quat(self.target_cube)
+        features[7:10], features[10:13] = target - scene.ee_pos(), self.goal_pos(scene)
+        for i, name in enumerate(self._other_cubes()):
+            features[13 + 3 * i:16 + 3 * i] = scene.object_pos(name)
+        return features
+
+    def _other_cubes(self) -> list[str]:
+        """The cubes other than the target, in colour order; kept per target, as it is asked every step."""
+        if self._others_of != self.target:
+            self._others, self._others_of = [self.cube(c) for c in self.config.colors if c != self.target], self.target
+        return self._others
 
     def object_feature_dim(self) -> int:
         return 3 + 4 + 3 + 3 + 3 * (len(self.config.colors) - 1)
 
     def reach_term(self, scene: Scene, point: np.ndarray) -> float:
-        return closeness(float(np.linalg.norm(scene.ee_pos() - point)), self.config.reach_scale_m)
+        return closeness(norm(scene.ee_pos() - point), self.config.reach_scale_m)

@@ -43,10 +43,9 @@ class PickPlace(PlaceTaskBase):
     def goal_pos(self, scene: Scene) -> np.ndarray:
         return scene.mocap_pos("bowl")
 
-    def placed(self, scene: Scene) -> bool:
-        cube = scene.object_pos(self.target_cube)
-        inside = np.all(np.abs(cube[:2] - self.place_xy(scene)) < self.config.bowl_half_m - 0.01)
-        return bool(inside and cube[2] < self.config.bowl_height_m + 0.01)
+    def placed(self, scene: Scene, cube_pos: np.ndarray) -> bool:
+        inside = (np.abs(cube_pos[:2] - self.place_xy(scene)) < self.config.bowl_half_m - 0.01).all()
+        return bool(inside and cube_pos[2] < self.config.bowl_height_m + 0.01)
 
 
 class PickPlaceExpert(PlaceExpertBase):

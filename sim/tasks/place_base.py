@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from sim.experts import CARRY_HEIGHT_M, CLOSED, OPEN, Phase, WaypointExpert
-from sim.scene import Scene
+from sim.scene import Scene, norm
 from sim.tasks.base import Task, closeness
 
 
@@ -20,22 +20,24 @@ class PlaceTaskBase(Task):
     def place_xy(self, scene: Scene) -> np.ndarray:
         raise NotImplementedError
 
-    def placed(self, scene: Scene) -> bool:
+    def placed(self, scene: Scene, cube_pos: np.ndarray) -> bool:
+        """Whether the target cube, at ``cube_pos``, rests at the place."""
         raise NotImplementedError
 
     def after_reset(self, scene: Scene) -> None:
-        self._start_distance = max(self._carry_distance(scene), 1e-3)
+        self._start_distance = max(self._carry_distance(scene, scene.object_pos(self.target_cube)), 1e-3)
 
-    def _carry_distance(self, scene: Scene) -> float:
-        return float(np.linalg.norm(scene.object_pos(self.target_cube)[:2] - self.place_xy(scene)))
+    def _carry_distance(self, scene: Scene, cube_pos: np.ndarray) -> float:
+        return norm(cube_pos[:2] - self.place_xy(scene))
 
     def evaluate(self, scene: Scene) -> tuple[bool, float]:
+        cube = scene.object_pos(self.target_cube)  # read once: evaluate runs every control step
         grasped = scene.is_grasped(self.target_cube)
-        if self.placed(scene) and not grasped:
+        if self.placed(scene, cube) and not grasped:
             return True, 1.0
-        carried = closeness(self._carry_distance(scene), self._start_distance)
+        carried = closeness(self._carry_distance(scene, cube), self._start_distance)
         holding = grasped or carried > 0.9
-        reach = self.reach_term(scene, scene.object_pos(self.target_cube))
+        reach = self.reach_term(scene, cube)
         return False, min(0.25 * reach + 0.15 * holding + 0.6 * carried * holding, 0.99)
 
 

@@ -9,7 +9,7 @@ from dm_control import mjcf
 
 from sim.arena import CUBE_HALF_M, add_marker
 from sim.experts import CLOSED, Phase, WaypointExpert
-from sim.scene import Scene
+from sim.scene import Scene, norm
 from sim.tasks.base import Task, TaskConfig, closeness
 
 
@@ -50,7 +50,7 @@ class Push(Task):
         return scene.mocap_pos("goal")
 
     def _goal_distance(self, scene: Scene) -> float:
-        return float(np.linalg.norm(scene.object_pos(self.target_cube)[:2] - self.goal_pos(scene)[:2]))
+        return norm(scene.object_pos(self.target_cube)[:2] - self.goal_pos(scene)[:2])
 
     def evaluate(self, scene: Scene) -> tuple[bool, float]:
         distance = self._goal_distance(scene)

@@ -8,7 +8,7 @@ import numpy as np
 
 from sim.arena import CUBE_HALF_M
 from sim.experts import OPEN, Phase, WaypointExpert
-from sim.scene import Scene
+from sim.scene import Scene, norm
 from sim.tasks.base import Task, TaskConfig
 
 
@@ -30,9 +30,10 @@ class Reach(Task):
         return scene.object_pos(self.target_cube) + [0, 0, CUBE_HALF_M + self.config.hover_m]
 
     def evaluate(self, scene: Scene) -> tuple[bool, float]:
-        distance = float(np.linalg.norm(scene.ee_pos() - self.goal_pos(scene)))
+        goal = self.goal_pos(scene)
+        distance = norm(scene.ee_pos() - goal)
         success = distance < self.config.tolerance_m
-        return success, 1.0 if success else self.reach_term(scene, self.goal_pos(scene))
+        return success, 1.0 if success else self.reach_term(scene, goal)
 
 
 class ReachExpert(WaypointExpert):

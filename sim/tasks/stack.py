@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.arena import CUBE_HALF_M
-from sim.scene import Scene
+from sim.scene import Scene, norm
 from sim.tasks.base import TaskConfig
 from sim.tasks.place_base import PlaceExpertBase, PlaceTaskBase
 
@@ -43,9 +43,9 @@ class Stack(PlaceTaskBase):
     def goal_pos(self, scene: Scene) -> np.ndarray:
         return scene.object_pos(self.base_cube) + [0, 0, 2 * CUBE_HALF_M]
 
-    def placed(self, scene: Scene) -> bool:
-        top, base = scene.object_pos(self.target_cube), scene.object_pos(self.base_cube)
-        aligned = np.linalg.norm(top[:2] - base[:2]) < self.config.xy_tolerance_m
+    def placed(self, scene: Scene, cube_pos: np.ndarray) -> bool:
+        top, base = cube_pos, scene.object_pos(self.base_cube)
+        aligned = norm(top[:2] - base[:2]) < self.config.xy_tolerance_m
         on_top = abs(top[2] - base[2] - 2 * CUBE_HALF_M) < 0.01
         return bool(aligned and on_top and base[2] < CUBE_HALF_M + 0.005)
 
