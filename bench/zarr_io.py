@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -38,8 +39,6 @@ CAMS = ("front", "wrist")
 def render_frames(n: int) -> tuple[np.ndarray, str]:
     """(n, 2, 480, 640, 3) uint8 frames from two cameras, and where they came from."""
     try:
-        import os
-
         os.environ.setdefault("MUJOCO_GL", "egl")
         from dm_control import suite
 
@@ -75,7 +74,7 @@ def noisy(frames: np.ndarray) -> np.ndarray:
 def codec_table(frames: np.ndarray) -> list[tuple]:
     """Ratio and single-thread encode/decode MB/s of candidate image codecs (one frame per chunk)."""
     import cv2
-    from numcodecs import Blosc
+    from numcodecs import Blosc, Zstd
 
     def run(encode, decode, images):
         t = time.perf_counter()
@@ -89,7 +88,9 @@ def codec_table(frames: np.ndarray) -> list[tuple]:
 
     candidates = [(f"blosc-{c}-{lvl}{'-bitshuffle' if sh else ''}", Blosc(cname=c, clevel=lvl, shuffle=sh))
                   for c, lvl, sh in (("lz4", 1, 0), ("lz4", 5, 0), ("lz4hc", 3, 0), ("zstd", 1, 0),
-                                     ("zstd", 3, 0), ("zstd", 5, 0), ("zstd", 1, 2))]
+                                     ("zstd", 3, 0), ("zstd", 1, 2))]
+    candidates[3] = ("blosc-zstd-1 (older stores)", candidates[3][1])
+    candidates += [("zstd-1 (chosen)", Zstd(1)), ("zstd-3", Zstd(3)), ("zstd--3 (fast mode)", Zstd(-3))]
     cv_codecs = (("png-1", ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]),
                  ("webp-lossless", ".webp", [cv2.IMWRITE_WEBP_QUALITY, 101]),
                  ("jpeg-q90 (lossy)", ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 90]))
@@ -139,42 +140,85 @@ def append_at_30hz(path: Path, frames: np.ndarray, episodes: int, steps: int) ->
 
 
 def copy_floor_at_30hz(frames: np.ndarray, steps: int) -> tuple[float, float]:
-    """p50/p99 ms of just copying the same step at 30 Hz with no writer: this machine's noise floor."""
+    """p50/p99 ms of just copying the same step at 30 Hz with no writer: this machine's noise floor.
+
+    The copies are add_step's: into arrays reused from step to step, holding the GIL."""
     rng, latencies = np.random.default_rng(0), []
+    slots = {k: np.empty_like(np.asarray(v)) for k, v in big_step(frames, 0, rng).items()}
     t0 = time.perf_counter()
     for i in range(steps):
         step = big_step(frames, i, rng)
         t = time.perf_counter()
-        {k: np.frombuffer(np.asarray(v).tobytes(), np.asarray(v).dtype) for k, v in step.items()}
+        for k, v in step.items():
+            memoryview(slots[k]).cast("B")[:] = memoryview(np.asarray(v)).cast("B")
         latencies.append(time.perf_counter() - t)
         time.sleep(max(0.0, t0 + (i + 1) / 30 - time.perf_counter()))
     ms = np.array(latencies) * 1e3
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def sustained_write(path: Path, frames: np.ndarray, steps: int) -> tuple[float, ...]:
-    """(writer MB/s, numpy.save MB/s, writer CPU ms per step) for the same raw bytes, flat out.
-
-    CPU time (all threads) does not depend on what else the machine runs; wall rates do.
-    """
-    rng = np.random.default_rng(0)
-    rows = [big_step(frames, i, rng) for i in range(steps)]
-    raw = sum(v.nbytes for r in rows for v in map(np.asarray, r.values()))
-    t, cpu = time.perf_counter(), time.process_time()
+def write_with_writer(path: Path, rows: list[dict]) -> None:
     with EpisodeWriter(path, big_schema(), ATTRS) as writer:
         writer.start_episode(source="scripted")
         for row in rows:
             writer.add_step(row)
         writer.end_episode(success=True, wait=True)
-    writer_s, cpu_ms = time.perf_counter() - t, (time.process_time() - cpu) * 1e3 / steps
-    npy = path.with_suffix(".npy.d")
-    npy.mkdir()
-    t = time.perf_counter()
-    for start in range(0, steps, 64):  # same batching as the writer's shards
+
+
+def write_with_numpy(path: Path, rows: list[dict]) -> None:
+    path.mkdir()
+    for start in range(0, len(rows), 64):  # the writer's shard length: same batching
         for key in rows[0]:
-            np.save(npy / f"{key.replace('/', '_')}_{start}.npy", np.stack([r[key] for r in rows[start:start + 64]]))
-    numpy_s = time.perf_counter() - t
-    return raw / writer_s / 1e6, raw / numpy_s / 1e6, cpu_ms
+            np.save(path / f"{key.replace('/', '_')}_{start}.npy", np.stack([r[key] for r in rows[start:start + 64]]))
+
+
+def fsync_tree(path: Path) -> None:
+    """fsync every file and folder under ``path``: its bytes are on the disk, not just in RAM."""
+    for p in sorted(path.rglob("*"), reverse=True) + [path]:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def timed_write(write, path: Path, rows: list[dict], durable: bool) -> tuple[float, float, int]:
+    """(wall s, CPU s of all threads, bytes stored) of one run into a fresh ``path``.
+
+    ``os.sync`` first, so that no run pays for writing back the previous run's pages."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.sync()
+    t, cpu = time.perf_counter(), time.process_time()
+    write(path, rows)
+    if durable:
+        fsync_tree(path)
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    shutil.rmtree(path, ignore_errors=True)
+    return wall, cpu, size
+
+
+def sustained_write(root: Path, frames: np.ndarray, steps: int, rounds: int) -> dict:
+    """The writer against ``numpy.save`` of the same rows, flat out, in this process.
+
+    ``rounds`` alternating runs of each; each side's fastest counts (the machine is shared, and
+    a slow run is other work, not this code). Into the page cache (what the issue's ratio
+    means), then once each until the bytes are on disk (``durable``), which bounds a recording
+    longer than the page cache can hold."""
+    rng = np.random.default_rng(0)
+    rows = [big_step(frames, i, rng) for i in range(steps)]
+    raw = sum(v.nbytes for r in rows for v in map(np.asarray, r.values()))
+    runs: dict[str, list] = {"writer": [], "numpy": []}
+    for _ in range(rounds):
+        runs["writer"].append(timed_write(write_with_writer, root / "writer.zarr", rows, durable=False))
+        runs["numpy"].append(timed_write(write_with_numpy, root / "numpy.d", rows, durable=False))
+    (w_wall, w_cpu, size), (n_wall, n_cpu, _) = min(runs["writer"]), min(runs["numpy"])
+    durable_w = timed_write(write_with_writer, root / "writer.zarr", rows, durable=True)[0]
+    durable_n = timed_write(write_with_numpy, root / "numpy.d", rows, durable=True)[0]
+    return {"writer_mb_s": raw / w_wall / 1e6, "numpy_mb_s": raw / n_wall / 1e6, "ratio": n_wall / w_wall,
+            "writer_cpu_ms": w_cpu * 1e3 / steps, "numpy_cpu_ms": n_cpu * 1e3 / steps,
+            "durable_writer_mb_s": raw / durable_w / 1e6, "durable_numpy_mb_s": raw / durable_n / 1e6,
+            "durable_ratio": durable_n / durable_w, "disk_mb_per_step": size / steps / 1e6}
 
 
 def sampling_rates(path: Path, episodes: int, steps: int, batches: int) -> dict:
@@ -230,14 +274,12 @@ def main() -> None:
 
 def run_all(root: Path, quick: bool, trials: int) -> None:
     frames, origin = render_frames(30 if quick else 90)
-    import os
-
     print(f"frames: {origin}, {frames.shape[0]} steps x 2 cameras x 480x640x3; disk: {root}")
     print(f"machine: {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f}\n")
     print("image codecs, one 640x480 frame per chunk, single thread")
-    print(f"  {'frames':12s} {'codec':22s} {'ratio':>6s} {'enc MB/s':>9s} {'dec MB/s':>9s}")
+    print(f"  {'frames':12s} {'codec':28s} {'ratio':>6s} {'enc MB/s':>9s} {'dec MB/s':>9s}")
     for label, name, ratio, enc, dec in codec_table(frames[:, 0]):
-        print(f"  {label:12s} {name:22s} {ratio:6.1f} {enc:9.0f} {dec:9.0f}")
+        print(f"  {label:12s} {name:28s} {ratio:6.1f} {enc:9.0f} {dec:9.0f}")
     episodes, steps = (2, 150) if quick else (6, 300)
     floor50, floor99 = copy_floor_at_30hz(frames, steps)
     a = append_at_30hz(root / "append.zarr", frames, episodes, steps)
@@ -247,15 +289,17 @@ def run_all(root: Path, quick: bool, trials: int) -> None:
     print(f"episode commit (end_episode(wait=True), {steps}-step episodes): mean {a['commit_mean_s'] * 1e3:.0f} ms"
           f"  max {a['commit_max_s'] * 1e3:.0f} ms")
     n = 128 if quick else 512
-    print(f"sustained write, {n} steps flat out (30 Hz needs 55 MB/s):")
-    write_ratios = {}
+    rounds = 2 if quick else 3
+    print(f"\nsustained write, {n} steps of 2 x 640x480 RGB + state flat out, fastest of {rounds} alternating runs "
+          "(30 Hz needs 55 MB/s);\nMB/s of raw step bytes; CPU = all threads' time; durable = timed until fsync'd")
+    print(f"  {'frames':12s} {'writer':>7s} {'numpy.save':>10s} {'ratio':>6s}   {'CPU ms/step: writer':>19s} "
+          f"{'numpy':>6s}   {'durable: writer':>15s} {'numpy':>6s} {'ratio':>6s}   {'stored MB/step':>14s}")
+    writes = {}
     for label, images in (("sim", frames), ("camera-like", noisy(frames))):
-        ours, npy, cpu_ms = sustained_write(root / f"sustained_{label}.zarr", images, n)
-        write_ratios[label] = ours / npy
-        size = sum(f.stat().st_size for f in (root / f"sustained_{label}.zarr").rglob("*") if f.is_file())
-        print(f"  {label:11s}: writer {ours:4.0f} MB/s raw, numpy.save {npy:4.0f} MB/s, ratio {ours / npy:.2f}; "
-              f"writer CPU {cpu_ms:.1f} ms/step = {cpu_ms * 30 / 1e3:.2f} cores at 30 Hz; "
-              f"{size / n / 1e6:.2f} MB/step on disk")
+        w = writes[label] = sustained_write(root, images, n, rounds)
+        print(f"  {label:12s} {w['writer_mb_s']:7.0f} {w['numpy_mb_s']:10.0f} {w['ratio']:6.2f}   "
+              f"{w['writer_cpu_ms']:19.2f} {w['numpy_cpu_ms']:6.2f}   {w['durable_writer_mb_s']:15.0f} "
+              f"{w['durable_numpy_mb_s']:6.0f} {w['durable_ratio']:6.2f}   {w['disk_mb_per_step']:14.3f}")
     print(f"cache build with 640x480 -> 84x84 resize: {cache_resize_rate(root / 'append.zarr'):.0f} frames/s")
     s = sampling_rates(root / "sampling.zarr", *((40, 100, 50) if quick else (200, 100, 200)))
     print(f"\nreading {s['total_steps']} steps for training: store -> replay buffer, then minibatches of 256:")
@@ -271,8 +315,11 @@ def run_all(root: Path, quick: bool, trials: int) -> None:
         print(f"  restart error: {error}")
     print_result("zarr_add_step_p50_ms", a["p50_ms"])
     print_result("zarr_add_step_p99_ms", a["p99_ms"], "<=2ms")
-    for label, ratio in write_ratios.items():
-        print_result(f"zarr_write_vs_numpy_{label.replace('-', '_')}", ratio, ">=0.5")
+    for label, w in writes.items():
+        print_result(f"zarr_write_vs_numpy_{label.replace('-', '_')}", w["ratio"], ">=0.5")
+    for label, w in writes.items():
+        print_result(f"zarr_write_vs_numpy_durable_{label.replace('-', '_')}", w["durable_ratio"])
+        print_result(f"zarr_writer_cpu_ms_per_step_{label.replace('-', '_')}", w["writer_cpu_ms"])
     print_result("replay_sample_state_per_s", s["sample state"], ">=50000")
     print_result("replay_sample_state_84px_per_s", s["sample state+84x84"], ">=10000")
     print_result("zarr_crash_committed_lost", r.lost, "0")

@@ -8,13 +8,16 @@ invisible tail until committed), then the episode's metadata record, then its en
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from robot_rl.contracts import EPISODE_ENDS, EPISODE_INFO
+from robot_rl.contracts import DATA_GROUP, EPISODE_ENDS, EPISODE_INFO
 from robot_rl.data.episodes import EpisodeInfo, append_rows, utc_now
 from robot_rl.data.format import StoreError, is_image_key
 from robot_rl.data.integrity import crc
+from robot_rl.data.shards import ShardFiles, encode_pool, shard_files
 from robot_rl.data.store import EpisodeStore
 
 
@@ -28,6 +31,7 @@ class StoreAppender:
         self.committed_end = store.num_steps
         self.written_end = store.num_steps
         self.pending_crcs: dict[str, int] = {}
+        self._shards: dict[str, ShardFiles | None] = {}
 
     @property
     def block_steps(self) -> int:
@@ -55,20 +59,50 @@ class StoreAppender:
         return self.written_end - self.committed_end
 
     def write(self, block: Mapping[str, np.ndarray]) -> None:
-        """Append rows (same count for every schema key) to the open episode."""
+        """Append rows (same count for every schema key) to the open episode.
+
+        Image arrays are written as whole shard files by :mod:`robot_rl.data.shards`, other
+        arrays through zarr; the checksums are taken on the encode pool at the same time."""
         if set(block) != set(self.store.schema):
             raise StoreError(f"a block must have exactly the keys {sorted(self.store.schema)}; got {sorted(block)}.")
         counts = {len(rows) for rows in block.values()}
         if len(counts) != 1:
             raise StoreError(f"every key of a block needs the same number of rows; got {sorted(counts)}.")
         new_end = self.written_end + counts.pop()
-        for key, rows in block.items():
-            rows = np.asarray(rows, self.store.schema[key].dtype)
-            array = self.store.array(key)
-            array.resize((new_end, *array.shape[1:]))
-            array[self.written_end:new_end] = rows
-            self.pending_crcs[key] = crc(rows, self.pending_crcs.get(key, 0))
+        block = {key: np.asarray(rows, self.store.schema[key].dtype) for key, rows in block.items()}
+        pool = encode_pool()
+        # The checksums run on the pool beside the compression; both release the GIL.
+        crcs = {key: pool.submit(crc, rows, self.pending_crcs.get(key, 0)) for key, rows in block.items()}
+        try:
+            for key, rows in block.items():
+                array = self.store.array(key)
+                array.resize((new_end, *array.shape[1:]))
+                shards = self._shard_files(key, array)
+                if shards is None:
+                    array[self.written_end:new_end] = rows
+                else:
+                    shards.write(rows, self.written_end, pool)
+        except BaseException:
+            self._forget_shards()  # what they hold may now differ from the files
+            raise
+        finally:
+            sums = {key: future.result() for key, future in crcs.items()}  # rows must outlive the tasks
+        self.pending_crcs.update(sums)
         self.written_end = new_end
+
+    def _shard_files(self, key: str, array: Any) -> ShardFiles | None:
+        """The direct shard writer of image ``key`` (None: zarr writes it); rebuilt when the store
+        hands out a new array object (after a refresh)."""
+        if not is_image_key(key):
+            return None
+        if key not in self._shards or (self._shards[key] is not None and self._shards[key].array is not array):
+            self._shards[key] = shard_files(array, Path(self.store.path) / DATA_GROUP / key)
+        return self._shards[key]
+
+    def _forget_shards(self) -> None:
+        for shards in self._shards.values():
+            if shards is not None:
+                shards.forget()
 
     def commit(self, info: EpisodeInfo) -> int:
         """Commit the open episode with ``info``; returns its episode index."""
@@ -91,5 +125,6 @@ class StoreAppender:
             array = self.store.array(key)
             if array.shape[0] > self.committed_end:
                 array.resize((self.committed_end, *array.shape[1:]))
+        self._forget_shards()
         self.written_end = self.committed_end
         self.pending_crcs = {}

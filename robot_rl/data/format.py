@@ -1,13 +1,16 @@
 """The episode store format: errors, key schema, store attributes and on-disk layout.
 
-Codec choice was made by measurement (``bench/zarr_io.py`` prints the table again):
-on 640x480 MuJoCo frames, Blosc-zstd level 1 without shuffle compressed 17x at ~900 MB/s
-(single thread) and, with camera-like noise added, 1.4x at ~540 MB/s, 10x the 55 MB/s
-that two 30 Hz cameras produce. zstd-3 and lz4hc fell below 100 MB/s on noisy frames,
-byte/bit shuffle only hurt uint8 pixels, PNG ran at ~50-150 MB/s and lossless WebP at
-~10-20 MB/s; JPEG is fast but lossy, which breaks the bit-exact contract. lz4 encodes
-faster in isolation, but through the whole writer it cost as much CPU per step (zarr's own
-work dominates) while storing 25-40% more bytes."""
+Codec choice was made by measurement (``bench/zarr_io.py`` prints the table again). Images
+use zarr v3's standard ``zstd`` codec at level 1, one 640x480 frame per inner chunk: on
+MuJoCo frames it compressed 21x at ~1.6 GB/s on one core, and 1.4x at ~0.9 GB/s with
+camera-like noise added. Blosc-zstd-1 (the codec of stores made before) cut each frame into
+small blocks: 17x at ~0.9 GB/s and 1.4x at ~0.55 GB/s. zstd-3 and lz4hc fell below 200 MB/s
+on noisy frames; lz4 and zstd's fast levels did not compress noisy frames at all (1.0x);
+byte/bit shuffle only hurt uint8 pixels; PNG ran at ~50-150 MB/s and lossless WebP at
+~10-20 MB/s; JPEG is fast but lossy, which breaks the bit-exact contract. Both codecs are
+recorded in each array's ``zarr.json``, so stores of either kind open, append and export
+alike (see :mod:`robot_rl.data.shards` for how image shards are written).
+"""
 
 from __future__ import annotations
 
@@ -180,7 +183,7 @@ def time_block(key: str, spec: KeySpec, shard_steps: int | None = None) -> int:
 
 def array_layout(key: str, spec: KeySpec, shard_steps: int | None = None) -> dict[str, Any]:
     """``create_array`` keyword arguments (chunks, shards, compressors) for one key."""
-    from zarr.codecs import BloscCodec
+    from zarr.codecs import BloscCodec, ZstdCodec
 
     t = time_block(key, spec, shard_steps)
     if is_image_key(key):
@@ -189,7 +192,7 @@ def array_layout(key: str, spec: KeySpec, shard_steps: int | None = None) -> dic
         return {
             "chunks": (inner, *spec.shape),
             "shards": (t, *spec.shape),
-            "compressors": BloscCodec(cname="zstd", clevel=1, shuffle="noshuffle"),
+            "compressors": ZstdCodec(level=1),
         }
     shuffle = "noshuffle" if spec.dtype.itemsize == 1 else "shuffle"
     return {

@@ -50,9 +50,12 @@ def _layout(store: EpisodeStore, key: str) -> str:
 
 def _codec_name(codec: Any) -> str:
     cname = getattr(codec, "cname", None)
-    if cname is None:
-        return type(codec).__name__
-    return f"blosc-{getattr(cname, 'value', cname)}-{codec.clevel}"
+    if cname is not None:
+        return f"blosc-{getattr(cname, 'value', cname)}-{codec.clevel}"
+    config = codec.to_dict() if hasattr(codec, "to_dict") else {}
+    if config.get("name") == "zstd":
+        return f"zstd-{config['configuration']['level']}"
+    return type(codec).__name__
 
 
 def _disk_usage(path: str) -> tuple[int, int]:

@@ -19,6 +19,7 @@ import os
 import queue
 import threading
 import weakref
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
@@ -48,7 +49,8 @@ class EpisodeWriter:
     ``schema`` maps data keys to per-step ``(shape, dtype)``; ``attrs`` needs
     ``control_rate_hz``, ``robot`` and ``action_space``. An existing store must have the same
     schema, robot, rate and action space. Memory is bounded by ``queue_size`` queued steps
-    plus one shard of buffered steps (about 350 MB for two 640x480 cameras with the defaults).
+    plus one shard of buffered steps (about 350 MB for two 640x480 cameras with the defaults),
+    and the compressed frames of the shard the last episode ended in.
     Call it from one thread (the control loop). ``shard_steps`` sets the time length of a new
     store's shards/chunks and is meant for tests.
     """
@@ -61,10 +63,13 @@ class EpisodeWriter:
         store = _open_or_create(path, specs, store_attrs, shard_steps)
         self.path, self.on_full = store.path, on_full
         self._robot = store_attrs.robot
-        self._checker = StepChecker(specs)
+        # Rows the writer thread has buffered, reused for new steps. A row is only allocated when
+        # none is spare, so queued plus spare rows never exceed queue_size plus the two in hand.
+        spare: deque = deque(maxlen=queue_size)
+        self._checker = StepChecker(specs, spare)
         appender = StoreAppender(store)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._block_writer = BlockWriter(appender, specs, appender.block_steps)
+        self._block_writer = BlockWriter(appender, specs, appender.block_steps, spare)
         self._thread = threading.Thread(target=self._block_writer.run, args=(self._queue,),
                                         name=f"EpisodeWriter({self.path})", daemon=True)
         self._info: EpisodeInfo | None = None
@@ -74,6 +79,7 @@ class EpisodeWriter:
         self._closed = False
         self._thread.start()
         _open_writers.add(self)
+        _register_exit_hook()
 
     @property
     def num_episodes(self) -> int:
@@ -238,7 +244,25 @@ def _describe(specs: dict) -> str:
     return ", ".join(f"{k} {s.dtype.name}{list(s.shape)}" for k, s in specs.items())
 
 
-@atexit.register
+_exit_hook_registered = False
+
+
+def _register_exit_hook() -> None:
+    """Close forgotten writers at interpreter exit, *before* thread pools stop taking work.
+
+    ``atexit`` hooks run after ``concurrent.futures`` has shut its pools down (zarr's and the
+    shard compressors'), so a commit finished there failed or hung and the episodes a script
+    ended without ``close()`` were lost. Hooks registered with ``threading``'s exit list run
+    first, in reverse order of registration: registering when the first writer opens (after
+    those libraries registered theirs) puts this hook ahead of their shutdown."""
+    global _exit_hook_registered
+    if _exit_hook_registered:
+        return
+    register = getattr(threading, "_register_atexit", None)  # CPython >= 3.9
+    (register or atexit.register)(_close_open_writers)
+    _exit_hook_registered = True
+
+
 def _close_open_writers() -> None:
     # Finish commits already requested when a script forgets close(); the thread is a daemon.
     for writer in list(_open_writers):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
@@ -24,25 +25,32 @@ log = logging.getLogger(__name__)
 
 
 class StepChecker:
-    """Checks a step against the schema and returns private copies of its arrays."""
+    """Checks a step against the schema and returns private copies of its arrays.
 
-    def __init__(self, specs: Mapping[str, KeySpec]) -> None:
+    The copies go into rows that :class:`BlockWriter` hands back through ``spare`` once it has
+    buffered them: a freshly allocated 640x480 frame can cost ~225 page faults per step (glibc
+    hands blocks that large back to the kernel when they are freed).
+    """
+
+    def __init__(self, specs: Mapping[str, KeySpec], spare: deque | None = None) -> None:
         self._specs = dict(specs)
         self._keys = frozenset(specs)
+        self._spare = spare if spare is not None else deque(maxlen=0)
 
     def copy_checked(self, step: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Copies of every value; raises StoreError naming the first bad key."""
         if step.keys() != self._keys:
             self._raise_keys(step)
-        row = {}
+        try:
+            row = self._spare.pop()
+        except IndexError:
+            row = {}
         for key, spec in self._specs.items():
             value = step[key]
             if type(value) is np.ndarray:  # the fast path for real control loops
                 if value.dtype != spec.dtype or value.shape != spec.shape:
                     raise _mismatch(key, value, spec)
-                # tobytes copies while holding the GIL; ndarray.copy releases and re-takes it,
-                # and each re-take can wait a whole switch interval behind the writer thread.
-                row[key] = np.frombuffer(value.tobytes(), spec.dtype).reshape(spec.shape)
+                row[key] = _copy_into(row.get(key), value, spec)
             else:
                 row[key] = _convert(key, value, spec)
         return row
@@ -53,6 +61,19 @@ class StepChecker:
             raise StoreError(f"add_step is missing key {missing[0]!r}; the schema declares {sorted(self._keys)}.")
         extra = sorted(set(step) - self._keys)
         raise StoreError(f"add_step got key {extra[0]!r}, which the store schema does not declare.")
+
+
+def _copy_into(slot: np.ndarray | None, value: np.ndarray, spec: KeySpec) -> np.ndarray:
+    """``value`` copied into ``slot`` (a new array when there is none) while holding the GIL:
+    ndarray.copy and copyto release it and re-take it, and each re-take can wait a whole
+    switch interval behind the writer's threads."""
+    if slot is None or slot.dtype != spec.dtype or slot.shape != spec.shape:
+        slot = np.empty(spec.shape, spec.dtype)
+    try:
+        memoryview(slot).cast("B")[:] = memoryview(value).cast("B")
+    except TypeError:  # a non-contiguous view
+        return np.frombuffer(value.tobytes(), spec.dtype).reshape(spec.shape)
+    return slot
 
 
 def _mismatch(key: str, value: np.ndarray, spec: KeySpec) -> StoreError:
@@ -77,9 +98,11 @@ def _convert(key: str, value: Any, spec: KeySpec) -> np.ndarray:
 class BlockWriter:
     """Consumes the writer queue: buffers steps, writes shard-aligned blocks, commits episodes."""
 
-    def __init__(self, appender: StoreAppender, specs: Mapping[str, KeySpec], flush_steps: int) -> None:
+    def __init__(self, appender: StoreAppender, specs: Mapping[str, KeySpec], flush_steps: int,
+                 spare: deque | None = None) -> None:
         self.appender = appender
         self.flush_steps = flush_steps
+        self.spare = spare if spare is not None else deque(maxlen=0)  # buffered rows go back to StepChecker
         self.error: BaseException | None = None
         self._buffers = {k: np.empty((flush_steps, *s.shape), s.dtype) for k, s in specs.items()}
         self._count = 0
@@ -117,6 +140,7 @@ class BlockWriter:
     def _add(self, row: dict[str, np.ndarray]) -> None:
         for key, buffer in self._buffers.items():
             buffer[self._count] = row[key]
+        self.spare.append(row)
         self._count += 1
         # Flush at absolute shard boundaries so full shards are written once, never re-read.
         if (self.appender.written_end + self._count) % self.flush_steps == 0:

@@ -31,3 +31,31 @@ def test_after_a_kill_the_tail_is_truncated_with_one_log_line(tmp_path, caplog):
             assert "truncated an uncommitted tail" in lines[0].message
             return
     raise AssertionError("no kill left a tail in 10 attempts")
+
+
+def test_a_script_that_forgets_close_still_commits_its_ended_episodes(tmp_path):
+    """Episodes ended (not waited for) by a script that exits without ``close()`` are committed
+    at interpreter exit, before the thread pools that compress and write them shut down."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "forgot.zarr"
+    script = textwrap.dedent(f"""
+        from robot_rl.data import crash_trials
+        from robot_rl.data.writer import EpisodeWriter
+
+        writer = EpisodeWriter({str(path)!r}, crash_trials.SCHEMA, crash_trials.ATTRS,
+                               shard_steps=crash_trials.SHARD_STEPS)
+        for seed in range(3):
+            data = crash_trials.episode_data(seed)
+            writer.start_episode(source="scripted", seed=seed)
+            for i in range(len(data["action"])):
+                writer.add_step({{key: rows[i] for key, rows in data.items()}})
+            writer.end_episode(success=True)
+    """)
+    for attempt in range(3):  # a hang at exit is the failure this guards against
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        with EpisodeStore.open(path) as store:
+            assert store.num_episodes == 3 * (attempt + 1) and store.validate() == []

@@ -32,7 +32,7 @@ def test_info(store_path, capsys):
     assert main(["data", "info", str(store_path)]) == 0
     out = capsys.readouterr().out
     assert "episodes     5 (29 steps" in out and "robot        toy_arm" in out
-    assert "obs/images/front  uint8" in out and "shards of 8 steps, chunks of 8, blosc-zstd-1" in out
+    assert "obs/images/front  uint8" in out and "shards of 8 steps, chunks of 8, zstd-1" in out
     assert "success      60.0%" in out
 
 
