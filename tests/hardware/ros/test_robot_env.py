@@ -233,6 +233,7 @@ def test_connection_timeout_when_no_robot_answers(tmp_path):
         RosRobotEnv(RobotEnvConfig(cameras=("front",), start_timeout_s=1.0), domain_id=101)
 
 
+@pytest.mark.slow  # 90 s of real-time control; every piece it uses is tested above (run with -m slow)
 def test_a_short_run_on_the_sim_robot_learns(tmp_path):
     """robot-rl train env=ros ros.sim=true: the return of the trained policy rises above the
     random-action episodes of the same run (its seed phase), on the robot's own ground truth."""
