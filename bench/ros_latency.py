@@ -25,6 +25,7 @@ default network sizes, exported exactly as training exports them.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import signal
@@ -150,7 +151,7 @@ class StandInDriver:
 
 
 def run_config(path: Path, rate_hz: float, backend: str, seconds: float, realtime_priority: int = 0,
-               camera_hz: float = 30.0) -> dict[str, float] | str:
+               camera_hz: float = 30.0, executor: str = "single") -> dict[str, float] | str:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
@@ -172,7 +173,7 @@ def run_config(path: Path, rate_hz: float, backend: str, seconds: float, realtim
     timeout = max(0.1, 2.0 / camera_hz) if images else 0.05  # two camera periods
     params = {"policy_path": str(path), "control_rate_hz": float(rate_hz), "backend": backend, "autostart": True,
               "ramp_in_s": 0.0, "obs_timeout_s": timeout, "diagnostics_period_s": 0.5, "warmup_runs": 200,
-              "realtime_priority": realtime_priority,
+              "realtime_priority": realtime_priority, "executor": executor,
               # a private e-stop latch: the benchmark must not leave (or obey) the robot's own
               "estop_latch_file": str(Path(tempfile.gettempdir()) / f"robot_rl_bench_estop_{os.getpid()}.latch")}
     argv = [sys.executable, "-m", "hardware.ros.policy_node", "--ros-args"]
@@ -228,6 +229,8 @@ def main() -> int:
     parser.add_argument("--backends", nargs="+", default=None, help="default: every backend available here")
     parser.add_argument("--realtime-priority", type=int, default=0,
                         help="SCHED_FIFO priority for the control thread and the stand-in driver (0: off)")
+    parser.add_argument("--executors", nargs="+", default=["single"], choices=["single", "events"],
+                        help="the policy node's rclpy executor (its `executor` parameter)")
     args = parser.parse_args()
 
     from robot_rl.policy.backends import BACKENDS, availability
@@ -244,25 +247,24 @@ def main() -> int:
             for backend in backends:
                 p50, p99 = runtime_latency(path, backend)
                 print(f"| {kind} | {backend} | {p50:.3f} / {p99:.3f} |", flush=True)
-        print("\n| policy | rate | backend | latency p50 / p99 | compute p50 / p99 | infer p50 / p99 | "
+        print("\n| policy | rate | backend | executor | latency p50 / p99 | compute p50 / p99 | infer p50 / p99 | "
               "jitter p50 / p99 | DDS one-way p50 / p99 | holds / ticks |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         measured = {}
         for kind, path in paths.items():
-            for rate in args.rates:
-                for backend in backends:
-                    r = run_config(path, rate, backend, args.seconds, args.realtime_priority, args.camera_hz)
-                    if isinstance(r, str):
-                        print(f"| {kind} | {rate:g} Hz | {backend} | failed: {r} |", flush=True)
-                        continue
-                    measured[(kind, rate, backend)] = r
-                    print(f"| {kind} | {rate:g} Hz | {backend} | "
-                          f"{r['latency_ms_p50']:.2f} / {r['latency_ms_p99']:.2f} | "
-                          f"{r['compute_ms_p50']:.3f} / {r['compute_ms_p99']:.3f} | "
-                          f"{r['infer_ms_p50']:.3f} / {r['infer_ms_p99']:.3f} | "
-                          f"{r['jitter_ms_p50']:.3f} / {r['jitter_ms_p99']:.3f} | "
-                          f"{r['dds_ms_p50']:.3f} / {r['dds_ms_p99']:.3f} | {r['holds']:.0f} / {r['ticks']:.0f} |",
-                          flush=True)
+            for rate, backend, executor in itertools.product(args.rates, backends, args.executors):
+                r = run_config(path, rate, backend, args.seconds, args.realtime_priority, args.camera_hz, executor)
+                if isinstance(r, str):
+                    print(f"| {kind} | {rate:g} Hz | {backend} | {executor} | failed: {r} |", flush=True)
+                    continue
+                measured[(kind, rate, backend if executor == "single" else f"{backend}_events")] = r
+                print(f"| {kind} | {rate:g} Hz | {backend} | {executor} | "
+                      f"{r['latency_ms_p50']:.2f} / {r['latency_ms_p99']:.2f} | "
+                      f"{r['compute_ms_p50']:.3f} / {r['compute_ms_p99']:.3f} | "
+                      f"{r['infer_ms_p50']:.3f} / {r['infer_ms_p99']:.3f} | "
+                      f"{r['jitter_ms_p50']:.3f} / {r['jitter_ms_p99']:.3f} | "
+                      f"{r['dds_ms_p50']:.3f} / {r['dds_ms_p99']:.3f} | {r['holds']:.0f} / {r['ticks']:.0f} |",
+                      flush=True)
     print("\nAll times in ms. latency = observation arrival -> command published; compute = tick wake-up -> command "
           "published; jitter = tick wake-up - schedule (windows of the last 2000 ticks).")
     print_results(measured)

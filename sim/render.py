@@ -49,6 +49,18 @@ def prepare_model(model: mujoco.MjModel, config: RenderConfig) -> None:
         model.vis.quality.numstacks = 8
 
 
+def render_on_calling_thread() -> None:
+    """Ask Mesa's software rasteriser (llvmpipe, what EGL is without a GPU) to draw on the
+    calling thread, unless the user set ``LP_NUM_THREADS``; no effect on a GPU. Call before the
+    first renderer of the process. Training renders small frames while a learner (and the
+    learned reward's scorer) want the cores: two lift steps with front and wrist cameras took
+    2.07 ms at 64 px and 2.31 ms at 84 px on the calling thread against 2.57 / 2.45 ms with a
+    worker thread per core (2 cores), and its threads then compete with the learner. Large
+    frames draw faster with the workers (480 px: 8.7 ms wall, 12.3 ms CPU, against 11.5 ms on
+    one thread), so recording keeps the default."""
+    os.environ.setdefault("LP_NUM_THREADS", "0")
+
+
 class FrameRenderer:
     """Renders named cameras of one model to uint8 HWC arrays."""
 

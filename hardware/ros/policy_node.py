@@ -58,7 +58,7 @@ from hardware.ros.estop import EStop
 from hardware.ros.lifecycle import guard_transitions
 from hardware.ros.observations import ObservationCache
 from hardware.ros.params import declare_config
-from hardware.ros.runner import loop_guard, one_sentence, run_node
+from hardware.ros.runner import EXECUTORS, loop_guard, one_sentence, run_node
 from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter, SafetyLimits, limits_of
 from robot_rl.contracts import OBS_STATE, ArraySpec
 from robot_rl.policy.runtime import load_runtime
@@ -94,11 +94,14 @@ class PolicyNodeConfig(SafetyLimits):
     gil_switch_interval_s: float = 2e-4  # how soon the control thread gets the GIL back from callbacks
     require_deployable: bool = False  # true on a real arm: refuse a policy that reads sim-only state
     instruction: str = ""  # a language-conditioned policy's first instruction, until one arrives on `instruction`
+    executor: str = "single"  # single (rclpy's SingleThreadedExecutor) | events (rclpy's C++ EventsExecutor, experimental)
 
     def __post_init__(self) -> None:
         if not self.policy_path:
             raise ValueError("policy_path is empty; pass the exported policy directory (policy:=runs/.../policy).")
         command_type(self.command_interface)
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor {self.executor!r} is unknown; expected one of {', '.join(EXECUTORS)}.")
 
 
 class PolicyNode(LifecycleNode):

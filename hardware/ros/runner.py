@@ -37,6 +37,19 @@ def loop_guard(node, body: Callable[[], None]) -> None:
             raise
 
 
+EXECUTORS = ("single", "events")
+
+
+def make_executor(kind: str = "single"):
+    """``single``: rclpy's SingleThreadedExecutor (Python wait sets); ``events``: rclpy's
+    EventsExecutor (C++, callbacks dispatched from middleware events, experimental in Jazzy)."""
+    if kind == "events":
+        from rclpy.experimental import EventsExecutor
+
+        return EventsExecutor()
+    return SingleThreadedExecutor()
+
+
 def run_node(make_node: Callable[[], object], name: str, argv: list[str] | None = None,
              after_start: Callable[[object], None] | None = None) -> int:
     """Build the node with ``make_node`` and spin it until shutdown; returns the exit code."""
@@ -53,9 +66,14 @@ def run_node(make_node: Callable[[], object], name: str, argv: list[str] | None 
         node = make_node()
         if after_start is not None:
             after_start(node)
-        executor = SingleThreadedExecutor()
+        kind = getattr(getattr(node, "config", None), "executor", "single")
+        executor = make_executor(kind)
         executor.add_node(node)
-        executor.spin()
+        if kind == "events":  # its spin() never fired a timer here (rclpy 7.1, Jazzy); spin_once does
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)
+        else:
+            executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except USER_ERRORS as error:

@@ -98,6 +98,9 @@ def run(argv: list[str]) -> int:
     if args.help:
         print(__doc__)
         return 0
+    from sim.render import render_on_calling_thread
+
+    render_on_calling_thread()  # before any env: small training frames draw fastest that way
     # reward.path= (as in the issue) is the reward group's model_path.
     overrides = [("reward.model_path=" + a.split("=", 1)[1]) if a.startswith("reward.path=") else a
                  for a in args.overrides]

@@ -88,7 +88,9 @@ def run_pipeline(cfg) -> Path | None:
     from robot_rl.cli.pipeline.report import write_summary
     from robot_rl.cli.pipeline.runner import Pipeline, Stage
     from robot_rl.cli.pipeline.stages import Layout, PipelineStages, remove_paths
+    from sim.render import render_on_calling_thread
 
+    render_on_calling_thread()  # every stage renders small frames (64 px, the student's 32 px)
     out = Path(cfg.out or Path(cfg.out_dir) / "pipeline" / f"{cfg.task.name}-{cfg.budget.name}")
     layout = Layout(out)
     stages = PipelineStages(cfg, layout).stages()

@@ -43,3 +43,26 @@ def test_each_command_follows_its_joint_state_by_the_compute_time(ros, joint_pol
     latency_ms = 1e3 * policy.account.stats["latency"].values()
     assert policy.config.tick_on_joint_state and len(latency_ms) > 30
     assert np.median(latency_ms) < 4.0, np.percentile(latency_ms, [50, 90, 99])
+
+
+def test_the_node_process_runs_on_the_events_executor(ros, joint_policy, tmp_path):
+    """``executor:=events`` (rclpy's C++ EventsExecutor): the deployed node process starts,
+    activates and commands the arm on it as on the default executor; an unknown executor is
+    one sentence."""
+    import subprocess
+    import sys
+
+    arm = ros.add(StandInArm(ros.context))
+    argv = [sys.executable, "-m", "hardware.ros.policy_node", "--ros-args", "-p", f"policy_path:={joint_policy}",
+            "-p", "autostart:=true", "-p", "ramp_in_s:=0.0", "-p", "obs_timeout_s:=0.3",
+            "-p", f"estop_latch_file:={tmp_path / 'estop.latch'}"]
+    node = subprocess.Popen([*argv, "-p", "executor:=events"], env=ros.env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: len(arm.commands) > 20, timeout_s=60.0, what="commands from the node on the events executor")
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+    bad = subprocess.run([*argv, "-p", "executor:=threads"], env=ros.env(), capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "executor 'threads' is unknown" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stdout + bad.stderr
