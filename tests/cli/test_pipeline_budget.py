@@ -10,8 +10,8 @@ from robot_rl.cli.pipeline.stages import Layout, PipelineStages
 from robot_rl.config import compose
 
 # `robot-rl pipeline` with the default budget, task reach, seed 0, out=OUT, before the change
-# (budgets as overrides), with the distill stage since; its reward model reads reach only
-# (budget.reward_tasks=own) and trains 600 steps, as it did then.
+# (budgets as overrides), with the distill stage and bfloat16-where-native updates since; its reward
+# model reads reach only (budget.reward_tasks=own) and trains 600 steps, as it did then.
 DEFAULT_COMMANDS = [
     "robot-rl record task=reach robot=panda device=scripted episodes=20 noise=0 seed=1000 out=OUT/data/demos.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
     "robot-rl record task=reach robot=panda device=scripted episodes=10 noise=0.5 seed=2000 out=OUT/data/noisy_0.5.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
@@ -20,9 +20,9 @@ DEFAULT_COMMANDS = [
     "robot-rl record task=reach robot=panda device=scripted episodes=4 noise=0 seed=50000 out=OUT/data/held_out_expert.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
     "robot-rl record task=reach robot=panda device=scripted episodes=4 noise=1 seed=51000 out=OUT/data/held_out_noisy_1.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
     "robot-rl reward train 'data=[OUT/data/demos.zarr,OUT/data/noisy_0.5.zarr,OUT/data/noisy_1.zarr,OUT/data/noisy_3.zarr]' 'held_out=[OUT/data/held_out_expert.zarr,OUT/data/held_out_noisy_1.zarr]' out=OUT/reward reward.train.steps=600 reward.train.threads=1 reward.model.image_size=64 reward.train.seed=0",
-    "robot-rl train task=reach robot=panda algo=sac reward=vlm reward.model_path=OUT/reward demos=OUT/data/demos.zarr run=OUT/train seed=0 train.total_steps=8000 train.eval_every=2000 train.checkpoint_every=2000 train.eval_episodes=20 algo.seed_steps=1000 algo.utd=2 algo.agent.num_critics=2 algo.agent.bc_weight=1 baseline.bc_updates=2000",
+    "robot-rl train task=reach robot=panda algo=sac reward=vlm reward.model_path=OUT/reward demos=OUT/data/demos.zarr run=OUT/train seed=0 train.total_steps=8000 train.eval_every=2000 train.checkpoint_every=2000 train.eval_episodes=20 algo.seed_steps=1000 algo.utd=2 algo.agent.num_critics=2 algo.agent.bc_weight=1 algo.agent.update_dtype=auto baseline.bc_updates=2000",
     # the student (issue 12): distilled from the teacher, evaluated beside it, run over ROS 2
-    "robot-rl train task=reach robot=panda algo=distill teacher=OUT/train/policy run=OUT/student seed=0 env.image_size=32 algo.rounds=12 algo.episodes_per_round=20 algo.updates_per_round=400 algo.eval_every=4 algo.agent.augment_pad=2 train.eval_episodes=20",
+    "robot-rl train task=reach robot=panda algo=distill teacher=OUT/train/policy run=OUT/student seed=0 env.image_size=32 algo.rounds=12 algo.episodes_per_round=20 algo.updates_per_round=400 algo.eval_every=4 algo.agent.augment_pad=2 algo.agent.update_dtype=auto train.eval_episodes=20",
     "robot-rl eval run=OUT/student randomize=none episodes=20 video=8 seed=100000 out=OUT/eval/none",
     "robot-rl eval run=OUT/train randomize=none episodes=20 video=8 seed=100000 out=OUT/eval/teacher-none",
     "robot-rl eval run=OUT/student randomize=hard episodes=20 video=8 seed=100000 out=OUT/eval/hard",
