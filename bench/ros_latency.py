@@ -151,7 +151,7 @@ class StandInDriver:
 
 
 def run_config(path: Path, rate_hz: float, backend: str, seconds: float, realtime_priority: int = 0,
-               camera_hz: float = 30.0, executor: str = "single") -> dict[str, float] | str:
+               camera_hz: float = 30.0, node_executor: str = "single") -> dict[str, float] | str:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
@@ -173,7 +173,7 @@ def run_config(path: Path, rate_hz: float, backend: str, seconds: float, realtim
     timeout = max(0.1, 2.0 / camera_hz) if images else 0.05  # two camera periods
     params = {"policy_path": str(path), "control_rate_hz": float(rate_hz), "backend": backend, "autostart": True,
               "ramp_in_s": 0.0, "obs_timeout_s": timeout, "diagnostics_period_s": 0.5, "warmup_runs": 200,
-              "realtime_priority": realtime_priority, "executor": executor,
+              "realtime_priority": realtime_priority, "executor": node_executor,
               # a private e-stop latch: the benchmark must not leave (or obey) the robot's own
               "estop_latch_file": str(Path(tempfile.gettempdir()) / f"robot_rl_bench_estop_{os.getpid()}.latch")}
     argv = [sys.executable, "-m", "hardware.ros.policy_node", "--ros-args"]
