@@ -58,7 +58,7 @@ from hardware.ros.estop import EStop
 from hardware.ros.lifecycle import guard_transitions
 from hardware.ros.observations import ObservationCache
 from hardware.ros.params import declare_config
-from hardware.ros.runner import EXECUTORS, loop_guard, one_sentence, run_node
+from hardware.ros.runner import check_executor, loop_guard, one_sentence, run_node
 from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter, SafetyLimits, limits_of
 from robot_rl.contracts import OBS_STATE, ArraySpec
 from robot_rl.policy.runtime import load_runtime
@@ -100,8 +100,7 @@ class PolicyNodeConfig(SafetyLimits):
         if not self.policy_path:
             raise ValueError("policy_path is empty; pass the exported policy directory (policy:=runs/.../policy).")
         command_type(self.command_interface)
-        if self.executor not in EXECUTORS:
-            raise ValueError(f"executor {self.executor!r} is unknown; expected one of {', '.join(EXECUTORS)}.")
+        check_executor(self.executor)
 
 
 class PolicyNode(LifecycleNode):

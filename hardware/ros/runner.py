@@ -40,6 +40,11 @@ def loop_guard(node, body: Callable[[], None]) -> None:
 EXECUTORS = ("single", "events")
 
 
+def check_executor(kind: str) -> None:
+    if kind not in EXECUTORS:
+        raise ValueError(f"executor {kind!r} is unknown; expected one of {', '.join(EXECUTORS)}.")
+
+
 def make_executor(kind: str = "single"):
     """``single``: rclpy's SingleThreadedExecutor (Python wait sets); ``events``: rclpy's
     EventsExecutor (C++, callbacks dispatched from middleware events, experimental in Jazzy)."""
