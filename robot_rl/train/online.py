@@ -69,10 +69,8 @@ class OnlineTrainer(TrainLoop):
             action = self.rng.uniform(-1, 1, (collector.num_envs, *self.action_shape())).astype(np.float32)
         else:
             action = self.agent.act(collector.obs, deterministic=False)
-        if self.labels is None:
-            self.store([collector.step(action, self.reward_override)])
-        else:
-            self.store(self.labels.add(collector.step(action, track=False)))
+        t = collector.step(action, None if self.labels else self.reward_override, track=False)
+        self.store([t] if self.labels is None else self.labels.add(t))
         self.step += collector.num_envs
 
     def store(self, steps: list[Transitions]) -> None:

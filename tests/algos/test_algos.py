@@ -187,6 +187,23 @@ def test_auto_update_dtype_is_bfloat16_only_on_hardware_that_has_it(monkeypatch)
         assert not torch.is_autocast_enabled("cpu")
 
 
+def test_each_collected_step_counts_once_in_the_episode_statistics(tmp_path):
+    from robot_rl.train.logger import Logger
+    from robot_rl.train.online import OnlineConfig, OnlineTrainer
+
+    specs = {"obs/state": ObsSpec((2,), "float32")}
+    config = OnlineConfig(total_steps=60, seed_steps=60, batch_size=8, eval_every=0, eval_episodes=0,
+                          video_episodes=0, checkpoint_every=0, log_every=1000, normalize_obs=False, progress_bar=False)
+    trainer = OnlineTrainer(sac.build(specs, 1, {"hidden_dim": 16}, 0), PointGoal, None, config, tmp_path,
+                            Logger(tmp_path, tensorboard=False), ReplayBuffer(specs, 1, 100))
+    trainer.start()
+    for _ in range(60):
+        trainer.collect()
+    stats = trainer.collector.stats
+    trainer.close()
+    assert stats.lengths == [20, 20, 20] and len(trainer.buffer) == 60
+
+
 @pytest.mark.parametrize("update_dtype", ["float32", "bfloat16"])
 def test_sac_learns_point_goal_better_than_random(tmp_path, update_dtype):
     from robot_rl.train.logger import Logger
