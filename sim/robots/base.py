@@ -58,6 +58,9 @@ class RobotConfig:
     tcp_quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # of that site, (w, x, y, z)
     tcp_body: str = ""
     gravity_compensation: bool = True
+    # The scripted experts' proportional gain on this arm (sim/experts.py): the highest that
+    # stays stable under the hard preset's two steps of action latency (see WaypointExpert).
+    expert_gain: float = 0.5
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
