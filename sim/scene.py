@@ -56,6 +56,7 @@ class Scene:
         # Resolved once: the accessors run several times every control step.
         self._qpos, self._dofs = index_of(robot.qpos_adr), index_of(robot.dof_adr)
         self._grip_qpos = index_of(robot.gripper_qpos_adr)
+        self._grip_dofs = index_of(robot.gripper_dof_adr)
         self._ee_pos = data.site_xpos[robot.ee_site]  # views: they follow the data in place
         self._ee_xmat = data.site_xmat[robot.ee_site]
         self._n_joints = len(robot.qpos_adr)
@@ -89,6 +90,11 @@ class Scene:
         fracs = (self.data.qpos[self._grip_qpos] - self._grip_lo) / self._grip_span
         frac = float(np.add.reduce(fracs) / len(fracs))  # np.mean's sum and division, without its Python layers
         return min(max(frac if self._grip_open_high else 1.0 - frac, 0.0), 1.0)
+
+    def gripper_speed(self) -> float:
+        """How fast the fingers move, in spans per second (mean over the finger joints): about 0
+        once they have closed on an object or stopped."""
+        return float(np.mean(np.abs(self.data.qvel[self._grip_dofs]) / self._grip_span))
 
     def robot_state(self) -> np.ndarray:
         """``obs/state``, float32: joint positions and velocities, TCP position and quaternion

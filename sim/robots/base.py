@@ -223,6 +223,7 @@ class RobotHandles:
         grip = config.gripper
         grip_joints = [resolve_name(model, obj.mjOBJ_JOINT, prefix, j) for j in grip.joints]
         self.gripper_qpos_adr = model.jnt_qposadr[grip_joints]
+        self.gripper_dof_adr = model.jnt_dofadr[grip_joints]
         self.gripper_range = model.jnt_range[grip_joints].copy()
         grip_actuators = (grip.actuator,) if grip.actuator else tuple(f"{j}_servo" for j in grip.joints)
         self.gripper_actuators = np.array([resolve_name(model, obj.mjOBJ_ACTUATOR, prefix, a) for a in grip_actuators])

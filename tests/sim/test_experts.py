@@ -55,3 +55,27 @@ def test_random_actions_rarely_succeed():
         _, _, _, _, info = env.step(rng.uniform(-1, 1, env.action_space.shape))
         successes += info["success"]
     assert successes == 0
+
+
+def test_lift_expert_acts_on_the_scene_alone():
+    """A student's DAgger labels come from the lift expert at states the student reached: an
+    expert that has watched the whole episode and one that sees each state for the first time
+    give the same action (no phase memory), through approach, grasp and lift."""
+    env = sim.load("lift", "panda", cameras=())
+    env.reset(seed=101)
+    watching, fresh = make_expert(env), make_expert(env)
+    watching.reset()
+    fresh.reset()
+    grasped = False
+    for _ in range(env.episode_steps):
+        action = watching.act()
+        np.testing.assert_array_equal(action, fresh.act())
+        _, _, _, _, info = env.step(action)
+        grasped |= env.scene.is_grasped(env.task.target_cube)
+    assert grasped and info["success"]
+
+
+def test_expert_gain_follows_the_robot():
+    """The Jaco's slow joints take a higher gain than the Panda's (see sim/experts.py)."""
+    gains = {robot: make_expert(sim.load("reach", robot, cameras=())).gain for robot in ("panda", "jaco")}
+    assert gains["panda"] < gains["jaco"]
