@@ -1,4 +1,5 @@
-"""Image augmentation for pixel agents: DrQ's random shift, shared by DrQ, IQL and BC."""
+"""Image augmentation for pixel agents: DrQ's random shift (DrQ, IQL, BC) and a photometric jitter
+(BC and distillation)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,28 @@ def random_shift(images: torch.Tensor, pad: int = 4) -> torch.Tensor:
     return F.grid_sample(padded, base + shift, padding_mode="zeros", align_corners=False)
 
 
-def shift_augment(pad: int) -> Augment | None:
-    """``random_shift`` by ``pad`` pixels, or None (no augmentation) when ``pad`` is 0."""
-    return partial(random_shift, pad=pad) if pad else None
+def photometric(images: torch.Tensor, strength: float) -> torch.Tensor:
+    """Per sample and camera: brightness x U(1 - s, 1 + s), contrast about the image's mean
+    x U(1 - s/2, 1 + s/2) and a gain per colour channel x U(1 - s/4, 1 + s/4), as the
+    randomisation presets' lights, textures and colour jitter change a rendered frame. The
+    per-channel gain stays small so that a red cube stays red: the instruction names colours.
+    Takes and returns (B, 3*cameras, H, W) in [-0.5, 0.5]."""
+    n, c, h, w = images.shape
+    cams, s = c // 3, strength
+
+    def draw(low: float, high: float, channels: int = 1) -> torch.Tensor:
+        return torch.empty(n, cams, channels, 1, 1, device=images.device).uniform_(low, high)
+
+    x = (images + 0.5).reshape(n, cams, 3, h, w) * draw(1 - s, 1 + s) * draw(1 - s / 4, 1 + s / 4, 3)
+    mean = x.mean(dim=(2, 3, 4), keepdim=True)
+    x = (x - mean) * draw(1 - s / 2, 1 + s / 2) + mean
+    return x.clamp(0.0, 1.0).reshape(n, c, h, w) - 0.5
+
+
+def image_augment(pad: int, color: float = 0.0) -> Augment | None:
+    """``photometric`` jitter of strength ``color`` (when above 0), then ``random_shift`` by
+    ``pad`` pixels (when above 0); None when both are off."""
+    if not pad and not color:
+        return None
+    shift = partial(random_shift, pad=pad) if pad else (lambda images: images)
+    return (lambda images: shift(photometric(images, color))) if color else shift

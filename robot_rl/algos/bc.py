@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from robot_rl.algos.augment import shift_augment
+from robot_rl.algos.augment import image_augment
 from robot_rl.algos.base import Augment, EncodedAgent, check_update_dtype
 from robot_rl.algos.networks import ObsSpec, StateNormalizer, full_precision_head, mlp
 
@@ -90,6 +90,7 @@ class BC(EncodedAgent):
 
 
 def build(obs_specs: dict[str, ObsSpec], action_dim: int, params: dict, seed: int = 0) -> BC:
-    """The builder named by ``conf/algo/bc.yaml``; ``augment_pad > 0`` shifts images as DrQ."""
-    augment = shift_augment(int(params.pop("augment_pad", 0)))
+    """The builder named by ``conf/algo/bc.yaml``; ``augment_pad > 0`` shifts images as DrQ and
+    ``augment_color > 0`` jitters their brightness, contrast and colour balance."""
+    augment = image_augment(int(params.pop("augment_pad", 0)), float(params.pop("augment_color", 0.0)))
     return BC(obs_specs, action_dim, BCConfig(**params), augment=augment, seed=seed)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from robot_rl.algos.augment import shift_augment
+from robot_rl.algos.augment import image_augment
 from robot_rl.algos.base import Augment, EncodedAgent, check_update_dtype
 from robot_rl.algos.networks import CriticEnsemble, ObsSpec, TanhGaussianActor, adam, full_precision_head, mlp, soft_update
 
@@ -116,5 +116,5 @@ class IQL(EncodedAgent):
 
 def build(obs_specs: dict[str, ObsSpec], action_dim: int, params: dict, seed: int = 0) -> IQL:
     """The builder named by ``conf/algo/iql.yaml``; ``augment_pad > 0`` shifts images as DrQ."""
-    augment = shift_augment(int(params.pop("augment_pad", 0)))
+    augment = image_augment(int(params.pop("augment_pad", 0)))
     return IQL(obs_specs, action_dim, IQLConfig(**params), augment=augment, seed=seed)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from robot_rl.algos import bc, drq, iql, sac
-from robot_rl.algos.augment import random_shift
+from robot_rl.algos.augment import image_augment, photometric, random_shift
 from robot_rl.algos.base import Agent
 from robot_rl.algos.networks import ObsSpec
 from robot_rl.train.replay import ReplayBuffer, batch_to_torch
@@ -95,6 +95,24 @@ def test_random_shift_moves_pixels_by_at_most_pad():
     for i in range(8):
         y, x = np.unravel_index(int(shifted[i, 0].argmax()), (16, 16))
         assert abs(y - 8) <= 2 and abs(x - 8) <= 2
+
+
+def test_photometric_jitter_changes_brightness_but_keeps_colour_names():
+    """Two cameras, each a red and a blue half: brightness and contrast change per sample and
+    camera, values stay in range, and red stays red (the instruction names colours)."""
+    torch.manual_seed(0)
+    images = torch.full((64, 6, 8, 8), -0.5)
+    images[:, [0, 3], :, :4] = 0.3  # red left half, both cameras
+    images[:, [2, 5], :, 4:] = 0.3  # blue right half
+    out = photometric(images, 0.4)
+    assert out.shape == images.shape and out.min() >= -0.5 and out.max() <= 0.5
+    brightness = out.mean(dim=(2, 3))  # (B, 6)
+    assert brightness[:, 0].std() > 0.02 and not torch.allclose(brightness[:, 0], brightness[:, 3])
+    left, right = out[..., :4].mean(dim=(2, 3)), out[..., 4:].mean(dim=(2, 3))
+    for cam in (0, 3):
+        assert (left[:, cam] > left[:, cam + 1]).all() and (left[:, cam] > left[:, cam + 2]).all()
+        assert (right[:, cam + 2] > right[:, cam]).all() and (right[:, cam + 2] > right[:, cam + 1]).all()
+    assert image_augment(0, 0.0) is None and image_augment(2, 0.4)(images).shape == images.shape
 
 
 def test_spatial_softmax_reads_where_the_bright_spot_is():
