@@ -38,6 +38,8 @@ class Phase:
 class WaypointExpert:
     """Follows phases in order; the last one holds until the episode ends."""
 
+    task_gain: float | None = None  # a task whose expert needs its own gain on every arm
+
     # The gain (the robot's ``expert_gain``) keeps the loop stable under every preset's action
     # latency. With d steps of latency the error follows e[k+1] = e[k] - g*e[k-d], stable for
     # g < 2 sin(pi / (2(2d + 1))): 1.0 for d = 1 (the train preset), 0.618 for d = 2 (hard). On
@@ -48,7 +50,7 @@ class WaypointExpert:
         if env.config.controller.action_space != "ee_delta":
             raise ValueError("scripted experts act in the ee_delta action space; set action_space=ee_delta.")
         self.env, self.scene, self.task = env, env.scene, env.task
-        self.gain = env.robot_config.expert_gain if gain is None else gain
+        self.gain = gain if gain is not None else self.task_gain or env.robot_config.expert_gain
         self.phases: list[Phase] = []
         self._index, self._held = 0, 0
 
