@@ -86,4 +86,4 @@ class LiftExpert(WaypointExpert):
     def _closing(self) -> bool:
         """Whether the fingers are already off open (closing, or closed): read from the joint
         state, which a student sees too, so its label can follow it without a memory."""
-        return self.scene.gripper_opening() < self.open_level - 0.1
+        return self.scene.gripper_opening() < 0.7 * self.open_level  # the Jaco settles open 0.1 below its start
