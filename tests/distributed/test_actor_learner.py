@@ -206,8 +206,11 @@ def test_ctrl_c_cancels_every_job_of_a_sweep(tmp_path):
             "train.eval_every=0", "baseline.bc=false", "logger.progress_bar=false", "logger=csv",
             f"out_dir={tmp_path}", "ray.address=local", "ray.num_cpus=2"]
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    # A user's Ctrl-C reaches a command whose SIGINT is not ignored; a suite started in the
+    # background by a non-interactive shell inherits SIGINT ignored, so the child resets it.
     proc = subprocess.Popen([sys.executable, "-m", "robot_rl.cli.main", "train", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while len(list(tmp_path.glob("*/reach_sac_s*/metrics"))) < 2 and time.time() < deadline:
