@@ -43,10 +43,13 @@ class PickPlace(PlaceTaskBase):
     def goal_pos(self, scene: Scene) -> np.ndarray:
         return scene.mocap_pos("bowl")
 
+    def over_place(self, scene: Scene, cube_pos: np.ndarray) -> bool:
+        return bool((np.abs(cube_pos[:2] - self.place_xy(scene)) < self.config.bowl_half_m - 0.01).all())
+
     def placed(self, scene: Scene, cube_pos: np.ndarray) -> bool:
-        inside = (np.abs(cube_pos[:2] - self.place_xy(scene)) < self.config.bowl_half_m - 0.01).all()
-        return bool(inside and cube_pos[2] < self.config.bowl_height_m + 0.01)
+        return self.over_place(scene, cube_pos) and bool(cube_pos[2] < self.config.bowl_height_m + 0.01)
 
 
 class PickPlaceExpert(PlaceExpertBase):
     release_height_m = CUBE_HALF_M + 0.03
+    release_box_m = 0.03  # the bowl is wide: anywhere within 3 cm of its centre drops in

@@ -3,11 +3,10 @@ stack), and of their scripted experts."""
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
-from sim.experts import CARRY_HEIGHT_M, CLOSED, OPEN, Phase, WaypointExpert
+from sim.arena import CUBE_HALF_M
+from sim.experts import CARRY_HEIGHT_M, CLOSED, OPEN, FeedbackPickExpert
 from sim.scene import Scene, norm
 from sim.tasks.base import Task, closeness
 
@@ -18,6 +17,10 @@ class PlaceTaskBase(Task):
     _start_distance = 1.0
 
     def place_xy(self, scene: Scene) -> np.ndarray:
+        raise NotImplementedError
+
+    def over_place(self, scene: Scene, cube_pos: np.ndarray) -> bool:
+        """Whether the target cube, at ``cube_pos``, is over the place (at any height)."""
         raise NotImplementedError
 
     def placed(self, scene: Scene, cube_pos: np.ndarray) -> bool:
@@ -41,22 +44,34 @@ class PlaceTaskBase(Task):
         return False, min(0.25 * reach + 0.15 * holding + 0.6 * carried * holding, 0.99)
 
 
-class PlaceExpertBase(WaypointExpert):
-    """Pick, carry above the place, lower, release, back off upwards."""
+class PlaceExpertBase(FeedbackPickExpert):
+    """A feedback expert (see ``FeedbackPickExpert``): pick the cube, carry it over the place
+    down a funnel (up first, then over, then down as the cube comes over the place), open there,
+    and back off upwards once the cube is at the place. Each action is a function of the scene
+    as it is now: a cube dropped on the way is picked again, one released at the place is left."""
 
-    release_height_m = 0.0
+    release_height_m = 0.0  # the TCP's height at release
+    release_box_m = 0.02  # lateral tolerance of the cube over the place, to let go
+    release_tolerance_m = 0.015  # vertical tolerance of the TCP at the release height
 
-    def plan(self) -> list[Phase]:
-        def over(height_m: float) -> Callable[[], np.ndarray]:
-            return lambda: np.array([*self.task.place_xy(self.scene), height_m])
+    def act(self) -> np.ndarray:
+        scene, task = self.scene, self.task
+        cube_pos, tcp = scene.object_pos(task.target_cube), scene.ee_pos()
+        if self.holding(cube_pos, tcp):
+            return self.carry(cube_pos, tcp)
+        if task.over_place(scene, cube_pos):
+            return self.command(np.array([0.0, 0.0, CARRY_HEIGHT_M - tcp[2]]), OPEN)  # back off
+        return self.pick(cube_pos, tcp)
 
-        carry_z = CARRY_HEIGHT_M
-        start = self.scene.object_pos(self.task.target_cube)
-        return [
-            *self.pick_phases(),
-            Phase(lambda: start + [0, 0, carry_z], CLOSED, tolerance_m=0.03, align_yaw=False),
-            Phase(over(carry_z), CLOSED, tolerance_m=0.015, align_yaw=False),
-            Phase(over(self.release_height_m), CLOSED, tolerance_m=0.008, align_yaw=False),
-            Phase(over(self.release_height_m), OPEN, tolerance_m=0.03, hold_steps=4, align_yaw=False),
-            Phase(over(carry_z), OPEN, align_yaw=False),
-        ]
+    def carry(self, cube_pos: np.ndarray, tcp: np.ndarray) -> np.ndarray:
+        """Over the place down a funnel; open at the release pose."""
+        offset = self.task.place_xy(self.scene) - cube_pos[:2]
+        lateral = float(np.hypot(*offset))
+        rise = float(np.clip(self.funnel * (lateral - self.release_box_m / 2), 0.0, CARRY_HEIGHT_M - self.release_height_m))
+        height = self.release_height_m + rise
+        if lateral < self.release_box_m and abs(tcp[2] - self.release_height_m) < self.release_tolerance_m:
+            return self.command(np.array([*offset, height - tcp[2]]), OPEN)
+        speed = 1.0 if cube_pos[2] > CUBE_HALF_M + 0.01 else self.first_lift_speed  # off the table slowly
+        if tcp[2] < height - 0.02:  # well below the funnel: straight up first, clear of the other cubes
+            return self.command(np.array([0.0, 0.0, height - tcp[2]]), CLOSED, max_speed=speed)
+        return self.command(np.array([*offset, height - tcp[2]]), CLOSED, max_speed=speed)

@@ -77,7 +77,7 @@ class PushExpert(WaypointExpert):
 
     def plan(self) -> list[Phase]:
         self._approach = self._behind_point()
-        return [Phase(self._target, CLOSED, tolerance_m=0.0, align_yaw=False, max_speed=1.0)]
+        return [Phase(self._target, CLOSED, tolerance_m=0.0, max_speed=1.0)]
 
     def act(self) -> np.ndarray:
         self.phases[0].max_speed = 1.0 if self._approach is not None else 0.35

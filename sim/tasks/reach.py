@@ -38,4 +38,4 @@ class Reach(Task):
 
 class ReachExpert(WaypointExpert):
     def plan(self) -> list[Phase]:
-        return [Phase(lambda: self.task.goal_pos(self.scene), OPEN, tolerance_m=0.005, align_yaw=False)]
+        return [Phase(lambda: self.task.goal_pos(self.scene), OPEN, tolerance_m=0.005)]

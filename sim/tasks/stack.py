@@ -43,12 +43,16 @@ class Stack(PlaceTaskBase):
     def goal_pos(self, scene: Scene) -> np.ndarray:
         return scene.object_pos(self.base_cube) + [0, 0, 2 * CUBE_HALF_M]
 
+    def over_place(self, scene: Scene, cube_pos: np.ndarray) -> bool:
+        return bool(norm(cube_pos[:2] - self.place_xy(scene)) < self.config.xy_tolerance_m)
+
     def placed(self, scene: Scene, cube_pos: np.ndarray) -> bool:
-        top, base = cube_pos, scene.object_pos(self.base_cube)
-        aligned = norm(top[:2] - base[:2]) < self.config.xy_tolerance_m
-        on_top = abs(top[2] - base[2] - 2 * CUBE_HALF_M) < 0.01
-        return bool(aligned and on_top and base[2] < CUBE_HALF_M + 0.005)
+        base = scene.object_pos(self.base_cube)
+        on_top = abs(cube_pos[2] - base[2] - 2 * CUBE_HALF_M) < 0.01
+        return self.over_place(scene, cube_pos) and bool(on_top and base[2] < CUBE_HALF_M + 0.005)
 
 
 class StackExpert(PlaceExpertBase):
     release_height_m = 3 * CUBE_HALF_M + 0.004
+    release_box_m = 0.012  # inside the task's 2 cm alignment
+    release_tolerance_m = 0.008  # the cube drops at most 1.6 cm onto the base
