@@ -158,6 +158,7 @@ def test_bad_options_get_one_sentence(capsys):
     assert "force='trian' is not a stage" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 40 s; a killed training run resuming is in the default suite (test_train_cli)
 def test_an_interrupted_training_stage_resumes_from_its_checkpoint(tiny, tmp_path, capsys):
     out = tmp_path / "killed"
     shutil.copytree(tiny[0], out)

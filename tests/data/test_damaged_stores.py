@@ -585,7 +585,10 @@ def _damage_for(kind: str, path: Path) -> tuple[list[str], set[int]]:
     return ["drop", str(path), "--episodes", "2"], {2}
 
 
-@pytest.mark.parametrize("kind", ["repair-ends", "repair-info-gone", "repair-middle-chunk", "drop"])
+# Two of the four kinds are slow-marked (10-13 s each): the default suite keeps a repair that
+# rewrites the ends and one that rewrites a chunk.
+@pytest.mark.parametrize("kind", ["repair-ends", pytest.param("repair-info-gone", marks=pytest.mark.slow), "repair-middle-chunk",
+                                  pytest.param("drop", marks=pytest.mark.slow)])
 def test_a_repair_or_drop_killed_at_any_write_loses_nothing(make_store, capsys, kind):
     path, _ = make_store(LENGTHS, name="dry.zarr")
     argv, lost = _damage_for(kind, path)

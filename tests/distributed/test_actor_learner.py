@@ -121,6 +121,7 @@ def test_killed_and_hung_actors_are_replaced_and_nothing_committed_is_lost(tmp_p
     assert int(read_csv(run / "metrics" / "ray.csv")[-1]["actor_restarts"]) == 2
 
 
+@pytest.mark.slow  # 25-40 s: two Ray runs; the single-process resume is in the default suite (test_train_cli)
 def test_resume_continues_a_distributed_run_killed_with_sigkill(tmp_path):
     run = tmp_path / "killed"
     args = [*SMALL, "train.total_steps=1000", "algo.seed_steps=200", "train.checkpoint_every=300",
@@ -163,6 +164,7 @@ def test_ray_keys_are_checked_before_anything_starts(capsys):
     assert "ray.address" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 27 s
 def test_dagger_rollouts_on_actors_commit_every_episode_once(tmp_path):
     run = tmp_path / "student"
     args = ["task=reach", "algo=distill", "teacher=expert", "ray.actors=2", "algo.rounds=2", "algo.episodes_per_round=4",

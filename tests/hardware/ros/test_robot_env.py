@@ -23,6 +23,7 @@ from trajectory_msgs.msg import JointTrajectory
 from hardware.control.intervention import Intervention, InterventionConfig
 from hardware.ros.robot_env import RobotConnectionError, RobotEnvConfig, RosRobotEnv
 from hardware.ros.sim_robot import SimRobot
+from hardware.safety.filter import HoldReason
 from hardware.teleop.base import TeleopCommand
 from hardware.teleop.scripted import ScriptedTeleop
 from robot_rl.algos.networks import ObsSpec
@@ -126,9 +127,16 @@ def test_steps_command_the_arm_through_the_safety_filter_and_home_slowly(robot):
         assert set(obs) == {"obs/images/front", OBS_STATE, OBS_INSTRUCTION} and obs["obs/images/front"].shape == (48, 48, 3)
         assert info["instruction"] and np.any(obs[OBS_INSTRUCTION] != 0)
         q0, step = env.joint_positions.copy(), env.safety._step
+        holds = []
         for _ in range(STEPS):
             _, _, terminated, truncated, info = env.step(np.array([0.3, 0.0, 0.0, 0.0, -1.0], np.float32))
-            assert info["hold"] == "" and not info["intervention"]
+            holds.append(info["hold"])
+            assert not info["intervention"]
+        # No hold but staleness, which a loaded machine can cause now and then (the bridge's joint
+        # state late at the moment of publishing), and the half second of recovery after it: the
+        # arm is held then, as it should be. Most steps command it.
+        stale = HoldReason.STALE_AT_PUBLISH.value
+        assert set(holds) <= {"", stale, f"recovering from {stale}"} and holds.count("") >= STEPS // 2, holds
         # every command went out within one step limit of the measured arm: the arm moved, at most that fast
         moved = np.max(np.abs(env.joint_positions - q0))
         assert 0.02 < moved <= STEPS * np.max(step) + 0.05
@@ -256,6 +264,7 @@ def test_a_short_run_on_the_sim_robot_learns(tmp_path):
     assert phases.count("eval") == 4 and phases.count("train") >= 900 // 50
 
 
+@pytest.mark.slow  # 25 s; test_finetune checks the fine-tuned agent starts as the student, in the default suite
 def test_a_distilled_student_starts_the_robot_run(tmp_path):
     """ros.encoder=student: SAC shaped as the student, its encoder frozen and its actor the student's
     policy, reads the bridge's two cameras at the student's size and acts from the first step."""
