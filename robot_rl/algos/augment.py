@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,10 +42,23 @@ def photometric(images: torch.Tensor, strength: float) -> torch.Tensor:
     return x.clamp(0.0, 1.0).reshape(n, c, h, w) - 0.5
 
 
-def image_augment(pad: int, color: float = 0.0) -> Augment | None:
+def shift_cameras(images: torch.Tensor, pads: Sequence[int]) -> torch.Tensor:
+    """``random_shift`` of each camera's 3 channels by its own pad, each drawn on its own: the
+    cameras move relative to each other, as a camera knocked on its mount does."""
+    parts = images.split(3, dim=1)
+    return torch.cat([random_shift(part, pad) if pad else part for part, pad in zip(parts, pads)], dim=1)
+
+
+def image_augment(pad: int, color: float = 0.0, camera_pads: Sequence[int] | None = None) -> Augment | None:
     """``photometric`` jitter of strength ``color`` (when above 0), then ``random_shift`` by
-    ``pad`` pixels (when above 0); None when both are off."""
-    if not pad and not color:
+    ``pad`` pixels (when above 0); with ``camera_pads`` (one per camera, in the stacked order)
+    each camera is shifted by its own pad instead. None when all are off."""
+    if camera_pads is not None and any(camera_pads):
+        shift = partial(shift_cameras, pads=list(camera_pads))
+    elif pad:
+        shift = partial(random_shift, pad=pad)
+    elif not color:
         return None
-    shift = partial(random_shift, pad=pad) if pad else (lambda images: images)
+    else:
+        shift = lambda images: images  # noqa: E731
     return (lambda images: shift(photometric(images, color))) if color else shift

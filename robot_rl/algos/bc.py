@@ -14,6 +14,7 @@ Critic for Image-Based Robot Learning").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +22,10 @@ import torch.nn.functional as F
 
 from robot_rl.algos.augment import image_augment
 from robot_rl.algos.base import Augment, EncodedAgent, check_update_dtype
-from robot_rl.algos.networks import ObsSpec, StateNormalizer, full_precision_head, mlp
+from robot_rl.algos.networks import ObsSpec, StateNormalizer, full_precision_head, is_image_key, mlp
+from robot_rl.config import ConfigError
+from robot_rl.contracts import OBS_IMAGES_PREFIX
+from robot_rl.schema import as_int
 
 
 @dataclass
@@ -90,7 +94,19 @@ class BC(EncodedAgent):
 
 
 def build(obs_specs: dict[str, ObsSpec], action_dim: int, params: dict, seed: int = 0) -> BC:
-    """The builder named by ``conf/algo/bc.yaml``; ``augment_pad > 0`` shifts images as DrQ and
-    ``augment_color > 0`` jitters their brightness, contrast and colour balance."""
-    augment = image_augment(int(params.pop("augment_pad", 0)), float(params.pop("augment_color", 0.0)))
+    """The builder named by ``conf/algo/bc.yaml``; ``augment_pad > 0`` shifts images as DrQ,
+    ``augment_pad_cameras`` ({camera: pad}) shifts each camera on its own with its pad (the rest
+    by ``augment_pad``) and ``augment_color > 0`` jitters their brightness, contrast and colour
+    balance."""
+    pad, by_camera = int(params.pop("augment_pad", 0)), params.pop("augment_pad_cameras", None) or {}
+    if not isinstance(by_camera, Mapping):
+        raise ConfigError(f"algo.agent.augment_pad_cameras={by_camera} is not valid; expected a block of camera: "
+                          "pad, e.g. {wrist: 6}.")
+    cameras = [key.removeprefix(OBS_IMAGES_PREFIX) for key in obs_specs if is_image_key(key)]
+    unknown = sorted(set(by_camera) - set(cameras))
+    if unknown:
+        raise ConfigError(f"algo.agent.augment_pad_cameras names {', '.join(unknown)}, which this agent does not see "
+                          f"(its cameras: {', '.join(cameras) or 'none'}).")
+    camera_pads = [as_int(f"algo.agent.augment_pad_cameras.{c}", by_camera.get(c, pad), minimum=0) for c in cameras]
+    augment = image_augment(pad, float(params.pop("augment_color", 0.0)), camera_pads if by_camera else None)
     return BC(obs_specs, action_dim, BCConfig(**params), augment=augment, seed=seed)

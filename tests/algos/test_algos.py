@@ -97,6 +97,35 @@ def test_random_shift_moves_pixels_by_at_most_pad():
         assert abs(y - 8) <= 2 and abs(x - 8) <= 2
 
 
+def test_each_camera_shifts_on_its_own_by_its_pad():
+    """``augment_pad_cameras``: camera 0 unshifted, camera 1 by up to 4 px, drawn per sample."""
+    torch.manual_seed(0)
+    images = torch.zeros(32, 6, 16, 16)
+    images[:, :, 8, 8] = 1.0
+    out = image_augment(0, 0.0, [0, 4])(images)
+    assert torch.equal(out[:, :3], images[:, :3])
+    moved = []
+    for i in range(32):
+        y, x = np.unravel_index(int(out[i, 3].argmax()), (16, 16))
+        assert abs(y - 8) <= 4 and abs(x - 8) <= 4
+        moved.append((y, x) != (8, 8))
+    assert sum(moved) > 16 and image_augment(2, 0.0, [0, 0]) is not None
+
+
+def test_a_camera_pad_for_a_camera_the_agent_does_not_see_is_one_sentence():
+    from robot_rl.algos import bc
+    from robot_rl.algos.networks import ObsSpec
+    from robot_rl.config import ConfigError
+
+    specs = {"obs/images/front": ObsSpec((16, 16, 3), "uint8"), "obs/state": ObsSpec((4,), "float32")}
+    params = {"hidden_dim": 32, "depth": 1, "augment_pad": 2}
+    with pytest.raises(ConfigError, match="augment_pad_cameras names wrist.*its cameras: front"):
+        bc.build(specs, 5, {**params, "augment_pad_cameras": {"wrist": 6}})
+    with pytest.raises(ConfigError, match="augment_pad_cameras.front"):
+        bc.build(specs, 5, {**params, "augment_pad_cameras": {"front": -1}})
+    assert bc.build(specs, 5, {**params, "augment_pad_cameras": {"front": 3}}).augment is not None
+
+
 def test_photometric_jitter_changes_brightness_but_keeps_colour_names():
     """Two cameras, each a red and a blue half: brightness and contrast change per sample and
     camera, values stay in range, and red stays red (the instruction names colours)."""

@@ -614,6 +614,12 @@ LONG = "y" * 5000
 MORE_CASES = [
     # shared override checks (robot_rl.config.compose): empty values, deletions, additions, kinds
     ("sim-block-emptied", lambda w, t: ["sim", "render", "render="], "render="),
+    ("distill-pad-for-an-unseen-camera", lambda w, t: ["train", "task=reach", "algo=distill", "teacher=expert",
+                                                       f"run={t / 'r'}", "algo.agent.augment_pad_cameras={side:6}"],
+     "augment_pad_cameras names side"),
+    ("distill-camera-pads-not-a-block", lambda w, t: ["train", "task=reach", "algo=distill", "teacher=expert",
+                                                      f"run={t / 'r'}", "algo.agent.augment_pad_cameras=3"],
+     "augment_pad_cameras=3"),
     ("sim-block-given-a-number", lambda w, t: ["sim", "render", "env=3"], "env=3"),
     ("sim-list-given-a-dict", lambda w, t: ["sim", "render", "env.cameras={a:1}"], "env.cameras"),
     ("sim-delete-a-key", lambda w, t: ["sim", "render", "~env"], "~env"),
