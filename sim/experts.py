@@ -1,16 +1,15 @@
 """Scripted experts: policies over privileged sim state, in the ee_delta action space.
 
-They make demonstrations for every task and teach the students. Reach and push follow a short
-list of phases (a target for the tool-centre point, a gripper command, a condition that ends
-it); the grasping tasks' experts (lift, pick_place, stack) are feedback policies built on
-``FeedbackPickExpert``, whose every action is a function of the scene as it is now. This module
-holds the machinery; each task's expert lives in its task module and its task file names it.
+They make demonstrations for every task and teach the students. Each moves the tool-centre point
+toward a target it reads from the scene at every step (``WaypointExpert``); the grasping tasks'
+experts (lift, pick_place, stack) build on ``FeedbackPickExpert``, whose every action is a
+function of the scene as it is now. This module holds the machinery; each task's expert lives in
+its task module and its task file names it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,17 +23,9 @@ CARRY_HEIGHT_M = 0.14
 GRASP_DEPTH_M = -0.004  # the TCP's height over the cube's centre when grasping it
 
 
-@dataclass
-class Phase:
-    target: Callable[[], np.ndarray]
-    gripper: float
-    tolerance_m: float = 0.012
-    hold_steps: int = 0  # stay this many steps after reaching the target (e.g. to close)
-    max_speed: float = 1.0  # fraction of the controller's largest step
-
-
 class WaypointExpert:
-    """Follows phases in order; the last one holds until the episode ends."""
+    """Moves the tool-centre point toward a target (a waypoint) that each subclass's ``act``
+    reads from the scene at every step, at the expert's gain."""
 
     task_gain: float | None = None  # a task whose expert needs its own gain on every arm
 
@@ -49,26 +40,12 @@ class WaypointExpert:
             raise ValueError("scripted experts act in the ee_delta action space; set action_space=ee_delta.")
         self.env, self.scene, self.task = env, env.scene, env.task
         self.gain = gain if gain is not None else self.task_gain or env.robot_config.expert_gain
-        self.phases: list[Phase] = []
-        self._index, self._held = 0, 0
 
     def reset(self) -> None:
-        """Plan this episode's phases from the freshly reset scene."""
-        self.phases = self.plan()
-        self._index, self._held = 0, 0
-
-    def plan(self) -> list[Phase]:
-        raise NotImplementedError
+        """Read what this episode needs from the freshly reset scene; nothing by default."""
 
     def act(self) -> np.ndarray:
-        phase = self.phases[self._index]
-        target = phase.target()
-        error = target - self.scene.ee_pos()
-        if np.linalg.norm(error) < phase.tolerance_m:
-            self._held += 1
-            if self._held > phase.hold_steps and self._index < len(self.phases) - 1:
-                self._index, self._held = self._index + 1, 0
-        return self.command(error, phase.gripper, phase.max_speed)
+        raise NotImplementedError
 
     def command(self, error: np.ndarray, gripper: float, max_speed: float = 1.0) -> np.ndarray:
         """The ee_delta action that closes ``error`` (target minus TCP) at the expert's gain. The
@@ -106,9 +83,8 @@ class FeedbackPickExpert(WaypointExpert):
     first_lift_speed = 0.25  # of the controller's largest step, until the cube is off the table
     keep_closing = 2.0  # once the fingers are closing, the grasp box widens this much: no dithering
 
-    def plan(self) -> list[Phase]:
+    def reset(self) -> None:
         self.open_level = self.scene.gripper_opening()  # the hand starts open; a robot's own measure
-        return []
 
     def holding(self, cube_pos: np.ndarray, tcp: np.ndarray) -> bool:
         """Whether the hand holds the target cube: grasped with the fingers settled, or raised off

@@ -29,12 +29,6 @@ def norm(vector: np.ndarray) -> float:
     return math.sqrt(vector.dot(vector))
 
 
-def yaw_of_quat(quat: np.ndarray) -> float:
-    """Rotation about world z of a (w, x, y, z) quaternion, in radians."""
-    w, x, y, z = quat
-    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
-
-
 class Scene:
     """One compiled world: model, data, the robot's handles and the named objects in it."""
 
@@ -144,9 +138,6 @@ class Scene:
 
     def object_quat(self, name: str) -> np.ndarray:
         return self.data.xquat[self.body_id(name)].copy()
-
-    def object_yaw(self, name: str) -> float:
-        return yaw_of_quat(self.object_quat(name))
 
     def set_object_pose(self, name: str, pos: np.ndarray, yaw_rad: float = 0.0) -> None:
         adr = self._free_adr(name)

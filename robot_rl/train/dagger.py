@@ -5,8 +5,8 @@ committed to a Zarr episode store and aggregated in memory for the learner.
 step's label is the teacher's action either way. Per episode rather than per step because then
 each round's student episodes are pure student rollouts (the state distribution DAgger is
 about, and an honest per-round student success at no extra cost) and teacher episodes measure
-the teacher on the same collection randomisation; a waypoint expert's phases also stay
-consistent within an episode. The store keeps what the learner trains on (the student's inputs
+the teacher on the same collection randomisation; an expert's per-episode state (push's
+approach) also stays consistent within an episode. The store keeps what the learner trains on (the student's inputs
 and ``action`` = the teacher's label) plus ``info/executed_action``, ``info/beta``,
 ``info/teacher_executed``, ``info/success`` and ``info/progress``, and the privileged state the
 teacher saw (``info/privileged``, the student's auxiliary target, never its input), so

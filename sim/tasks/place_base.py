@@ -73,5 +73,5 @@ class PlaceExpertBase(FeedbackPickExpert):
             return self.command(np.array([*offset, height - tcp[2]]), OPEN)
         speed = 1.0 if cube_pos[2] > CUBE_HALF_M + 0.01 else self.first_lift_speed  # off the table slowly
         if tcp[2] < height - 0.02:  # well below the funnel: straight up first, clear of the other cubes
-            return self.command(np.array([0.0, 0.0, height - tcp[2]]), CLOSED, max_speed=speed)
+            offset = np.zeros(2)
         return self.command(np.array([*offset, height - tcp[2]]), CLOSED, max_speed=speed)

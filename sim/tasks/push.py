@@ -8,7 +8,7 @@ import numpy as np
 from dm_control import mjcf
 
 from sim.arena import CUBE_HALF_M, add_marker
-from sim.experts import CLOSED, Phase, WaypointExpert
+from sim.experts import CLOSED, WaypointExpert
 from sim.scene import Scene, norm
 from sim.tasks.base import Task, TaskConfig, closeness
 
@@ -75,13 +75,12 @@ class PushExpert(WaypointExpert):
     clear_z_m = 0.075
     realign_angle_rad = 0.4
 
-    def plan(self) -> list[Phase]:
+    def reset(self) -> None:
         self._approach = self._behind_point()
-        return [Phase(self._target, CLOSED, tolerance_m=0.0, max_speed=1.0)]
 
     def act(self) -> np.ndarray:
-        self.phases[0].max_speed = 1.0 if self._approach is not None else 0.35
-        action = super().act()
+        max_speed = 1.0 if self._approach is not None else 0.35  # pushing is slower than approaching
+        action = self.command(self._target() - self.scene.ee_pos(), CLOSED, max_speed)
         action[3] = self._yaw_action()
         return action
 

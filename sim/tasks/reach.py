@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.arena import CUBE_HALF_M
-from sim.experts import OPEN, Phase, WaypointExpert
+from sim.experts import OPEN, WaypointExpert
 from sim.scene import Scene, norm
 from sim.tasks.base import Task, TaskConfig
 
@@ -37,5 +37,5 @@ class Reach(Task):
 
 
 class ReachExpert(WaypointExpert):
-    def plan(self) -> list[Phase]:
-        return [Phase(lambda: self.task.goal_pos(self.scene), OPEN, tolerance_m=0.005)]
+    def act(self) -> np.ndarray:
+        return self.command(self.task.goal_pos(self.scene) - self.scene.ee_pos(), OPEN)
