@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from robot_rl.algos.augment import image_augment
 from robot_rl.algos.base import Augment, EncodedAgent, check_update_dtype
@@ -42,24 +43,54 @@ class IQLConfig:
 
 
 class IQL(EncodedAgent):
-    """IQL for dict observations; the encoder is trained by the critic, the actor sees detached features."""
+    """IQL for dict observations; the encoder is trained by the critic, the actor sees detached features.
 
-    PARTS = ("encoder", "actor", "critic", "value", "critic_target", "critic_opt", "value_opt", "actor_opt")
+    What the critic and the actor are, and what they read as the data's action, are hooks
+    (``build_actor``, ``build_critic``, ``data_action``, ``q``, ``log_prob``, ``update_extra``): IDQL
+    puts a diffusion behaviour model in the actor's place, SAQ learns over discrete action codes."""
+
+    PARTS: tuple[str, ...] = ("encoder", "actor", "critic", "value", "critic_target", "critic_opt", "value_opt",
+                              "actor_opt")
 
     def __init__(self, obs_specs: dict[str, ObsSpec], action_dim: int, config: IQLConfig | None = None,
                  augment: Augment | None = None, seed: int = 0) -> None:
         config = config or IQLConfig()
         super().__init__(obs_specs, config, augment, seed)
         dim = self.encoder.out_dim
-        self.actor = TanhGaussianActor(dim, action_dim, config.hidden_dim, config.depth)
-        self.critic = CriticEnsemble(dim + action_dim, config.num_critics, config.hidden_dim, config.depth,
-                                     config.critic_layer_norm)
+        self.actor = self.build_actor(dim, action_dim)
+        self.critic = self.build_critic(dim, action_dim)
         self.value = mlp(dim, config.hidden_dim, 1, config.depth, layer_norm=config.critic_layer_norm)
         self.critic_target = copy.deepcopy(self.critic)
         self.critic_opt = adam([*self.critic.parameters(), *self.encoder.parameters()], config.lr)
         self.value_opt = adam(self.value.parameters(), config.lr)
         self.actor_opt = adam(self.actor.parameters(), config.lr)
 
+    # --- what the critic and the actor are ------------------------------------------------------
+    def build_actor(self, dim: int, action_dim: int) -> nn.Module:
+        """The policy the critic's advantages train."""
+        return TanhGaussianActor(dim, action_dim, self.config.hidden_dim, self.config.depth)
+
+    def build_critic(self, dim: int, action_dim: int) -> CriticEnsemble:
+        """Q(s, a) for continuous actions."""
+        c = self.config
+        return CriticEnsemble(dim + action_dim, c.num_critics, c.hidden_dim, c.depth, c.critic_layer_norm)
+
+    def data_action(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """What the critic and the actor read as the data's action (the action itself)."""
+        return action
+
+    def q(self, critic: CriticEnsemble, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Every ensemble member's Q(s, a), (n, B)."""
+        return critic(features, action)
+
+    def log_prob(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.actor.log_prob(features, action)
+
+    def update_extra(self, features: torch.Tensor, action: torch.Tensor, batch: dict) -> dict[str, float]:
+        """Whatever else learns from the batch (nothing in IQL)."""
+        return {}
+
+    # --- learning ----------------------------------------------------------------------------
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
         with self.precision():
             return self._update(batch, update_actor)
@@ -69,10 +100,12 @@ class IQL(EncodedAgent):
         with torch.no_grad():
             next_features = self.encode(batch["next_obs"])
         detached = features.detach()
-        metrics = self.update_value(detached, batch["action"])
-        metrics.update(self.update_critic(features, batch, next_features))
+        action = self.data_action(detached, batch["action"])
+        metrics = self.update_value(detached, action)
+        metrics.update(self.update_critic(features, action, batch, next_features))
         if update_actor:
-            metrics.update(self.update_actor(detached, batch["action"]))
+            metrics.update(self.update_actor(detached, action))
+        metrics.update(self.update_extra(detached, action, batch))
         soft_update(self.critic_target, self.critic, self.config.tau)
         self.num_updates += 1
         return metrics
@@ -83,7 +116,7 @@ class IQL(EncodedAgent):
 
     def update_value(self, features: torch.Tensor, action: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
-            target_q = self.critic_target(features, action).min(dim=0).values
+            target_q = self.q(self.critic_target, features, action).min(dim=0).values
         diff = target_q - self.v(features)
         weight = torch.where(diff > 0, self.config.expectile, 1 - self.config.expectile)
         loss = (weight * diff.pow(2)).mean()
@@ -92,11 +125,12 @@ class IQL(EncodedAgent):
         self.value_opt.step()
         return {"losses/value": loss.item()}
 
-    def update_critic(self, features: torch.Tensor, batch: dict, next_features: torch.Tensor) -> dict[str, float]:
+    def update_critic(self, features: torch.Tensor, action: torch.Tensor, batch: dict,
+                      next_features: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
             next_v = self.v(next_features)
             target = batch["reward"] + self.config.gamma * (1.0 - batch["done"].float()) * next_v
-        q = self.critic(features, batch["action"])
+        q = self.q(self.critic, features, action)
         loss = F.mse_loss(q, target.unsqueeze(0).expand_as(q))
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -105,9 +139,9 @@ class IQL(EncodedAgent):
 
     def update_actor(self, features: torch.Tensor, action: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
-            advantage = self.critic_target(features, action).min(dim=0).values - self.v(features)
+            advantage = self.q(self.critic_target, features, action).min(dim=0).values - self.v(features)
             weight = torch.exp(self.config.temperature * advantage).clamp(max=self.config.max_weight)
-        loss = -(weight * self.actor.log_prob(features, action)).mean()
+        loss = -(weight * self.log_prob(features, action)).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.actor_opt.step()

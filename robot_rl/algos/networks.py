@@ -274,23 +274,27 @@ class EnsembleLinear(nn.Module):
 
 
 class CriticEnsemble(nn.Module):
-    """``n`` Q-functions Q(s, a), LayerNorm'd (RLPD), evaluated together: returns (n, B)."""
+    """``n`` Q-functions Q(s, a), LayerNorm'd (RLPD), evaluated together: returns (n, B).
 
-    def __init__(self, in_dim: int, n: int = 2, hidden_dim: int = 256, depth: int = 2, layer_norm: bool = True) -> None:
+    With ``out_dim`` > 1 and no action, ``n`` heads of one Q per discrete action, Q(s, .): (n, B, out_dim)."""
+
+    def __init__(self, in_dim: int, n: int = 2, hidden_dim: int = 256, depth: int = 2, layer_norm: bool = True,
+                 out_dim: int = 1) -> None:
         super().__init__()
-        self.n = n
+        self.n, self.out_dim = n, out_dim
         layers: list[nn.Module] = []
         for i in range(depth):
             layers.append(EnsembleLinear(n, in_dim if i == 0 else hidden_dim, hidden_dim))
             if layer_norm:
                 layers.append(nn.LayerNorm(hidden_dim))
             layers.append(nn.ReLU())
-        layers.append(EnsembleLinear(n, hidden_dim, 1))
+        layers.append(EnsembleLinear(n, hidden_dim, out_dim))
         self.net = nn.Sequential(*layers)
 
     def forward(self, features: torch.Tensor, action: torch.Tensor | None = None) -> torch.Tensor:
         x = features if action is None else torch.cat([features, action], dim=-1)
-        return full_precision_head(self.net, x.unsqueeze(0).expand(self.n, *x.shape)).squeeze(-1)
+        out = full_precision_head(self.net, x.unsqueeze(0).expand(self.n, *x.shape))
+        return out.squeeze(-1) if self.out_dim == 1 else out
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
@@ -356,6 +360,6 @@ class DeterministicPolicy(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         obs = dict(zip(self.keys, inputs))
         features = self.encoder(obs)
-        if isinstance(self.head, TanhGaussianActor):
+        if hasattr(self.head, "mean_action"):  # a head that maps features to an action itself
             return self.head.mean_action(features)
         return torch.tanh(self.head(features))

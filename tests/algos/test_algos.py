@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from robot_rl.algos import bc, drq, iql, sac
+from robot_rl.algos import bc, drq, idql, iql, saq, sac
 from robot_rl.algos.augment import image_augment, photometric, random_shift
 from robot_rl.algos.base import Agent
 from robot_rl.algos.networks import ObsSpec
@@ -46,6 +46,8 @@ PIXELS = {"obs/images/front": ObsSpec((24, 24, 3), "uint8"), "obs/state": ObsSpe
 STUDENT = {"obs/images/front": ObsSpec((24, 24, 3), "uint8"), "obs/images/wrist": ObsSpec((24, 24, 3), "uint8"),
            "obs/state": ObsSpec((6,), "float32"), "obs/instruction": ObsSpec((8,), "float32")}  # FiLM'd keypoints
 BUILDERS = {"sac": (sac.build, {}), "drq": (drq.build, {"pad": 2}), "iql": (iql.build, {}), "bc": (bc.build, {}),
+            "idql": (idql.build, {"num_samples": 8, "diffusion_hidden_dim": 64}),
+            "saq": (saq.build, {"vq_updates": 1}),  # one VQ-VAE update, then RL on the codes
             "drq-keypoints": (drq.build, {"pad": 2, "trunk": "keypoints"}), "bc-keypoints": (bc.build, {"trunk": "keypoints"}),
             # mixed-precision updates (the pipeline's update_dtype=auto on AVX-512 BF16 CPUs)
             "sac-bf16": (sac.build, {"update_dtype": "bfloat16"}), "iql-bf16": (iql.build, {"update_dtype": "bfloat16"}),
