@@ -1,7 +1,13 @@
-"""State-based SAC on dm_control (action repeat 2) against the published TD-MPC2 release curves.
+"""State-based SAC or TD-MPC2 on dm_control (action repeat 2) against the published TD-MPC2
+release curves, and against each other on paired seeds.
 
   python bench/sac_dmc.py --task cartpole_swingup --seed 0            # one seed, 100k agent steps
+  python bench/sac_dmc.py --algo tdmpc2 --task cartpole_swingup --seed 0 --steps 20000 --agent latent_dim=64
   python bench/sac_dmc.py --summary runs/bench/sac_dmc                 # table from finished/partial runs
+
+``--agent key=value ...`` overrides fields of the algorithm's config (SACConfig, TDMPC2Config).
+Every run records the CPU time of its process per agent step (acting, updating and evaluating
+included), the compute figure to compare the algorithms by.
 
 Each seed is an ordinary robot_rl run directory (metrics/eval.csv, checkpoints, videos), so
 ``--resume`` continues a killed seed and the summary reads whatever each seed reached.
@@ -38,7 +44,6 @@ def run_seed(args) -> dict:
     import torch
 
     from robot_rl.algos.networks import ObsSpec
-    from robot_rl.algos.sac import SAC, SACConfig
     from robot_rl.train.logger import Logger
     from robot_rl.train.checkpoint import checkpoint_path
     from robot_rl.train.online import OnlineConfig, OnlineTrainer
@@ -49,56 +54,82 @@ def run_seed(args) -> dict:
     specs = {k: ObsSpec(s.shape, str(s.dtype)) for k, s in env.observation_space.spaces.items()}
     action_dim = env.action_space.shape[0]
     env.close()
-    run_dir = Path(args.out) / f"{args.task}_s{args.seed}"
+    run_dir = Path(args.out) / (f"{args.task}_s{args.seed}" if args.algo == "sac" else f"{args.task}_{args.algo}_s{args.seed}")
     config = OnlineConfig(total_steps=args.steps, seed_steps=args.seed_steps, batch_size=args.batch_size,
                           utd=args.utd, eval_every=args.eval_every, eval_episodes=10, video_episodes=0,
                           checkpoint_every=args.eval_every, log_every=5000, normalize_obs=False, seed=args.seed,
                           progress_bar=False)
-    agent = SAC(specs, action_dim, SACConfig(lr=args.lr, num_critics=args.num_critics,
-                                                      update_dtype=args.update_dtype), seed=args.seed)
+    agent = build_agent(args, specs, action_dim)
     buffer = ReplayBuffer(specs, action_dim, args.steps, seed=args.seed)
     resume = args.resume and checkpoint_path(run_dir / "checkpoints") is not None
     logger = Logger(run_dir, resume_step=None)
     trainer = OnlineTrainer(agent, partial(make_env, args.task, args.seed), partial(make_env, args.task, args.seed + 100),
                             config, run_dir, logger, buffer, resume=resume)
-    start = time.perf_counter()
+    start, cpu_start, first_step = time.perf_counter(), time.process_time(), trainer.step
     result = trainer.run()
     logger.close()
-    summary = {"task": args.task, "seed": args.seed, "steps": trainer.step, "final_return": result.mean_return,
-               "wall_s": trainer.wall_s, "this_process_s": time.perf_counter() - start, "utd": args.utd,
-               "batch_size": args.batch_size, "lr": args.lr}
+    cpu_s = time.process_time() - cpu_start
+    summary = {"task": args.task, "algo": args.algo, "seed": args.seed, "steps": trainer.step,
+               "final_return": result.mean_return, "wall_s": trainer.wall_s, "this_process_s": time.perf_counter() - start,
+               "cpu_ms_per_step": 1000 * cpu_s / max(trainer.step - first_step, 1), "utd": args.utd,
+               "batch_size": args.batch_size, "lr": args.lr, "agent": args.agent}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
+def build_agent(args, specs, action_dim: int):
+    """SAC (the bench's long-standing settings) or TD-MPC2 (its defaults), plus ``--agent`` overrides."""
+    import dataclasses
+
+    from robot_rl.algos.sac import SAC, SACConfig
+    from robot_rl.algos.tdmpc2 import TDMPC2, TDMPC2Config
+
+    agent_class, config_class = {"sac": (SAC, SACConfig), "tdmpc2": (TDMPC2, TDMPC2Config)}[args.algo]
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    params = {"lr": args.lr, "update_dtype": args.update_dtype}
+    if args.algo == "sac":
+        params["num_critics"] = args.num_critics
+    for item in args.agent:
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"--agent {item}: {config_class.__name__} has no field {key!r}.")
+        params[key] = type(fields[key].default)(value)
+    return agent_class(specs, action_dim, config_class(**params), seed=args.seed)
+
+
 def summarize(root: Path, budget: int = 100_000, means: dict[str, float] | None = None) -> str:
-    """Per-seed rows, then per task the mean ± std over the seeds that reached ``budget`` steps
-    (also put in ``means`` when given)."""
-    lines = ["| task | seed | agent steps reached | return at last eval | wall time (h) | published SAC / TD-MPC2 @100k |",
-             "|---|---|---|---|---|---|"]
-    finished: dict[str, list[float]] = {}
+    """Per-run rows (returns at every evaluation, CPU per agent step), then per (task, algo) the
+    mean ± std over the seeds that reached ``budget`` steps (also put in ``means`` when given)."""
+    lines = ["| task | algo | seed | agent steps reached | returns at each eval | CPU ms / agent step | wall time (h) | "
+             "published SAC / TD-MPC2 @100k |", "|---|---|---|---|---|---|---|---|"]
+    finished: dict[tuple[str, str], list[float]] = {}
     for run in sorted(p for p in root.iterdir() if (p / "metrics" / "eval.csv").exists()):
-        task, _, seed = run.name.rpartition("_s")
+        name, _, seed = run.name.rpartition("_s")
+        task, algo = (name.removesuffix("_tdmpc2"), "tdmpc2") if name.endswith("_tdmpc2") else (name, "sac")
         rows = list(csv.DictReader((run / "metrics" / "eval.csv").open()))
         if not rows:
             continue
-        last = rows[-1]
-        pub = PUBLISHED.get(task, {})
-        lines.append(f"| {task} | {seed} | {int(float(last['step']))} | {float(last['return']):.0f} | "
+        last, pub = rows[-1], PUBLISHED.get(task, {})
+        summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+        cpu = f"{summary['cpu_ms_per_step']:.1f}" if "cpu_ms_per_step" in summary else "-"
+        curve = ", ".join(f"{float(r['return']):.0f}" for r in rows)
+        lines.append(f"| {task} | {algo} | {seed} | {int(float(last['step']))} | {curve} | {cpu} | "
                      f"{float(last['wall_s']) / 3600:.2f} | {pub.get('sac', '?')} / {pub.get('tdmpc2', '?')} |")
         if int(float(last["step"])) >= budget:
-            finished.setdefault(task, []).append(float(last["return"]))
-    for task, returns in finished.items():
+            finished.setdefault((task, algo), []).append(float(last["return"]))
+    for (task, algo), returns in finished.items():
         if means is not None:
-            means[task] = float(np.mean(returns))
+            means[f"{task}_{algo}"] = float(np.mean(returns))
         pub = PUBLISHED.get(task, {})
-        lines.append(f"| **{task}** | **mean of {len(returns)}** | {budget} | **{np.mean(returns):.0f} ± "
-                     f"{np.std(returns):.0f}** | | {pub.get('sac', '?')} / {pub.get('tdmpc2', '?')} |")
+        lines.append(f"| **{task}** | **{algo}** | **mean of {len(returns)}** | {budget} | **{np.mean(returns):.0f} ± "
+                     f"{np.std(returns):.0f}** | | | {pub.get('sac', '?')} / {pub.get('tdmpc2', '?')} |")
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", default="sac", choices=["sac", "tdmpc2"])
+    parser.add_argument("--agent", nargs="*", default=[], metavar="KEY=VALUE", help="agent config overrides")
     parser.add_argument("--task", default="cartpole_swingup", choices=sorted(PUBLISHED))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=100_000, help="agent steps (action repeat 2)")
@@ -116,14 +147,18 @@ def main() -> int:
     args = parser.parse_args()
     if args.summary:
         means: dict[str, float] = {}
-        print(summarize(Path(args.summary), means=means))
-        for task, mean in means.items():  # aim: at least published SAC at 100k agent steps
-            print_result(f"sac_dmc_return_{task}_100k", mean, published_aim(task, 100_000))
+        print(summarize(Path(args.summary), args.steps, means=means))
+        for name, mean in means.items():  # aim: at least published SAC at 100k agent steps
+            task, _, algo = name.rpartition("_")
+            label = f"sac_dmc_return_{task}" if algo == "sac" else f"{algo}_dmc_return_{task}"
+            print_result(f"{label}_{args.steps // 1000}k", mean, published_aim(task, args.steps) if algo == "sac" else "-")
         return 0
     summary = run_seed(args)
     print(json.dumps(summary, indent=2))
-    print_result(f"sac_dmc_return_{args.task}_s{args.seed}", float(summary["final_return"]),
-                 published_aim(args.task, summary["steps"]))
+    name = "sac_dmc" if args.algo == "sac" else f"{args.algo}_dmc"
+    print_result(f"{name}_return_{args.task}_s{args.seed}", float(summary["final_return"]),
+                 published_aim(args.task, summary["steps"]) if args.algo == "sac" else "-")
+    print_result(f"{name}_cpu_ms_per_step_{args.task}_s{args.seed}", float(summary["cpu_ms_per_step"]))
     return 0
 
 

@@ -7,6 +7,9 @@ Train a policy in the sim (or from a Zarr store) and end with an evaluated, expo
   robot-rl train task=lift algo=sac reward=vlm reward.model_path=runs/rm demos=data/lift_demos.zarr
   robot-rl train task=lift algo=iql data=data/lift_play.zarr reward=vlm reward.model_path=runs/rm
   robot-rl train task=lift algo=bc data=data/lift_demos.zarr
+  robot-rl train task=reach algo=idql data=data/reach_mixed.zarr   # diffusion behaviour + IQL critic
+  robot-rl train task=reach algo=saq data=data/reach_mixed.zarr    # VQ-VAE action codes + IQL
+  robot-rl train task=reach algo=tdmpc2 demos=data/reach_demos.zarr # model-based: plans at every step
   robot-rl train -m task=reach seed=0,1,2            # a sweep: one run per combination
   robot-rl train -m task=reach,lift seed=0,1 ray.address=auto   # each run a Ray task on a cluster
   robot-rl train task=reach ray.actors=2              # 2 env actors feed one learner (local Ray)
@@ -17,8 +20,16 @@ Train a policy in the sim (or from a Zarr store) and end with an evaluated, expo
 
 Keys are key=value, composed by Hydra against robot_rl/conf/train.yaml (with config.yaml's
 env.*, seed, out_dir); -m sweeps comma-separated values. Config groups (choose with
-group=name): task, robot, randomize, env (sim | ros), algo (sac | drq | iql | bc | distill),
-reward (gt | vlm), logger (default | csv). Main options:
+group=name): task, robot, randomize, env (sim | ros), algo, reward (gt | vlm), logger
+(default | csv). Algorithms (robot_rl/conf/algo/<name>.yaml; the paper each follows is in its
+module, robot_rl/algos/<name>.py):
+  online, in the sim or on the robot:  sac (SAC + RLPD demos), drq (DrQ-v2, pixels)
+  online, in the sim:                  tdmpc2 (TD-MPC2: latent world model, MPPI planning)
+  offline, from a Zarr store (data=):  iql (IQL), idql (IDQL: diffusion behaviour policy, actions
+                                       picked by IQL's critic), saq (SAQ: state-conditioned VQ-VAE
+                                       action codes, IQL on the codes), bc (behaviour cloning)
+  imitation of a privileged teacher:   distill (DAgger into a camera + joints + instruction student)
+Main options:
   seed=0                 seed of networks, envs and sampling
   run=DIR                run directory (default <out_dir>/<date>/<task>_<algo>_s<seed>)
   resume=true            continue `run` from its last checkpoint: networks, optimisers, replay
@@ -26,7 +37,7 @@ reward (gt | vlm), logger (default | csv). Main options:
                          restarted and the steps after the checkpoint redone (a larger
                          train.total_steps extends a finished run)
   demos=STORE            demonstrations, sampled 50/50 with online data (RLPD); also BC baseline
-  data=STORE             dataset for offline algorithms (iql, bc)
+  data=STORE             dataset for offline algorithms (iql, idql, saq, bc)
   max_episodes=N         read at most N episodes of demos/data
   teacher=expert|DIR     algo=distill: the privileged teacher, the task's scripted expert or a policy
                          artifact (or a run directory holding policy/) for the same robot and action

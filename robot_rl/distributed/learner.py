@@ -273,7 +273,7 @@ class DistributedTrainer(OnlineTrainer):
 
         started = time.perf_counter()
         for _ in range(n):  # the actor and temperature once per utd critic updates, as in one process
-            batch = batch_to_torch(self.sampler.sample(self.config.batch_size), self.agent.device)
+            batch = batch_to_torch(self.sample(), self.agent.device)
             self.paid += 1
             self.update_metrics = self.agent.update(batch, update_actor=self.paid % self.config.utd == 0)
         self.owed -= n

@@ -92,8 +92,17 @@ class OnlineTrainer(TrainLoop):
             self.fit_normalization()
         n = self.config.utd * self.collector.num_envs
         for i in range(n):
-            batch = batch_to_torch(self.sampler.sample(self.config.batch_size), self.agent.device)
+            batch = batch_to_torch(self.sample(), self.agent.device)
             self.update_metrics = self.agent.update(batch, update_actor=i == n - 1)
+
+    def sample(self) -> dict:
+        """A batch of transitions, or of runs of ``agent.sequence_length`` consecutive ones for an
+        agent that learns from rollouts (TD-MPC2)."""
+        length = int(getattr(self.agent, "sequence_length", 0))
+        if length:
+            stride = self.collector.num_envs if self.collector is not None else 1  # Ray actors commit whole episodes
+            return self.sampler.sample_sequences(self.config.batch_size, length, stride)
+        return self.sampler.sample(self.config.batch_size)
 
     def finish(self, bar) -> None:
         self.flush_labels()

@@ -54,6 +54,39 @@ class ReplayBuffer:
             raise ValueError("cannot sample from an empty replay buffer.")
         return self.gather(self.rng.integers(0, self.size, batch_size))
 
+    def sample_sequences(self, batch_size: int, length: int, stride: int = 1) -> dict:
+        """``batch_size`` runs of ``length`` consecutive transitions of one episode, stacked on a
+        leading time axis: ``obs`` (length, B, ...), ``action`` (length, B, A), ... (TD-MPC2's
+        latent rollouts). ``stride`` is the distance between an env's consecutive transitions
+        (the number of envs adding together). A run is kept only where each ``next_obs`` is the
+        following ``obs`` and no ``done`` comes before its last step, so it never spans two
+        episodes, the ring's seam, or another env's steps."""
+        if self.size < length * stride:
+            raise ValueError(f"cannot sample runs of {length} transitions from a buffer of {self.size}.")
+        starts: list[np.ndarray] = []
+        for _ in range(100):  # rejection sampling: nearly every start is valid in a long buffer
+            start = self.rng.integers(0, self.size, batch_size)
+            starts.append(start[self._continuous(start, length, stride)])
+            if sum(len(s) for s in starts) >= batch_size:
+                break
+        start = np.concatenate(starts)[:batch_size]
+        if len(start) < batch_size:
+            raise ValueError(f"the buffer holds too few runs of {length} consecutive transitions of one episode.")
+        steps = [self.gather((start + t * stride) % self.capacity) for t in range(length)]
+        return stack_batches(steps)
+
+    def _continuous(self, start: np.ndarray, length: int, stride: int) -> np.ndarray:
+        ok = np.ones(len(start), bool)
+        age = (self.cursor - 1 - start) % self.capacity if self.size == self.capacity else self.size - 1 - start
+        ok &= age >= (length - 1) * stride  # the run ends at or before the newest transition
+        for t in range(1, length):
+            before, after = (start + (t - 1) * stride) % self.capacity, (start + t * stride) % self.capacity
+            ok &= ~self.arrays["done"][before]
+            for key in self.obs_specs:
+                a, b = self.arrays["next_obs:" + key][before], self.arrays["obs:" + key][after]
+                ok &= (a == b).reshape(len(start), -1).all(axis=1)
+        return ok
+
     def gather(self, index: np.ndarray) -> dict:
         batch = {"obs": {}, "next_obs": {}}
         for name, array in self.arrays.items():
@@ -101,6 +134,29 @@ class MixedSampler:
         batch = concat_batches(online, self.demos.sample(n_demo)) if n_demo else online
         batch["demo"] = np.arange(batch_size) >= batch_size - n_demo
         return batch
+
+    def sample_sequences(self, batch_size: int, length: int, stride: int = 1) -> dict:
+        """The same split over runs of ``length`` transitions (the demos, loaded one episode after
+        another, with stride 1); rows on axis 1."""
+        n_demo = int(round(batch_size * self.demo_fraction))
+        online = self.online.sample_sequences(batch_size - n_demo, length, stride)
+        if n_demo:
+            demos = self.demos.sample_sequences(n_demo, length)
+            online = {k: ({kk: np.concatenate([v[kk], demos[k][kk]], axis=1) for kk in v} if isinstance(v, dict)
+                          else np.concatenate([v, demos[k]], axis=1)) for k, v in online.items()}
+        online["demo"] = np.arange(batch_size) >= batch_size - n_demo
+        return online
+
+
+def stack_batches(batches: list[dict]) -> dict:
+    """Batches of the same keys stacked on a new leading axis."""
+    out = {}
+    for name, value in batches[0].items():
+        if isinstance(value, dict):
+            out[name] = {k: np.stack([b[name][k] for b in batches]) for k in value}
+        else:
+            out[name] = np.stack([b[name] for b in batches])
+    return out
 
 
 def concat_batches(a: dict, b: dict) -> dict:

@@ -251,6 +251,7 @@ CASES = [
                                                    "ros.encoder=clip"], "ros.encoder=clip"),
     ("train-ros-remap-malformed", lambda w, t, m: ["train", "task=reach", "env=ros", "ros.sim=true", "reward=gt",
                                                    "ros.encoder=none", "ros.remap=['joint_states']"], "FROM:=TO"),
+    ("train-ros-planner", lambda w, t, m: ["train", "task=reach", "env=ros", "algo=tdmpc2"], "plans through its model"),
     ("train-ros-offline-algo", lambda w, t, m: ["train", "task=reach", "env=ros", "algo=iql", "data=x.zarr"],
      "learns online on the robot"),
     ("train-total-steps-zero", lambda w, t, m: ["train", "task=reach", "train.total_steps=0"], "train.total_steps=0"),

@@ -53,6 +53,20 @@ def test_sac_with_demos_writes_run_and_bc_baseline(tmp_path, reach_demos):
     assert result["episodes"] == 2 and result["randomize"] == "hard" and (run / "eval" / "hard" / "video.mp4").exists()
 
 
+def test_tdmpc2_plans_with_demos_and_exports_its_planner(tmp_path, reach_demos):
+    """The online loop samples runs of 3 transitions for it (from the demos too); resume continues it."""
+    run = tmp_path / "tdmpc2"
+    small = ["algo.agent.latent_dim=16", "algo.agent.encoder_dim=32", "algo.agent.num_samples=32",
+             "algo.agent.num_elites=8", "algo.agent.num_pi_trajs=4", "algo.agent.iterations=2"]
+    args = [*TINY, *ONLINE, "algo=tdmpc2", f"demos={reach_demos}", f"run={run}", "baseline.bc=false", "logger=csv",
+            *small]
+    assert main(["train", *args]) == 0
+    _, spec = check_run(run, "tdmpc2", online=True)
+    assert spec["provenance"]["export_check"]["max_abs_diff_onnx"] < 1e-4
+    assert main(["train", *args, "resume=true", "train.total_steps=150"]) == 0
+    assert read_csv(run / "metrics" / "train.csv")[-1]["env_steps"] == "150"
+
+
 def test_drq_pixels(tmp_path, reach_demos):
     run = tmp_path / "drq"
     assert main(["train", *TINY, *ONLINE, "algo=drq", f"demos={reach_demos}", f"run={run}", "baseline.bc=false",
@@ -62,19 +76,20 @@ def test_drq_pixels(tmp_path, reach_demos):
     assert spec["observations"][0]["shape"] == [32, 32, 3] and spec["observations"][0]["dtype"] == "uint8"
 
 
-@pytest.mark.parametrize("algo", ["iql", "bc"])
+@pytest.mark.parametrize("algo", ["iql", "bc", "idql", "saq"])
 def test_offline_algorithms(tmp_path, reach_demos, algo):
     run = tmp_path / algo
-    assert main(["train", *TINY, f"algo={algo}", f"data={reach_demos}", f"run={run}", "logger=csv"]) == 0
+    both_stages = ["algo.agent.vq_updates=30"] if algo == "saq" else []  # the VQ-VAE, then RL on its codes
+    assert main(["train", *TINY, f"algo={algo}", f"data={reach_demos}", f"run={run}", "logger=csv", *both_stages]) == 0
     report, _ = check_run(run, algo, online=False)
     assert read_csv(run / "metrics" / "train.csv")[-1]["updates"] == "60"
-    assert (report["bc_baseline"] is not None) == (algo == "iql")
+    assert (report["bc_baseline"] is not None) == (algo != "bc")
 
 
 def test_unknown_choices_list_the_valid_ones(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "algo=nope"]) == 2
-    assert "Valid algo choices: bc, distill, drq, iql, sac" in capsys.readouterr().err
+    assert "Valid algo choices: bc, distill, drq, idql, iql, sac, saq, tdmpc2" in capsys.readouterr().err
     assert main(["train", "task=nope"]) == 2
     assert "reach" in capsys.readouterr().err
     assert main(["train", "algo=iql", "train.total_updates=1"]) == 2
@@ -125,3 +140,13 @@ def test_joint_action_space_is_exported_with_joint_layout(tmp_path):
     assert spec["action"]["space"] == "joint_delta" and spec["action"]["dim"] == 8
     assert spec["action"]["layout"] == [*spec["joint_names"], "gripper"]
     assert spec["action"]["scaling"]["max_joint_step_rad"] > 0
+
+
+def test_help_names_every_algorithm(capsys):
+    """A new algo file is not done until `robot-rl train --help` says what it is."""
+    from robot_rl.config import choices
+
+    assert main(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    listed = text[text.index("Algorithms"):text.index("Main options")]
+    assert all(f" {name} (" in listed for name in choices("algo")), listed

@@ -13,6 +13,13 @@ from robot_rl.schema import as_bool, as_float, as_int
 MAX_WORKERS = 64  # simulator subprocesses / torch threads; more is a typo that would swamp the machine
 
 
+def offline_algos() -> list[str]:
+    """The algo files of ``kind: offline`` (read from the group, so a new one is named too)."""
+    from robot_rl.config import choices, load_group
+
+    return [name for name in choices("algo") if str(load_group("algo", name).get("kind")) == "offline"]
+
+
 def check_values(cfg) -> None:
     """Refuse (ConfigError, one sentence) a value of the wrong type or range before anything starts."""
     from robot_rl.schema import check_common
@@ -24,8 +31,8 @@ def check_values(cfg) -> None:
         as_int("max_episodes", cfg.max_episodes, minimum=1)
     t, a = cfg.train, cfg.algo
     if str(a.kind) == "online" and cfg.data is not None:
-        raise ConfigError(f"data={cfg.data} is read only by offline algorithms (iql, bc), and algo={a.name} learns "
-                          "online; expected demos=<store> for its demonstrations, or algo=iql / algo=bc.")
+        raise ConfigError(f"data={cfg.data} is read only by offline algorithms ({', '.join(offline_algos())}), and "
+                          f"algo={a.name} learns online; expected demos=<store> for its demonstrations, or an offline algo.")
     check_distill(cfg)
     check_ray(cfg)
     if str(cfg.env.backend) == "ros":
@@ -159,6 +166,9 @@ def check_robot(cfg) -> None:
     if str(cfg.algo.kind) != "online":
         raise ConfigError(f"env=ros learns online on the robot, and algo={cfg.algo.name} is {cfg.algo.kind}; "
                           "expected algo=sac (or drq with ros.encoder=none).")
+    if "horizon" in cfg.algo.agent:  # a model-based planner: its plan outlasts a control tick on a CPU
+        raise ConfigError(f"env=ros learns at the robot's control rate, and algo={cfg.algo.name} plans through its "
+                          "model at every step; expected algo=sac (or drq with ros.encoder=none).")
     if int(cfg.ray.actors or 0):
         raise ConfigError("env=ros runs one robot in this process; drop ray.actors (one robot is one actor).")
     if str(r.encoder) not in ENCODERS:
