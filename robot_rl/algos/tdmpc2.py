@@ -9,9 +9,10 @@ The model, all on a latent z = enc(s) with SimNorm (groups of ``simnorm_dim`` so
 Training rolls the model out ``horizon`` steps from the first state of a run of consecutive
 transitions (``sequence_length``; the replay samples such runs), each step weighted ``rho**t``:
 latent consistency with the encoded next state, reward, and TD targets r + gamma Q_target(z',
-pi(z')) from the mean of two random target Qs. Acting is MPPI: ``num_pi_trajs`` rollouts of
-the prior plus ``num_samples`` Gaussian action sequences, ``iterations`` rounds of refitting the
-Gaussian to the ``num_elites`` best by return over the horizon plus the terminal value.
+pi(z')) from the smaller of two random target Qs (the policy's loss: their mean). Acting is
+MPPI: ``num_pi_trajs`` rollouts of the prior plus ``num_samples`` Gaussian action sequences,
+``iterations`` rounds of refitting the Gaussian to the ``num_elites`` best by return over the
+horizon plus the terminal value.
 
 The exported policy plans: the same MPPI, unrolled, with its noise drawn once from a fixed
 generator (buffers), taking the first action of the best elite; ``act(deterministic=True)`` is
@@ -319,7 +320,7 @@ class TDMPC2(EncodedAgent):
             next_z = m.encoder(self.encode(next_obs)).view(h, b, -1)
             pick = torch.randperm(c.num_q, device=action.device)[:2]
             q1, q2 = m.q_pair(next_z, m.policy(next_z, torch.randn_like(action))[0], self.q_target, pick)
-            td_target = reward + c.gamma * (1 - done) * (q1 + q2) / 2
+            td_target = reward + c.gamma * (1 - done) * torch.minimum(q1, q2)
         z = m.encoder(self.encode({k: v[0] for k, v in batch["obs"].items()}))
         latents, consistency = [z], 0.0
         for t in range(h):
@@ -344,7 +345,7 @@ class TDMPC2(EncodedAgent):
         c, m = self.config, self.model
         action, log_prob = m.policy(latents, torch.randn(*latents.shape[:-1], m.action_dim, device=latents.device))
         with frozen(m.qs):
-            q1, q2 = m.q_pair(latents, action)
+            q1, q2 = m.q_pair(latents, action, pick=torch.randperm(c.num_q)[:2])
         q = (q1 + q2) / 2
         self.scale.update(q[0].detach())
         weights = c.rho ** torch.arange(len(latents), device=latents.device, dtype=torch.float32)
