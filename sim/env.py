@@ -16,7 +16,7 @@ import numpy as np
 from robot_rl import contracts
 from sim.arena import make_arena
 from sim.controllers import Controller, ControllerConfig
-from sim.randomize import RandomizeConfig, Randomizer
+from sim.randomize import Calibration, RandomizeConfig, Randomizer
 from sim.render import FrameRenderer, RenderConfig
 from sim.robots.base import RobotConfig, RobotHandles, attach_robot
 from sim.scene import Scene
@@ -39,6 +39,7 @@ class EnvConfig:
     reward: str = "dense"
     terminate_on_success: bool = False
     episode_steps: int | None = None
+    calibration: str | None = None  # a robot-rl sysid calibration.yaml: the measured arm's physics as nominal
 
     def __post_init__(self) -> None:
         if self.reward not in contracts.REWARD_KINDS:
@@ -64,7 +65,8 @@ class RobotEnv(gym.Env):
         self.data = mujoco.MjData(self.model)
         self.scene = Scene(self.model, self.data, robot_handles)
         self.controller = Controller(self.scene, self.config.controller)
-        self.randomizer = Randomizer(self.scene, self.randomize_config, self._object_geoms())
+        calibration = Calibration.from_file(self.config.calibration) if self.config.calibration else None
+        self.randomizer = Randomizer(self.scene, self.randomize_config, self._object_geoms(), calibration)
         self.n_substeps = max(1, round(1.0 / (self.config.control_rate_hz * self.config.sim_dt_s)))
         self.episode_steps = self.config.episode_steps or task.config.episode_steps
         self._renderer: FrameRenderer | None = None

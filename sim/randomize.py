@@ -53,6 +53,43 @@ class RandomizeConfig:
         return build(cls, _split_old_fields(dict(values)), "randomize preset", ValueError)
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """The physics of one real arm as ``robot-rl sysid`` measured it: the sim's nominal values
+    scaled once, before any preset draws around them (``env.calibration=<file>``)."""
+
+    link_mass_scale: float = 1.0  # every robot link's mass and inertia
+    damping_scale: float = 1.0  # every joint's damping
+    gain_scale: float = 1.0  # every actuator's kp and kv
+    action_latency_steps: int = 0  # control steps between a command and its execution
+
+    def __post_init__(self) -> None:
+        for name in ("link_mass_scale", "damping_scale", "gain_scale"):
+            if not 0.05 <= float(getattr(self, name)) <= 20.0:
+                raise ValueError(f"calibration {name}={getattr(self, name)} is not valid; expected a scale in [0.05, 20].")
+        if not 0 <= int(self.action_latency_steps) <= 50:
+            raise ValueError(f"calibration action_latency_steps={self.action_latency_steps} is not valid; expected "
+                             "0 to 50 steps.")
+
+    @classmethod
+    def from_file(cls, path: str) -> "Calibration":
+        """Read a calibration YAML (the ``calibration`` block of ``robot-rl sysid``'s output, or the file itself)."""
+        import yaml
+
+        try:
+            values = yaml.safe_load(open(path, encoding="utf-8"))
+        except OSError as error:
+            raise ValueError(f"env.calibration={path} cannot be read ({error.strerror}).") from None
+        except yaml.YAMLError:
+            raise ValueError(f"env.calibration={path} is not YAML; expected robot-rl sysid's calibration.yaml.") from None
+        if isinstance(values, dict) and isinstance(values.get("calibration"), dict):
+            values = values["calibration"]
+        if not isinstance(values, dict):
+            raise ValueError(f"env.calibration={path} holds no calibration block; expected robot-rl sysid's "
+                             "calibration.yaml.")
+        return build(cls, values, f"calibration {path}", ValueError)
+
+
 def _split_old_fields(values: dict) -> dict:
     """Map a pre-split ``mass_scale``/``friction_scale`` onto the knobs that replaced it."""
     for old, new in _SPLIT_FIELDS.items():
@@ -80,12 +117,13 @@ _DEFAULT_RGBA = np.array([0.5, 0.5, 0.5, 1.0])
 class Randomizer:
     """Applies a preset to one model; owns the action-latency queue of its env."""
 
-    def __init__(self, scene: Scene, config: RandomizeConfig, object_geoms: np.ndarray) -> None:
+    def __init__(self, scene: Scene, config: RandomizeConfig, object_geoms: np.ndarray,
+                 calibration: Calibration | None = None) -> None:
         self.scene = scene
         self.config = config
+        self.calibration = calibration or Calibration()
         self.object_geoms = object_geoms = np.asarray(object_geoms, dtype=int)
         model = scene.model
-        self.nominal = {name: getattr(model, name).copy() for name in _NOMINAL_FIELDS}
         scene_geoms = np.setdiff1d(np.arange(model.ngeom), object_geoms)
         by_material = (model.geom_matid[scene_geoms] >= 0) & np.all(
             np.isclose(model.geom_rgba[scene_geoms], _DEFAULT_RGBA), axis=1)
@@ -96,11 +134,13 @@ class Randomizer:
         object_bodies = np.unique(model.geom_bodyid[object_geoms])
         self.object_bodies = object_bodies[_has_dynamics(model, object_bodies)]
         self.link_bodies = scene.robot.bodies[_has_dynamics(model, scene.robot.bodies)]
+        self._setconst_data: mujoco.MjData | None = None
+        self._calibrate(model)
+        self.nominal = {name: getattr(model, name).copy() for name in _NOMINAL_FIELDS}  # calibrated: every reset's start
         # Friction is drawn per object, so one object's geoms (a bowl's walls) share a draw.
         self._object_of_geom = np.searchsorted(object_bodies, model.geom_bodyid[object_geoms])
         self._n_objects = len(object_bodies)
         self.finger_geoms = scene.robot.finger_geoms
-        self._setconst_data: mujoco.MjData | None = None
         self._latency = 0
         self._actions: deque[np.ndarray] = deque()
         self.textures_changed = False
@@ -112,14 +152,25 @@ class Randomizer:
             getattr(model, name)[:] = value
         self.textures_changed = cfg.texture_brightness != (1.0, 1.0)
         if cfg.name == "none":
-            self._latency = 0
+            self._latency = self.calibration.action_latency_steps
             self._actions.clear()
             return
         self._appearance(model, rng)
         self._physics(model, rng)
         lo, hi = cfg.action_latency_steps
-        self._latency = int(rng.integers(lo, hi + 1))
+        self._latency = self.calibration.action_latency_steps + int(rng.integers(lo, hi + 1))
         self._actions.clear()
+
+    def _calibrate(self, model: mujoco.MjModel) -> None:
+        """Scale the compiled model to the calibration's physics, once, by the same rules as a preset."""
+        c = self.calibration
+        if c == Calibration():
+            return
+        _scale_mass(model, self.link_bodies, np.full(len(self.link_bodies), c.link_mass_scale))
+        model.dof_damping[:] *= c.damping_scale
+        model.actuator_gainprm[:, 0] *= c.gain_scale
+        model.actuator_biasprm[:, 1:3] *= c.gain_scale
+        self._recompute_derived_constants(model)
 
     def _appearance(self, model: mujoco.MjModel, rng: np.random.Generator) -> None:
         cfg = self.config
@@ -164,6 +215,13 @@ class Randomizer:
         if self._setconst_data is None:
             self._setconst_data = mujoco.MjData(model)
         mujoco.mj_setConst(model, self._setconst_data)
+
+    def prime(self, actions: np.ndarray) -> None:
+        """Put the commands already in flight into the latency queue: the last ``latency`` of
+        ``actions`` (system identification replays a recording from its middle)."""
+        self._actions.clear()
+        if self._latency:
+            self._actions.extend(np.asarray(a, dtype=np.float64) for a in actions[-self._latency:])
 
     def perturb_action(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The action the robot actually executes this step: delayed and noisy per the preset."""

@@ -25,6 +25,7 @@ Options (key=value, composed by Hydra against robot_rl/conf/eval.yaml; any other
                     the tasks it was trained on
   instruction=TEXT  a language-conditioned student (its policy.yaml reads obs/instruction): this
                     text instead of each episode's own, e.g. instruction='go to the green block'
+  calibration=FILE  robot-rl sysid's calibration.yaml: evaluate in that arm's measured physics
   episode_s=auto    ros=true: wall time per episode before it counts as failed
                     (auto: 1.5x the task's sim episode at the control rate, plus the policy
                     node's 1 s ramp-in; each episode resets the bridge, then activates the node)

@@ -3,6 +3,7 @@
   robot-rl record task=lift device=spacemouse episodes=50 out=data/lift_demos.zarr
   robot-rl record task=stack device=scripted episodes=20         # automatic demonstrations
   robot-rl record task=lift device=scripted noise=0.6 episodes=20 # perturbed: failures too
+  robot-rl record task=reach device=excite episodes=3 out=data/excite.zarr  # for robot-rl sysid
 
 Controls (keyboard): Enter start/keep, x discard, y/n mark success/failure, Esc quit; the
 device's `help` is printed at start. Options: device, episodes, out, display=auto|on|off,
@@ -59,6 +60,12 @@ def check(cfg) -> None:
     as_float("teleop.deadzone", cfg.teleop.deadzone, minimum=0.0, maximum=0.99)
     if cfg.out is not None and not str(cfg.out).strip():
         raise ConfigError("out= is empty; expected the path of a Zarr store (e.g. out=data/lift_demos.zarr).")
+    if cfg.prior is not None:
+        if str(cfg.device) != "excite":
+            raise ConfigError(f"prior= is read only by device=excite (the physics to choose sysid's motions at), and "
+                              f"device={cfg.device}; drop prior= or use device=excite.")
+        if not Path(str(cfg.prior)).is_file():
+            raise ConfigError(f"prior={cfg.prior} does not exist; expected robot-rl sysid's calibration.yaml.")
 
 
 def check_existing_store(cfg, out: Path) -> None:

@@ -12,7 +12,7 @@ from robot_rl.schema import MAX_SEED, as_bool, as_choice, as_float, as_int
 
 # The keys of robot_rl/conf/eval.yaml (randomize is a config group chosen there).
 OPTIONS = ("run", "checkpoint", "episodes", "seed", "randomize", "backend", "video", "out", "ros", "episode_s", "task",
-           "instruction")
+           "instruction", "calibration")
 
 
 def check_options(cfg) -> dict[str, str | None]:
@@ -25,11 +25,17 @@ def check_options(cfg) -> dict[str, str | None]:
         raise ConfigError("eval needs run=<run directory or policy artifact directory>.")
     if options["randomize"] is not None and options["randomize"] not in choices("randomize"):
         raise ConfigError(f"unknown randomize {options['randomize']!r}; choose one of: {', '.join(choices('randomize'))}.")
+    if options["calibration"] is not None and not Path(options["calibration"]).is_file():
+        raise ConfigError(f"calibration={options['calibration']} does not exist; expected robot-rl sysid's "
+                          "calibration.yaml.")
     as_int("episodes", options["episodes"], minimum=1)
     as_int("seed", options["seed"], minimum=0, maximum=MAX_SEED - as_int("episodes", options["episodes"], minimum=1))
     as_int("video", options["video"], minimum=0)
     as_bool("checkpoint", options["checkpoint"])
     ros = as_bool("ros", options["ros"])
+    if ros and options["calibration"] is not None:
+        raise ConfigError("calibration= calibrates the sim evaluation; with ros=true the sim bridge runs the robot "
+                          "file's physics. Drop one of them.")
     if as_bool("checkpoint", options["checkpoint"]) and options["backend"] != "auto":
         raise ConfigError(f"backend={options['backend']} applies to exported artifacts; with checkpoint=true the "
                           "checkpoint runs in torch, so expected no backend=.")

@@ -31,6 +31,8 @@ def evaluate_run(options: dict) -> dict:
     randomize = options["randomize"] or str(cfg.randomize.name)
     default_out = Path(options["run"]) / "eval" / (f"{options['task']}-{randomize}" if options["task"] else randomize)
     out = out_dir(options, default_out)
+    if options["calibration"]:
+        cfg.env.calibration = options["calibration"]  # the measured physics of the arm to evaluate on
     env, act, task = build(cfg, where, randomize, use_checkpoint, options["backend"], options["task"],
                            options["instruction"])
     from robot_rl.train.rollouts import run_episodes, write_video_grid
@@ -45,7 +47,8 @@ def evaluate_run(options: dict) -> dict:
     labels = [f"{'success' if s else 'fail'} R={r:.0f}" for s, r in zip(result.successes, result.returns)]
     video = write_video_grid(out / "video.mp4", result.frames, float(cfg.env.control_rate_hz), labels)
     summary = {"policy": str(where), "source": "checkpoint" if use_checkpoint else "artifact", "task": task,
-               "randomize": randomize, "episodes": result.episodes, "success_rate": result.success_rate,
+               "randomize": randomize, "calibration": options["calibration"], "episodes": result.episodes,
+               "success_rate": result.success_rate,
                "instruction": options["instruction"] or "each episode's own",
                "mean_return": result.mean_return, "std_return": result.std_return, "video": str(video) if video else None,
                "returns": result.returns, "successes": result.successes}

@@ -40,6 +40,42 @@ class ScriptedDevice:
         pass
 
 
+class ExcitationDevice:
+    """System identification's exploration behind the teleop device interface (device=excite):
+    episode i plays the i-th most informative excitation motion (robot_rl.sysid.explore), chosen
+    at ``prior`` (a calibration.yaml from an earlier robot-rl sysid, or the robot file's physics)."""
+
+    def __init__(self, env, episodes: int, prior: str | None = None) -> None:
+        import sim.randomize
+        from robot_rl.sysid.explore import choose_excitations
+        from robot_rl.sysid.replay import Simulator
+
+        spec = env.env_spec
+        calibration = sim.randomize.Calibration.from_file(prior) if prior else None
+        simulator = Simulator(spec.task, spec.robot, control_rate_hz=spec.control_rate_hz,
+                              action_space=spec.action_space)
+        try:
+            start = simulator.env.reset(seed=0)[0]["obs/state"]
+            self.motions = choose_excitations(simulator, start, episodes, env.episode_steps, calibration)
+        finally:
+            simulator.close()
+        self.episode, self.step = -1, 0
+
+    def on_episode_start(self) -> None:
+        self.episode, self.step = self.episode + 1, 0
+
+    def read(self):
+        from hardware.teleop.base import TeleopCommand
+
+        _, actions, _ = self.motions[self.episode % len(self.motions)]
+        action = actions[min(self.step, len(actions) - 1)]
+        self.step += 1
+        return TeleopCommand(action=action.astype("float32"))
+
+    def close(self) -> None:
+        pass
+
+
 def record(cfg, task: str):
     """Build env, device and writer from ``cfg`` and run one recording session."""
 
@@ -49,8 +85,11 @@ def record(cfg, task: str):
     from robot_rl.data.recording import RecordingSession, make_viewer
 
     env = sim.load(task, cfg.robot.name, cfg.randomize.name, **sim_env_kwargs(cfg))
-    scripted = cfg.device == "scripted"
-    device = ScriptedDevice(env, float(cfg.noise), int(cfg.seed)) if scripted else _teleop(cfg)
+    scripted = cfg.device in ("scripted", "excite")  # automatic: no operator, as fast as the sim runs
+    if cfg.device == "excite":
+        device = ExcitationDevice(env, int(cfg.episodes), cfg.prior)
+    else:
+        device = ScriptedDevice(env, float(cfg.noise), int(cfg.seed)) if scripted else _teleop(cfg)
     out = Path(cfg.out or f"data/{task}_demos.zarr")
     schema = {**{k: (s.shape, s.dtype) for k, s in env.env_spec.observations.items()},
               "action": (env.env_spec.action.shape, "float32"), "reward": ((), "float32"),
@@ -62,7 +101,8 @@ def record(cfg, task: str):
     viewer = None if scripted and cfg.display == "auto" else make_viewer(cfg.display)
     if not scripted:
         print(getattr(device, "help", ""))
-    bar = EpisodeBar(int(cfg.episodes), f"record {task} noise={float(cfg.noise):g}") if scripted else None
+    label = "excite" if cfg.device == "excite" else f"noise={float(cfg.noise):g}"
+    bar = EpisodeBar(int(cfg.episodes), f"record {task} {label}") if scripted else None
     try:
         with EpisodeWriter(out, schema, attrs) as writer:
             session = RecordingSession(env, device, writer, episodes=int(cfg.episodes),

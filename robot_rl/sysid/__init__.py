@@ -1,0 +1,1 @@
+"""System identification: fit the sim's physics to recorded robot motion (robot-rl sysid)."""

@@ -1,0 +1,121 @@
+"""Recorded arm motion replayed in the sim under candidate physics: what system identification compares.
+
+An ``Episode`` is what a robot recording holds: the state the arm started in (``obs/state``),
+the commands it was sent and the states it went through. ``Simulator`` puts one sim arm in that
+start state (joint positions and velocities) and sends it the same commands under a candidate
+``Calibration`` (link masses, joint damping, actuator gains, command latency), returning the
+joint positions it goes through. The commands go through the same controller as on the robot,
+so what differs between the two trajectories is the physics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from sim.randomize import Calibration, RandomizeConfig
+
+# What sysid fits: three scales in log space, and the latency by trying each count of steps.
+SCALES = ("link_mass_scale", "damping_scale", "gain_scale")
+MAX_LATENCY_STEPS = 3
+WINDOW_STEPS = 10  # multiple shooting: each replay window restarts from the recorded state
+
+
+@dataclass
+class Episode:
+    """One recorded motion: ``start`` (D,) obs/state, ``actions`` (T, A), ``states`` (T, D) after each action."""
+
+    start: np.ndarray
+    actions: np.ndarray
+    states: np.ndarray
+
+
+def as_preset(calibration: Calibration) -> RandomizeConfig:
+    """A preset that draws exactly ``calibration``'s physics (and nothing else) at every reset."""
+    return RandomizeConfig(name="sysid", **{k: (getattr(calibration, k),) * 2 for k in SCALES},
+                           action_latency_steps=(calibration.action_latency_steps,) * 2)
+
+
+class Simulator:
+    """One sim env of the task and robot, reused for every candidate (no recompiling)."""
+
+    def __init__(self, task: str, robot: str, **env_kwargs) -> None:
+        import sim
+
+        env_kwargs = {**env_kwargs, "cameras": (), "calibration": None}
+        self.env = sim.load(task, robot, "none", **env_kwargs)
+        layout = self.env.env_spec.state_layout
+        self.joint_pos, self.joint_vel = slice(*layout["joint_pos"]), slice(*layout["joint_vel"])
+
+    def apply(self, calibration: Calibration) -> None:
+        """Give the sim ``calibration``'s physics (a reset: the preset's exact draw)."""
+        self.env.randomizer.config = as_preset(calibration)
+        self.env.reset(seed=0)
+
+    def replay(self, start: np.ndarray, actions: np.ndarray, in_flight: np.ndarray | None = None) -> np.ndarray:
+        """Joint positions (T, joints) after each of ``actions`` from the state ``start``, with the
+        commands sent just before (``in_flight``) still in the latency queue."""
+        env = self.env
+        robot, data = env.scene.robot, env.data
+        data.qpos[robot.qpos_adr] = start[self.joint_pos]
+        data.qvel[robot.dof_adr] = start[self.joint_vel]
+        data.ctrl[robot.arm_actuators] = start[self.joint_pos]
+        mujoco.mj_forward(env.model, data)
+        env.randomizer.prime(np.zeros((0, actions.shape[1])) if in_flight is None else in_flight)
+        out = np.empty((len(actions), self.joint_pos.stop - self.joint_pos.start))
+        for t, action in enumerate(actions):
+            out[t] = env.step(action)[0]["obs/state"][self.joint_pos]
+        return out
+
+    def rollout(self, calibration: Calibration, start: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """A whole motion from its start under ``calibration``."""
+        self.apply(calibration)
+        return self.replay(start, actions)
+
+    def error(self, calibration: Calibration, episodes: list[Episode], window: int = WINDOW_STEPS) -> float:
+        """Mean squared joint-position error (rad²) of the sim under ``calibration``, replaying each
+        episode in windows of ``window`` steps, each from the recorded state at its start (multiple
+        shooting: one early difference does not swamp the rest, so the error is smooth in the
+        parameters)."""
+        self.apply(calibration)
+        errors = []
+        for e in episodes:
+            states = np.concatenate([e.start[None], e.states])
+            for w in range(0, len(e.actions), window):
+                predicted = self.replay(states[w], e.actions[w:w + window], e.actions[:w])
+                errors.append(np.mean((predicted - e.states[w:w + window, self.joint_pos]) ** 2, axis=1))
+        return float(np.mean(np.concatenate(errors)))
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def read_episodes(path: str, max_episodes: int | None = None) -> tuple[list[Episode], dict]:
+    """The recorded motions of a Zarr store (``obs/state`` and ``action``, verified) and its attrs.
+
+    Step t's command is ``action[t]``; the state it led to is ``obs/state[t + 1]``, so an episode
+    of T rows gives T - 1 commands to replay."""
+    from robot_rl.config import ConfigError
+    from robot_rl.contracts import ACTION, OBS_STATE
+    from robot_rl.data.store import EpisodeStore
+
+    with EpisodeStore.open(path) as store:
+        missing = [k for k in (OBS_STATE, ACTION) if k not in store.schema]
+        if missing:
+            raise ConfigError(f"data={path} has no {' or '.join(missing)}; sysid replays the recorded commands and "
+                              "compares the joint states (a store from robot-rl record or the ROS 2 recorder).")
+        count = store.num_episodes if max_episodes is None else min(max_episodes, store.num_episodes)
+        episodes = []
+        for index in range(count):
+            rows = store.read_episode(index, [OBS_STATE, ACTION], verify=True)
+            state, action = rows[OBS_STATE].astype(np.float64), rows[ACTION].astype(np.float64)
+            if len(state) >= 2:
+                episodes.append(Episode(state[0], action[:-1], state[1:]))
+        if not episodes:
+            raise ConfigError(f"data={path} holds no episode of two steps or more to replay.")
+        attrs = store.store_attrs
+        facts = {"robot": attrs.robot, "task": attrs.extra.get("task"), "control_rate_hz": attrs.control_rate_hz,
+                 "action_space": attrs.action_space}
+        return episodes, {k: v for k, v in facts.items() if v is not None}
