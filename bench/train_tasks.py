@@ -3,6 +3,7 @@ each with and without demonstrations; plus updates/s and env steps/s on this mac
 
   python bench/train_tasks.py --task reach --variants bc,sac,sac_demos --steps 5000 --demos data/reach.zarr
   python bench/train_tasks.py --task lift --variants sac_vlm_demos --reward-model runs/reward/vlm ...
+  python bench/train_tasks.py --task lift --variants sac_demos,cqn_as_demos --steps 10000 --demos data/lift.zarr
   python bench/train_tasks.py --speed                     # updates/s and env steps/s
   python bench/train_tasks.py --summary runs/bench/tasks  # the results table
 
@@ -29,6 +30,8 @@ VARIANTS = {
     "sac_demos": ["algo=sac", "demos={demos}"],
     "sac_vlm": ["algo=sac", "reward=vlm", "reward.model_path={reward_model}"],
     "sac_vlm_demos": ["algo=sac", "reward=vlm", "reward.model_path={reward_model}", "demos={demos}"],
+    "cqn_as_demos": ["algo=cqn_as", "demos={demos}"],
+    "tdmpc2_demos": ["algo=tdmpc2", "demos={demos}"],
 }
 # Success aims (bench/RESULTS.md): reach >= 95% for BC, SAC and SAC + demos; lift >= 80% with 20 demos.
 SUCCESS_AIMS = {("reach", "bc"): ">=0.95", ("reach", "sac"): ">=0.95", ("reach", "sac_demos"): ">=0.95",

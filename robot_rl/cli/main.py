@@ -30,7 +30,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "record": ("robot_rl.cli.record", "teleoperate or script the sim arm and keep episodes in Zarr"),
     "data": ("robot_rl.cli.data", "inspect and fix Zarr episode stores: info, validate, repair, merge, ..."),
     "reward": ("robot_rl.cli.reward", "learned vision-language rewards: `reward train`, `reward eval`, `reward label`"),
-    "train": ("robot_rl.cli.train", "train a policy (sac, drq, tdmpc2, iql, idql, saq, bc, distill) and export it: ONNX + policy.yaml"),
+    "train": ("robot_rl.cli.train", "train a policy (sac, drq, tdmpc2, cqn_as, iql, idql, saq, bc, distill) and export it: ONNX + policy.yaml"),
     "sysid": ("robot_rl.cli.sysid", "fit the sim's physics (masses, damping, gains, latency) to recorded arm motion"),
     "eval": ("robot_rl.cli.eval", "evaluate a policy artifact or checkpoint: success rate, return, video grid"),
     "launch": ("robot_rl.cli.launch", "run a ROS 2 launch file (deploy_sim, deploy_robot, teleop_record)"),

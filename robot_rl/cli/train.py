@@ -24,7 +24,8 @@ group=name): task, robot, randomize, env (sim | ros), algo, reward (gt | vlm), l
 (default | csv). Algorithms (robot_rl/conf/algo/<name>.yaml; the paper each follows is in its
 module, robot_rl/algos/<name>.py):
   online, in the sim or on the robot:  sac (SAC + RLPD demos), drq (DrQ-v2, pixels)
-  online, in the sim:                  tdmpc2 (TD-MPC2: latent world model, MPPI planning)
+  online, in the sim:                  tdmpc2 (TD-MPC2: latent world model, MPPI planning),
+                                       cqn_as (CQN-AS: coarse-to-fine critic over action sequences)
   offline, from a Zarr store (data=):  iql (IQL), idql (IDQL: diffusion behaviour policy, actions
                                        picked by IQL's critic), saq (SAQ: state-conditioned VQ-VAE
                                        action codes, IQL on the codes), bc (behaviour cloning)

@@ -252,6 +252,7 @@ CASES = [
     ("train-ros-remap-malformed", lambda w, t, m: ["train", "task=reach", "env=ros", "ros.sim=true", "reward=gt",
                                                    "ros.encoder=none", "ros.remap=['joint_states']"], "FROM:=TO"),
     ("train-ros-planner", lambda w, t, m: ["train", "task=reach", "env=ros", "algo=tdmpc2"], "plans through its model"),
+    ("train-ros-sequence-critic", lambda w, t, m: ["train", "task=reach", "env=ros", "algo=cqn_as"], "runs of transitions"),
     ("train-ros-offline-algo", lambda w, t, m: ["train", "task=reach", "env=ros", "algo=iql", "data=x.zarr"],
      "learns online on the robot"),
     ("train-total-steps-zero", lambda w, t, m: ["train", "task=reach", "train.total_steps=0"], "train.total_steps=0"),

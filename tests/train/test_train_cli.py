@@ -53,15 +53,20 @@ def test_sac_with_demos_writes_run_and_bc_baseline(tmp_path, reach_demos):
     assert result["episodes"] == 2 and result["randomize"] == "hard" and (run / "eval" / "hard" / "video.mp4").exists()
 
 
-def test_tdmpc2_plans_with_demos_and_exports_its_planner(tmp_path, reach_demos):
-    """The online loop samples runs of 3 transitions for it (from the demos too); resume continues it."""
-    run = tmp_path / "tdmpc2"
-    small = ["algo.agent.latent_dim=16", "algo.agent.encoder_dim=32", "algo.agent.num_samples=32",
-             "algo.agent.num_elites=8", "algo.agent.num_pi_trajs=4", "algo.agent.iterations=2"]
-    args = [*TINY, *ONLINE, "algo=tdmpc2", f"demos={reach_demos}", f"run={run}", "baseline.bc=false", "logger=csv",
-            *small]
+SEQUENCE_ALGOS = {"tdmpc2": ["algo.agent.latent_dim=16", "algo.agent.encoder_dim=32", "algo.agent.num_samples=32",
+                              "algo.agent.num_elites=8", "algo.agent.num_pi_trajs=4", "algo.agent.iterations=2"],
+                  "cqn_as": []}
+
+
+@pytest.mark.parametrize("algo", sorted(SEQUENCE_ALGOS))
+def test_sequence_learners_train_with_demos_and_export_their_decision(tmp_path, reach_demos, algo):
+    """The online loop samples runs of consecutive transitions for them (from the demos too); the
+    artifact holds TD-MPC2's planner and CQN-AS's coarse-to-fine decoding; resume continues."""
+    run = tmp_path / algo
+    args = [*TINY, *ONLINE, f"algo={algo}", f"demos={reach_demos}", f"run={run}", "baseline.bc=false", "logger=csv",
+            *SEQUENCE_ALGOS[algo]]
     assert main(["train", *args]) == 0
-    _, spec = check_run(run, "tdmpc2", online=True)
+    _, spec = check_run(run, algo, online=True)
     assert spec["provenance"]["export_check"]["max_abs_diff_onnx"] < 1e-4
     assert main(["train", *args, "resume=true", "train.total_steps=150"]) == 0
     assert read_csv(run / "metrics" / "train.csv")[-1]["env_steps"] == "150"
@@ -89,7 +94,7 @@ def test_offline_algorithms(tmp_path, reach_demos, algo):
 def test_unknown_choices_list_the_valid_ones(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "algo=nope"]) == 2
-    assert "Valid algo choices: bc, distill, drq, idql, iql, sac, saq, tdmpc2" in capsys.readouterr().err
+    assert "Valid algo choices: bc, cqn_as, distill, drq, idql, iql, sac, saq, tdmpc2" in capsys.readouterr().err
     assert main(["train", "task=nope"]) == 2
     assert "reach" in capsys.readouterr().err
     assert main(["train", "algo=iql", "train.total_updates=1"]) == 2

@@ -169,6 +169,9 @@ def check_robot(cfg) -> None:
     if "horizon" in cfg.algo.agent:  # a model-based planner: its plan outlasts a control tick on a CPU
         raise ConfigError(f"env=ros learns at the robot's control rate, and algo={cfg.algo.name} plans through its "
                           "model at every step; expected algo=sac (or drq with ros.encoder=none).")
+    if "sequence_length" in cfg.algo.agent:  # the robot's learner thread samples single transitions
+        raise ConfigError(f"env=ros does not train algo={cfg.algo.name} yet (it learns from runs of transitions, which "
+                          "the robot's learner does not sample); expected algo=sac (or drq with ros.encoder=none).")
     if int(cfg.ray.actors or 0):
         raise ConfigError("env=ros runs one robot in this process; drop ray.actors (one robot is one actor).")
     if str(r.encoder) not in ENCODERS:
