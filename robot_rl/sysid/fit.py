@@ -1,16 +1,19 @@
-"""Fit the sim's physics to recorded motion: the cross-entropy method over the log-scales, once
-per latency (an integer count of control steps), then Nelder-Mead from the best point of the
-best latencies (the error valley is long and narrow: link mass and actuator gain trade off
-against each other, which a sampling method alone crosses slowly), keeping the best.
+"""Fit the sim's physics to recorded motion: a coarse grid to find the latency (an integer count
+of control steps) and the region, the cross-entropy method on the best latencies, then
+Nelder-Mead from the best few points found, keeping the best.
 
 The objective is ``Simulator.error``: the mean squared joint-position error of the sim replaying
-the recorded commands from the recorded start. The scales are searched in log space around the
-nominal physics (a factor of ``exp(±LOG_BOUND)``), so halving and doubling weigh the same.
+the recorded commands from the recorded states. The scales are searched in log space around the
+nominal physics (a factor of ``exp(±LOG_BOUND)``), so halving and doubling weigh the same. The
+error surface has more than one valley (link mass, damping and actuator gain trade off against
+each other), so no single local search is trusted: the grid spreads the start, and the final
+refinement starts from several distinct points.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import product
 
 import numpy as np
 
@@ -18,17 +21,19 @@ from robot_rl.sysid.replay import MAX_LATENCY_STEPS, SCALES, Episode, Simulator
 from sim.randomize import Calibration
 
 LOG_BOUND = float(np.log(4.0))
+GRID = (-0.6, 0.0, 0.6)  # the coarse grid of each log-scale (27 points per latency)
 
 
 @dataclass
 class FitConfig:
-    iterations: int = 6
+    iterations: int = 6  # cross-entropy iterations per refined latency
     population: int = 16
     elites: int = 4
-    refine_latencies: int = 2  # how many of the best latencies Nelder-Mead refines
-    refine_evaluations: int = 150
-    init_std: float = 0.6  # of the log-scales: about a factor of 1.8 either way
     max_latency_steps: int = MAX_LATENCY_STEPS
+    refine_latencies: int = 2  # how many of the best latencies (on the grid) the search refines
+    refine_evaluations: int = 150  # Nelder-Mead evaluations, split over its starts
+    refine_starts: int = 3
+    init_std: float = 0.4  # of the log-scales, around the best grid point
     seed: int = 0
 
 
@@ -51,31 +56,45 @@ def fit(simulator: Simulator, episodes: list[Episode], config: FitConfig | None 
     config = config or FitConfig()
     rng = np.random.default_rng(config.seed)
     result = FitResult(Calibration(), np.inf, simulator.error(Calibration(), episodes))
-    starts: dict[int, np.ndarray] = {}
-    for latency in range(config.max_latency_steps + 1):
-        mean, std = np.zeros(len(SCALES)), np.full(len(SCALES), config.init_std)
-        best = (np.inf, mean)
+    grid = np.array(list(product(GRID, repeat=len(SCALES))))
+    found: dict[int, list[tuple[float, np.ndarray]]] = {}
+    for latency in range(config.max_latency_steps + 1):  # the grid: every latency, the whole box
+        found[latency] = [(simulator.error(calibration_of(p, latency), episodes), p) for p in grid]
+        result.evaluations += len(grid)
+    ranked = sorted(found, key=lambda k: min(e for e, _ in found[k]))
+    for latency in ranked[: config.refine_latencies]:  # cross-entropy around the best grid point
+        mean, std = min(found[latency], key=lambda t: t[0])[1].copy(), np.full(len(SCALES), config.init_std)
         for _ in range(config.iterations):
             samples = np.clip(mean + std * rng.standard_normal((config.population, len(SCALES))), -LOG_BOUND, LOG_BOUND)
-            samples[0] = best[1]  # keep the best so far in the running
-            errors = np.array([simulator.error(calibration_of(s, latency), episodes) for s in samples])
+            errors = [simulator.error(calibration_of(p, latency), episodes) for p in samples]
             result.evaluations += len(samples)
-            order = np.argsort(errors)
-            if errors[order[0]] < best[0]:
-                best = (float(errors[order[0]]), samples[order[0]])
-            elite = samples[order[: config.elites]]
-            mean, std = elite.mean(axis=0), np.maximum(elite.std(axis=0), 0.01)
+            found[latency] += list(zip(errors, samples))
+            elite = samples[np.argsort(errors)[: config.elites]]
+            mean = 0.3 * mean + 0.7 * elite.mean(axis=0)  # smoothed: the search does not collapse early
+            std = np.maximum(0.3 * std + 0.7 * elite.std(axis=0), 0.02)
             if on_progress is not None:
-                on_progress(latency, best[0])
-        result.by_latency[latency] = best[0]
-        starts[latency] = best[1]
-    for latency in sorted(starts, key=result.by_latency.get)[: config.refine_latencies]:
-        refined = refine(simulator, episodes, starts[latency], latency, config.refine_evaluations)
+                on_progress(latency, min(errors))
+    best = min(ranked[: config.refine_latencies], key=lambda k: min(e for e, _ in found[k]))
+    for start in distinct_best(found[best], config.refine_starts):  # Nelder-Mead from several valleys
+        refined = refine(simulator, episodes, start, best, config.refine_evaluations // config.refine_starts)
         result.evaluations += refined.nfev
-        result.by_latency[latency] = min(result.by_latency[latency], float(refined.fun))
-        if refined.fun < result.error:
-            result.calibration, result.error = calibration_of(refined.x, latency), float(refined.fun)
+        found[best].append((float(refined.fun), refined.x))
+    for latency in range(config.max_latency_steps + 1):
+        result.by_latency[latency] = min(e for e, _ in found[latency])
+    error, point = min(found[best], key=lambda t: t[0])
+    result.calibration, result.error = calibration_of(point, best), float(error)
     return result
+
+
+def distinct_best(points: list[tuple[float, np.ndarray]], count: int, apart: float = 0.15) -> list[np.ndarray]:
+    """The ``count`` best points at least ``apart`` from each other in log-scale (different valleys)."""
+    chosen: list[np.ndarray] = []
+    for _, p in sorted(points, key=lambda t: t[0]):
+        if all(np.abs(p - q).max() >= apart for q in chosen):
+            chosen.append(p)
+        if len(chosen) == count:
+            break
+    return chosen
 
 
 def refine(simulator: Simulator, episodes: list[Episode], start: np.ndarray, latency: int, evaluations: int):
