@@ -97,7 +97,8 @@ class EnvActor:
                 getattr(self.agent, name).load_state_dict(state)
             self.version = version
         columns: dict[str, list] = {k: [] for k in ("obs", "action", "reward", "next_obs", "done", "ended")}
-        collector, shape = self.collector, (1, self.agent.action_dim)
+        collector = self.collector
+        shape = (1, *collector.envs.single_action_space.shape)  # not every agent keeps its action_dim
         for _ in range(steps):
             if explore:
                 action = self.rng.uniform(-1, 1, shape).astype(np.float32)

@@ -72,6 +72,18 @@ def test_distributed_sac_learns_and_exports(tmp_path):
         assert float(rows[-1]["env_steps_per_s"]) > 0 and int(rows[-1]["restarts"]) == 0
 
 
+def test_a_sequence_learner_trains_on_actors(tmp_path):
+    """CQN-AS learns from runs of consecutive transitions: the learner samples them from the
+    actors' committed episodes, and the actors act with its published coarse-to-fine decoding."""
+    run = tmp_path / "run"
+    args = [a for a in SMALL if not a.startswith(("algo=", "algo.utd", "algo.agent"))]
+    assert main(["train", *args, "algo=cqn_as", "algo.agent.hidden_dim=32", "algo.batch_size=32",
+                 "train.total_steps=300", "algo.seed_steps=100", "train.eval_episodes=2", f"run={run}"]) == 0
+    rows = read_csv(run / "metrics" / "train.csv")
+    assert int(rows[-1]["env_steps"]) >= 300 and int(rows[-1]["updates"]) > 0
+    assert (run / "policy" / "policy.onnx").exists()
+
+
 def test_killed_and_hung_actors_are_replaced_and_nothing_committed_is_lost(tmp_path, monkeypatch, ray_local):
     """Actor 1's first incarnation hangs in its first env step (found by the timeout); actor 0 is
     ``ray.kill``ed mid-run. Training finishes; the buffer holds exactly the committed steps, in
