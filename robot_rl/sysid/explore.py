@@ -3,13 +3,15 @@ Exploration for System Identification in Robotic Manipulation"): run on the robo
 whose outcome says the most about the unknown physics.
 
 ASID trains an exploration policy in the sim to maximise the Fisher information of the
-parameters it must identify. Here the exploration is chosen from a library of excitation
-motions (sines of several periods and amplitudes along each action axis, square waves, chirps)
-the same way: each candidate's Fisher information is the sensitivity of the joint trajectory
-it produces to each parameter (finite differences in the sim at the prior, the nominal physics),
-J^T J / sigma^2 with the encoder noise sigma; the set run on the robot is picked greedily to
-maximise the log-determinant of the summed information (D-optimal design), so together the
-motions pin down every parameter, not only the easiest one.
+parameters it must identify. Here the exploration is chosen the same way from a library of
+excitation motions (sines, square waves and chirps along each action axis; pseudo-random binary
+sequences and white noise on all axes), among those that keep the hand in free space at the
+prior (clear of the table and the workspace's edge: safe to send to an arm, and smooth to fit).
+Each candidate's Fisher information is the sensitivity of the joint trajectory it produces to
+each parameter (finite differences in the sim at the prior), J^T J / sigma^2 with the encoder
+noise sigma; the set run on the robot is picked greedily to maximise the log-determinant of the
+summed information (D-optimal design), so together the motions pin down every parameter, not
+only the easiest one.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ from sim.randomize import Calibration
 ENCODER_NOISE_RAD = 1e-3  # the joint-position noise the information is measured against
 LOG_STEP = 0.1  # finite-difference step of each log-scale
 PRBS_MOTIONS = 8
+NOISE_MOTIONS = 4
+FREE_SPACE_MARGIN_M = 0.05  # from the controller's workspace box
+MIN_HEIGHT_M = 0.15  # above the table and the cubes on it
 
 
 def excitation_library(action_dim: int, steps: int) -> dict[str, np.ndarray]:
     """Candidate motions (steps, action_dim), the gripper held open (its axis -1): sines, square
-    waves and a chirp along each axis, and pseudo-random binary sequences on all axes at once."""
+    waves and a chirp along each axis, pseudo-random binary sequences (that retrace themselves)
+    and white noise on all axes at once."""
     t = np.arange(steps, dtype=np.float64)
     library: dict[str, np.ndarray] = {}
     for axis in range(action_dim - 1):
@@ -43,12 +49,28 @@ def excitation_library(action_dim: int, steps: int) -> dict[str, np.ndarray]:
             library[f"square axis={axis} period={period}"] = motion(np.sign(np.sin(2 * np.pi * t / period + 1e-9)))
         library[f"chirp axis={axis}"] = motion(np.sin(2 * np.pi * t * (1 / 24 + t / (steps * 4))))
     rng = np.random.default_rng(0)  # a fixed library: the same motions on every call
+    half = steps // 2
     for i in range(PRBS_MOTIONS):  # pseudo-random binary sequences on every axis at once: broadband
         hold = int(rng.integers(1, 5))
-        levels = rng.choice([-1.0, 1.0], size=(steps // hold + 1, action_dim - 1))
-        actions = np.concatenate([np.repeat(levels, hold, axis=0)[:steps], -np.ones((steps, 1))], axis=1)
-        library[f"prbs {i} hold={hold}"] = actions
+        levels = rng.choice([-1.0, 1.0], size=(half // hold + 1, action_dim - 1))
+        first = np.repeat(levels, hold, axis=0)[:half]
+        # the second half retraces the first, so the hand comes back instead of drifting to the workspace's edge
+        wave = np.concatenate([first, -first[::-1], np.zeros((steps - 2 * half, action_dim - 1))])
+        library[f"prbs {i} hold={hold}"] = np.concatenate([wave, -np.ones((steps, 1))], axis=1)
+    for i in range(NOISE_MOTIONS):  # white noise on every axis: what a random explorer would send
+        library[f"noise {i}"] = np.concatenate([rng.uniform(-1, 1, (steps, action_dim - 1)), -np.ones((steps, 1))], 1)
     return library
+
+
+def in_free_space(simulator: Simulator) -> bool:
+    """Did the last replay keep the hand inside the workspace by a margin, and above the objects?
+    A motion that runs into the workspace's clamp or near the table is neither safe to send to a
+    real arm nor smooth to fit."""
+    low, high = (np.asarray(v) for v in (simulator.env.controller.config.workspace_low_m,
+                                         simulator.env.controller.config.workspace_high_m))
+    path = simulator.ee_path
+    inside = np.all(path[:, :2] >= low[:2] + FREE_SPACE_MARGIN_M) and np.all(path <= high - FREE_SPACE_MARGIN_M)
+    return bool(inside and path[:, 2].min() >= MIN_HEIGHT_M)
 
 
 def information(simulator: Simulator, start: np.ndarray, actions: np.ndarray, prior: Calibration) -> np.ndarray:
@@ -76,10 +98,14 @@ def choose_excitations(simulator: Simulator, start: np.ndarray, count: int, step
     prior = prior or Calibration()
     action_dim = simulator.env.action_space.shape[0]
     library = excitation_library(action_dim, steps)
-    infos = {name: information(simulator, start, actions, prior) for name, actions in library.items()}
+    infos = {}
+    for name, actions in library.items():
+        simulator.rollout(prior, start, actions)
+        if in_free_space(simulator):  # only motions that keep clear of the table and the workspace's edge
+            infos[name] = information(simulator, start, actions, prior)
     chosen: list[tuple[str, np.ndarray, float]] = []
     total = np.zeros((len(SCALES) + 1,) * 2)
-    for _ in range(min(count, len(library))):
+    for _ in range(min(count, len(infos))):
         taken = {name for name, _, _ in chosen}
         name = max((n for n in infos if n not in taken), key=lambda n: log_det(total + infos[n]))
         total = total + infos[name]

@@ -65,8 +65,10 @@ class Simulator:
         mujoco.mj_forward(env.model, data)
         env.randomizer.prime(np.zeros((0, actions.shape[1])) if in_flight is None else in_flight)
         out = np.empty((len(actions), self.joint_pos.stop - self.joint_pos.start))
+        self.ee_path = np.empty((len(actions), 3))  # where the hand went: explore keeps to free space
         for t, action in enumerate(actions):
             out[t] = env.step(action)[0]["obs/state"][self.joint_pos]
+            self.ee_path[t] = env.scene.ee_pos()
         return out
 
     def rollout(self, calibration: Calibration, start: np.ndarray, actions: np.ndarray) -> np.ndarray:
