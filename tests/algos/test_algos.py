@@ -253,23 +253,41 @@ def test_each_collected_step_counts_once_in_the_episode_statistics(tmp_path):
     assert stats.lengths == [20, 20, 20] and len(trainer.buffer) == 60
 
 
-@pytest.mark.parametrize("update_dtype", ["float32", "bfloat16"])
-def test_sac_learns_point_goal_better_than_random(tmp_path, update_dtype):
+def learn_point_goal(agent, run_dir, total_steps: int):
+    """Train ``agent`` online on PointGoal (200 random seed steps); its final evaluation and a
+    uniform random policy's on the same 20 episodes."""
     from robot_rl.train.logger import Logger
     from robot_rl.train.online import OnlineConfig, OnlineTrainer
     from robot_rl.train.rollouts import run_episodes
 
     torch.set_num_threads(1)
-    specs = {"obs/state": ObsSpec((2,), "float32")}
-    agent = sac.build(specs, 1, {"hidden_dim": 64, "update_dtype": update_dtype}, 0)
-    env = PointGoal()
     rng = np.random.default_rng(0)
-    random_result = run_episodes(lambda o: rng.uniform(-1, 1, (1, 1)), env, 20)
-    config = OnlineConfig(total_steps=1200, seed_steps=200, batch_size=64, eval_every=0, eval_episodes=20,
+    random_result = run_episodes(lambda o: rng.uniform(-1, 1, (1, 1)), PointGoal(), 20)
+    config = OnlineConfig(total_steps=total_steps, seed_steps=200, batch_size=64, eval_every=0, eval_episodes=20,
                           video_episodes=0, checkpoint_every=0, log_every=400, normalize_obs=False, progress_bar=False)
-    trainer = OnlineTrainer(agent, PointGoal, PointGoal, config, tmp_path, Logger(tmp_path, tensorboard=False),
-                            ReplayBuffer(specs, 1, 2000))
-    result = trainer.run()
+    trainer = OnlineTrainer(agent, PointGoal, PointGoal, config, run_dir, Logger(run_dir, tensorboard=False),
+                            ReplayBuffer({"obs/state": ObsSpec((2,), "float32")}, 1, total_steps + 200))
+    return trainer.run(), random_result
+
+
+def check_act_export_and_round_trip(agent, clone, obs: dict) -> np.ndarray:
+    """Deterministic actions in [-1, 1], the same after a state round trip into ``clone`` and
+    from the exported policy; returns them."""
+    action = agent.act(obs, deterministic=True)
+    assert action.shape[0] == len(next(iter(obs.values()))) and np.all(np.abs(action) <= 1)
+    assert np.all(np.abs(agent.act(obs, deterministic=False)) <= 1)
+    clone.load_state_dict(agent.state_dict())
+    np.testing.assert_allclose(clone.act(obs, deterministic=True), action, atol=1e-6)
+    with torch.no_grad():
+        exported = agent.policy()(*[torch.as_tensor(obs[k]) for k in agent.obs_keys]).numpy()
+    np.testing.assert_allclose(exported, action, atol=1e-6)
+    return action
+
+
+@pytest.mark.parametrize("update_dtype", ["float32", "bfloat16"])
+def test_sac_learns_point_goal_better_than_random(tmp_path, update_dtype):
+    agent = sac.build({"obs/state": ObsSpec((2,), "float32")}, 1, {"hidden_dim": 64, "update_dtype": update_dtype}, 0)
+    result, random_result = learn_point_goal(agent, tmp_path, 1200)
     assert result.success_rate > random_result.success_rate + 0.5
     assert result.mean_return > random_result.mean_return
 

@@ -10,7 +10,7 @@ from robot_rl.algos.base import Agent
 from robot_rl.algos.networks import ObsSpec
 from robot_rl.train.replay import MixedSampler, ReplayBuffer, batch_to_torch
 
-from tests.algos.test_algos import PointGoal
+from tests.algos.test_algos import check_act_export_and_round_trip, learn_point_goal
 
 SMALL = {"latent_dim": 16, "hidden_dim": 32, "encoder_dim": 32, "num_q": 3, "num_bins": 21, "iterations": 2,
          "num_samples": 32, "num_elites": 8, "num_pi_trajs": 4}
@@ -72,31 +72,11 @@ def test_update_act_export_and_state_round_trip():
     for _ in range(3):
         metrics = agent.update(batch_to_torch(buffer.sample_sequences(16, 3)))
     assert metrics and all(np.isfinite(v) for v in metrics.values()) and all(k.startswith("losses/") for k in metrics)
-    obs = buffer.sample(5)["obs"]
-    action = agent.act(obs, deterministic=True)
-    assert action.shape == (5, 1) and np.all(np.abs(action) <= 1)
-    assert np.all(np.abs(agent.act(obs, deterministic=False)) <= 1)
-    clone = tdmpc2.build(STATE, 1, dict(SMALL), 1)
-    clone.load_state_dict(agent.state_dict())
-    np.testing.assert_allclose(clone.act(obs, deterministic=True), action, atol=1e-6)
-    with torch.no_grad():
-        exported = agent.policy()(torch.as_tensor(obs["obs/state"])).numpy()
-    np.testing.assert_allclose(exported, action, atol=1e-6)
+    check_act_export_and_round_trip(agent, tdmpc2.build(STATE, 1, dict(SMALL), 1), buffer.sample(5)["obs"])
 
 
 def test_tdmpc2_learns_point_goal_better_than_random(tmp_path):
-    from robot_rl.train.logger import Logger
-    from robot_rl.train.online import OnlineConfig, OnlineTrainer
-    from robot_rl.train.rollouts import run_episodes
-
-    torch.set_num_threads(1)
     agent = tdmpc2.build(STATE, 1, {**SMALL, "latent_dim": 32, "hidden_dim": 64, "gamma": 0.9}, 0)
-    rng = np.random.default_rng(0)
-    random_result = run_episodes(lambda o: rng.uniform(-1, 1, (1, 1)), PointGoal(), 20)
-    config = OnlineConfig(total_steps=800, seed_steps=200, batch_size=64, eval_every=0, eval_episodes=20,
-                          video_episodes=0, checkpoint_every=0, log_every=400, normalize_obs=False, progress_bar=False)
-    trainer = OnlineTrainer(agent, PointGoal, PointGoal, config, tmp_path, Logger(tmp_path, tensorboard=False),
-                            ReplayBuffer(STATE, 1, 1000))
-    result = trainer.run()
+    result, random_result = learn_point_goal(agent, tmp_path, 800)
     assert result.success_rate > random_result.success_rate + 0.5
     assert result.mean_return > random_result.mean_return
