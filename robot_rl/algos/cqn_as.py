@@ -91,6 +91,8 @@ def zoom(low: torch.Tensor, high: torch.Tensor, chosen: torch.Tensor, bins: int)
 class GreedySequence(nn.Module):
     """Coarse-to-fine greedy decoding: the best sequence (B, K, D) and, as the policy, its first action."""
 
+    SELECTS_AMONG_CANDIDATES = True  # argmax per level: the export check allows a near-tie to go another way
+
     def __init__(self, critic: SequenceCritic, sequence_length: int) -> None:
         super().__init__()
         self.critic, self.sequence_length = critic, sequence_length

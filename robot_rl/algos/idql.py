@@ -124,6 +124,8 @@ class DiffusionBehaviour(nn.Module):
 class BestOfSamples(nn.Module):
     """What IDQL exports: the behaviour model's candidates from fixed noise, the best by Q."""
 
+    SELECTS_AMONG_CANDIDATES = True  # the export check allows a near-tie to go another way in a few rows
+
     def __init__(self, behaviour: DiffusionBehaviour, critic: CriticEnsemble, num_samples: int) -> None:
         super().__init__()
         self.behaviour, self.critic, self.num_samples = behaviour, critic, num_samples

@@ -208,6 +208,8 @@ class WorldModel(nn.Module):
 class MPPIPlanner(nn.Module):
     """MPPI through the world model; ``mean_action`` plans with the fixed noise (the export)."""
 
+    SELECTS_AMONG_CANDIDATES = True  # the export check allows a near-tie to go another way in a few rows
+
     def __init__(self, model: WorldModel, c: TDMPC2Config) -> None:
         super().__init__()
         self.model, self.c = model, c

@@ -21,6 +21,7 @@ from robot_rl.policy.spec import PolicySpec, random_observations
 
 log = logging.getLogger(__name__)
 OPSET = 18
+SELECTING_ROWS_AGREE = 0.9  # of the check's observations, for a policy that selects among candidates
 
 
 def _stamp_onnx(path: Path, spec: PolicySpec) -> None:
@@ -46,15 +47,28 @@ def export_policy(module: torch.nn.Module, out_dir: str | Path, spec: PolicySpec
     with torch.no_grad():
         reference = module(*[torch.as_tensor(x) for x in inputs]).numpy()
         scripted = torch.jit.load(str(out / spec.files["torchscript"]))(*[torch.as_tensor(x) for x in inputs]).numpy()
-    check["max_abs_diff_torchscript"] = float(np.abs(reference - scripted).max())
+    rows = {"torchscript": _row_diff(scripted, reference)}
     if _export_onnx(module, example, out / spec.files["onnx"], spec):
         _stamp_onnx(out / spec.files["onnx"], spec)
-        check["max_abs_diff_onnx"] = _onnx_diff(out / spec.files["onnx"], spec, inputs, reference)
+        actions = _onnx_actions(out / spec.files["onnx"], spec, inputs)
+        if actions is not None:
+            rows["onnx"] = _row_diff(actions, reference)
     else:
         spec.files = {k: v for k, v in spec.files.items() if k != "onnx"}
-    worst = max(v for k, v in check.items() if k.startswith("max_abs_diff"))
-    if worst > atol:
-        raise RuntimeError(f"exported policy disagrees with torch by {worst:.2e} (> {atol:.0e}); artifact in {out} is invalid.")
+    for name, diff in rows.items():
+        check[f"max_abs_diff_{name}"] = float(diff.max())
+    # A policy that picks among candidates (IDQL's samples, TD-MPC2's elites) may pick another of
+    # two near-equal ones in another runtime (float rounding differs in the last bits): those rows
+    # differ by a whole action, the rest must agree exactly. A smooth policy's rows must all agree.
+    selects = bool(getattr(getattr(module, "head", None), "SELECTS_AMONG_CANDIDATES", False))
+    needed = SELECTING_ROWS_AGREE if selects else 1.0
+    agree = min(float(np.mean(diff <= atol)) for diff in rows.values())
+    if selects:
+        check["rows_agreeing"] = agree
+    if agree < needed:
+        worst = max(float(diff.max()) for diff in rows.values())
+        raise RuntimeError(f"exported policy disagrees with torch by {worst:.2e} (> {atol:.0e}) on {1 - agree:.0%} of "
+                           f"the check's observations; artifact in {out} is invalid.")
     spec.provenance["export_check"] = check
     spec.save(out)
     if config_yaml is not None:
@@ -101,15 +115,20 @@ def _quiet_exporter():
             lg.setLevel(level)
 
 
-def _onnx_diff(path: Path, spec: PolicySpec, inputs: list[np.ndarray], reference: np.ndarray) -> float:
+def _row_diff(actions: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each check observation's largest action difference."""
+    return np.abs(actions - reference).reshape(len(reference), -1).max(axis=1)
+
+
+def _onnx_actions(path: Path, spec: PolicySpec, inputs: list[np.ndarray]) -> np.ndarray | None:
     try:
         import onnxruntime as ort
     except ImportError:
         log.warning("onnxruntime is not installed; the ONNX file was not checked against torch.")
-        return 0.0
+        return None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (actions,) = session.run(["action"], dict(zip(spec.obs_keys, inputs)))
-    return float(np.abs(actions - reference).max())
+    return actions
 
 
 # --- the instruction encoder, for students (see robot_rl.policy.instruction) --------------------

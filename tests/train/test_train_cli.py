@@ -35,7 +35,12 @@ def check_run(run, algo, online):
     if online:
         assert read_csv(run / "metrics" / "train.csv")[-1]["env_steps"] == "120"
     spec = yaml.safe_load((run / "policy" / "policy.yaml").read_text())
-    assert spec["provenance"]["algo"] == algo and spec["provenance"]["export_check"]["max_abs_diff_onnx"] < 1e-5
+    check = spec["provenance"]["export_check"]
+    assert spec["provenance"]["algo"] == algo
+    if "rows_agreeing" in check:  # a policy that selects among candidates: most rows exactly, a near-tie may flip
+        assert check["rows_agreeing"] >= 0.9
+    else:
+        assert check["max_abs_diff_onnx"] < 1e-5
     assert (run / "policy" / "policy.onnx").exists() and (run / "policy" / "policy.pt").exists()
     assert list((run / "videos").glob("*.mp4"))
     return report, spec
@@ -67,7 +72,7 @@ def test_sequence_learners_train_with_demos_and_export_their_decision(tmp_path, 
             *SEQUENCE_ALGOS[algo]]
     assert main(["train", *args]) == 0
     _, spec = check_run(run, algo, online=True)
-    assert spec["provenance"]["export_check"]["max_abs_diff_onnx"] < 1e-4
+    assert spec["provenance"]["export_check"]["rows_agreeing"] >= 0.9
     assert main(["train", *args, "resume=true", "train.total_steps=150"]) == 0
     assert read_csv(run / "metrics" / "train.csv")[-1]["env_steps"] == "150"
 
