@@ -142,9 +142,13 @@ def test_steps_command_the_arm_through_the_safety_filter_and_home_slowly(robot):
         assert 0.02 < moved <= STEPS * np.max(step) + 0.05
         assert not truncated and not terminated
         for _ in range(40):  # up and forward, towards the workspace box's top, where a joint-space line home leaves it
-            _, _, terminated, truncated, _ = env.step(np.array([0.6, 0.0, 1.0, 0.0, -1.0], np.float32))
+            _, _, terminated, truncated, info = env.step(np.array([0.6, 0.0, 1.0, 0.0, -1.0], np.float32))
+            holds.append(info["hold"])
         assert truncated and not terminated
-        assert len(env.timing.jitter_ms()) >= STEPS + 40 - 2
+        # jitter is measured between consecutive commands, so each held step (a stale joint state
+        # on a loaded machine, above) takes out the intervals on either side of it
+        consecutive = sum(1 for a, b in zip(holds, holds[1:]) if a == "" and b == "")
+        assert len(env.timing.jitter_ms()) >= consecutive - 2
         home_height = env.robot.ee_position(home)[2]
         assert env.robot.ee_position(env.joint_positions)[2] > home_height + 0.05
         # homing: back at home within the safety filter's limits, not in one jump
