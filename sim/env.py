@@ -139,6 +139,15 @@ class RobotEnv(gym.Env):
         mujoco.mj_forward(self.model, self.data)
         self.scene.home_rot = self.scene.ee_rot()
 
+    def place_arm(self, joint_pos: np.ndarray, joint_vel: np.ndarray) -> None:
+        """Put the arm in a measured state, its servos holding there (a replay of a recording starts
+        from the recorded state; system identification)."""
+        robot = self.scene.robot
+        self.data.qpos[robot.qpos_adr] = joint_pos
+        self.data.qvel[robot.dof_adr] = joint_vel
+        self.data.ctrl[robot.arm_actuators] = joint_pos
+        mujoco.mj_forward(self.model, self.data)
+
     def _open_qpos(self) -> np.ndarray:
         grip = self.robot_config.gripper
         lo, hi = self.scene.robot.gripper_range.T

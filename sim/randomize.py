@@ -121,7 +121,6 @@ class Randomizer:
                  calibration: Calibration | None = None) -> None:
         self.scene = scene
         self.config = config
-        self.calibration = calibration or Calibration()
         self.object_geoms = object_geoms = np.asarray(object_geoms, dtype=int)
         model = scene.model
         scene_geoms = np.setdiff1d(np.arange(model.ngeom), object_geoms)
@@ -135,8 +134,8 @@ class Randomizer:
         self.object_bodies = object_bodies[_has_dynamics(model, object_bodies)]
         self.link_bodies = scene.robot.bodies[_has_dynamics(model, scene.robot.bodies)]
         self._setconst_data: mujoco.MjData | None = None
-        self._calibrate(model)
-        self.nominal = {name: getattr(model, name).copy() for name in _NOMINAL_FIELDS}  # calibrated: every reset's start
+        self.compiled = {name: getattr(model, name).copy() for name in _NOMINAL_FIELDS}
+        self.calibrate(calibration or Calibration())
         # Friction is drawn per object, so one object's geoms (a bowl's walls) share a draw.
         self._object_of_geom = np.searchsorted(object_bodies, model.geom_bodyid[object_geoms])
         self._n_objects = len(object_bodies)
@@ -161,16 +160,28 @@ class Randomizer:
         self._latency = self.calibration.action_latency_steps + int(rng.integers(lo, hi + 1))
         self._actions.clear()
 
-    def _calibrate(self, model: mujoco.MjModel) -> None:
-        """Scale the compiled model to the calibration's physics, once, by the same rules as a preset."""
-        c = self.calibration
-        if c == Calibration():
-            return
-        _scale_mass(model, self.link_bodies, np.full(len(self.link_bodies), c.link_mass_scale))
-        model.dof_damping[:] *= c.damping_scale
-        model.actuator_gainprm[:, 0] *= c.gain_scale
-        model.actuator_biasprm[:, 1:3] *= c.gain_scale
-        self._recompute_derived_constants(model)
+    def calibrate(self, calibration: Calibration) -> None:
+        """Make ``calibration``'s physics the nominal values every reset starts from: the compiled
+        model scaled by the same rules as a preset's draw (system identification calls this for
+        each candidate it tries)."""
+        model = self.scene.model
+        for name, value in self.compiled.items():
+            getattr(model, name)[:] = value
+        if calibration != Calibration():
+            c = calibration
+            self._scale_arm(model, np.full(len(self.link_bodies), c.link_mass_scale), c.damping_scale, c.gain_scale)
+            self._recompute_derived_constants(model)
+        self.calibration = calibration
+        self.nominal = {name: getattr(model, name).copy() for name in _NOMINAL_FIELDS}
+
+    def _scale_arm(self, model: mujoco.MjModel, link_mass, damping, gains) -> None:
+        """Scale the links' masses and inertias, the joints' damping and the actuators' kp and kv
+        (each a scalar or one factor per element)."""
+        _scale_mass(model, self.link_bodies, link_mass)
+        model.dof_damping[:] *= damping
+        gains = np.broadcast_to(gains, model.nu)
+        model.actuator_gainprm[:, 0] *= gains
+        model.actuator_biasprm[:, 1:3] *= gains[:, None]
 
     def _appearance(self, model: mujoco.MjModel, rng: np.random.Generator) -> None:
         cfg = self.config
@@ -191,15 +202,13 @@ class Randomizer:
 
     def _physics(self, model: mujoco.MjModel, rng: np.random.Generator) -> None:
         cfg = self.config
-        for bodies, range_ in ((self.object_bodies, cfg.object_mass_scale), (self.link_bodies, cfg.link_mass_scale)):
-            _scale_mass(model, bodies, rng.uniform(*range_, size=len(bodies)))
+        _scale_mass(model, self.object_bodies, rng.uniform(*cfg.object_mass_scale, size=len(self.object_bodies)))
+        link_mass = rng.uniform(*cfg.link_mass_scale, size=len(self.link_bodies))
         per_object = rng.uniform(*cfg.object_friction_scale, size=self._n_objects)
         model.geom_friction[self.object_geoms, 0] *= per_object[self._object_of_geom]
         model.geom_friction[self.finger_geoms, 0] *= rng.uniform(*cfg.finger_friction_scale)
-        model.dof_damping[:] *= rng.uniform(*cfg.damping_scale, size=model.nv)
-        gains = rng.uniform(*cfg.gain_scale, size=model.nu)
-        model.actuator_gainprm[:, 0] *= gains
-        model.actuator_biasprm[:, 1:3] *= gains[:, None]
+        damping = rng.uniform(*cfg.damping_scale, size=model.nv)
+        self._scale_arm(model, link_mass, damping, rng.uniform(*cfg.gain_scale, size=model.nu))
         self._recompute_derived_constants(model)
 
     def _recompute_derived_constants(self, model: mujoco.MjModel) -> None:

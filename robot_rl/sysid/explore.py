@@ -73,8 +73,12 @@ def in_free_space(simulator: Simulator) -> bool:
     return bool(inside and path[:, 2].min() >= MIN_HEIGHT_M)
 
 
-def information(simulator: Simulator, start: np.ndarray, actions: np.ndarray, prior: Calibration) -> np.ndarray:
-    """The Fisher information (P, P) of one motion about the log-scales and the latency at ``prior``."""
+def information(simulator: Simulator, start: np.ndarray, actions: np.ndarray, prior: Calibration,
+                at_prior: np.ndarray | None = None) -> np.ndarray:
+    """The Fisher information (P, P) of one motion about the log-scales and the latency at ``prior``
+    (``at_prior``: the motion's rollout under ``prior``, when the caller has it already)."""
+    if at_prior is None:
+        at_prior = simulator.rollout(prior, start, actions)
     columns = []
     for name in SCALES:
         value = getattr(prior, name)
@@ -82,7 +86,7 @@ def information(simulator: Simulator, start: np.ndarray, actions: np.ndarray, pr
         down = simulator.rollout(replace(prior, **{name: value * np.exp(-LOG_STEP)}), start, actions)
         columns.append(((up - down) / (2 * LOG_STEP)).ravel())
     later = simulator.rollout(replace(prior, action_latency_steps=prior.action_latency_steps + 1), start, actions)
-    columns.append((later - simulator.rollout(prior, start, actions)).ravel())  # one step of latency
+    columns.append((later - at_prior).ravel())  # one step of latency
     jacobian = np.stack(columns, axis=1)
     return jacobian.T @ jacobian / ENCODER_NOISE_RAD**2
 
@@ -100,9 +104,9 @@ def choose_excitations(simulator: Simulator, start: np.ndarray, count: int, step
     library = excitation_library(action_dim, steps)
     infos = {}
     for name, actions in library.items():
-        simulator.rollout(prior, start, actions)
+        at_prior = simulator.rollout(prior, start, actions)
         if in_free_space(simulator):  # only motions that keep clear of the table and the workspace's edge
-            infos[name] = information(simulator, start, actions, prior)
+            infos[name] = information(simulator, start, actions, prior, at_prior)
     chosen: list[tuple[str, np.ndarray, float]] = []
     total = np.zeros((len(SCALES) + 1,) * 2)
     for _ in range(min(count, len(infos))):

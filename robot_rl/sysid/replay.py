@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mujoco
 import numpy as np
 
-from sim.randomize import Calibration, RandomizeConfig
+from sim.randomize import Calibration
 
 # What sysid fits: three scales in log space, and the latency by trying each count of steps.
 SCALES = ("link_mass_scale", "damping_scale", "gain_scale")
@@ -32,12 +31,6 @@ class Episode:
     states: np.ndarray
 
 
-def as_preset(calibration: Calibration) -> RandomizeConfig:
-    """A preset that draws exactly ``calibration``'s physics (and nothing else) at every reset."""
-    return RandomizeConfig(name="sysid", **{k: (getattr(calibration, k),) * 2 for k in SCALES},
-                           action_latency_steps=(calibration.action_latency_steps,) * 2)
-
-
 class Simulator:
     """One sim env of the task and robot, reused for every candidate (no recompiling)."""
 
@@ -50,19 +43,15 @@ class Simulator:
         self.joint_pos, self.joint_vel = slice(*layout["joint_pos"]), slice(*layout["joint_vel"])
 
     def apply(self, calibration: Calibration) -> None:
-        """Give the sim ``calibration``'s physics (a reset: the preset's exact draw)."""
-        self.env.randomizer.config = as_preset(calibration)
+        """Give the sim ``calibration``'s physics."""
+        self.env.randomizer.calibrate(calibration)
         self.env.reset(seed=0)
 
     def replay(self, start: np.ndarray, actions: np.ndarray, in_flight: np.ndarray | None = None) -> np.ndarray:
         """Joint positions (T, joints) after each of ``actions`` from the state ``start``, with the
         commands sent just before (``in_flight``) still in the latency queue."""
         env = self.env
-        robot, data = env.scene.robot, env.data
-        data.qpos[robot.qpos_adr] = start[self.joint_pos]
-        data.qvel[robot.dof_adr] = start[self.joint_vel]
-        data.ctrl[robot.arm_actuators] = start[self.joint_pos]
-        mujoco.mj_forward(env.model, data)
+        env.place_arm(start[self.joint_pos], start[self.joint_vel])
         env.randomizer.prime(np.zeros((0, actions.shape[1])) if in_flight is None else in_flight)
         out = np.empty((len(actions), self.joint_pos.stop - self.joint_pos.start))
         self.ee_path = np.empty((len(actions), 3))  # where the hand went: explore keeps to free space
