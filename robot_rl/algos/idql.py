@@ -27,7 +27,7 @@ from torch import nn
 
 from robot_rl.algos.augment import image_augment
 from robot_rl.algos.iql import IQL, IQLConfig
-from robot_rl.algos.networks import CriticEnsemble, ObsSpec
+from robot_rl.algos.networks import CriticEnsemble, ObsSpec, evaluating
 
 NOISE_SEED = 0  # the exported candidates' noise: one fixed draw, whatever the agent's seed
 
@@ -174,12 +174,8 @@ class IDQL(IQL):
         return {"losses/diffusion": loss.item()}
 
     def action(self, features: torch.Tensor, deterministic: bool) -> torch.Tensor:
-        training = self.actor.training
-        self.actor.eval()  # no dropout at decision time: act and the exported graph agree
-        try:
+        with evaluating(self.actor):
             return self.select(features, deterministic)
-        finally:
-            self.actor.train(training)
 
     def select(self, features: torch.Tensor, deterministic: bool) -> torch.Tensor:
         if deterministic:

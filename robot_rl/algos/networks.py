@@ -316,6 +316,18 @@ def adam(params, lr: float) -> torch.optim.Adam:
 
 
 @contextmanager
+def evaluating(module: nn.Module):
+    """``module`` in eval mode (no dropout) inside the block, its own mode restored after: acting
+    with a module that trains with dropout, so ``act`` and the exported graph agree."""
+    training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(training)
+
+
+@contextmanager
 def frozen(module: nn.Module):
     """Gradients flow *through* ``module`` but not *into* its parameters (the actor's loss
     differentiates Q with respect to the action only: computing the critic's weight gradients

@@ -34,7 +34,7 @@ from torch import nn
 
 from robot_rl.algos.augment import image_augment
 from robot_rl.algos.base import Augment, EncodedAgent, check_update_dtype
-from robot_rl.algos.networks import ObsSpec, frozen, soft_update
+from robot_rl.algos.networks import ObsSpec, evaluating, frozen, soft_update
 
 NOISE_SEED = 0  # the exported plan's noise: one fixed draw, whatever the agent's seed
 LOG_STD_MIN, LOG_STD_MAX = -10.0, 2.0
@@ -289,18 +289,14 @@ class TDMPC2(EncodedAgent):
 
     # --- acting ------------------------------------------------------------------------------
     def action(self, features: torch.Tensor, deterministic: bool) -> torch.Tensor:
-        training = self.model.training
-        self.model.eval()  # no dropout while planning: act and the exported graph agree
-        try:
+        with evaluating(self.model):  # no dropout while planning
             if deterministic:
                 return self.planner.mean_action(features)
             elites, score, std = self.planner.plan(features, torch.randn_like(self.planner.pi_noise),
                                                    torch.randn_like(self.planner.sample_noise))
-            pick = torch.multinomial(score, 1)[:, :, None, None].expand(-1, 1, elites.shape[2], elites.shape[3])
-            first = elites.gather(1, pick)[:, 0, 0]
-            return (first + std[:, 0] * torch.randn_like(first)).clamp(-1, 1)
-        finally:
-            self.model.train(training)
+        pick = torch.multinomial(score, 1)[:, :, None, None].expand(-1, 1, elites.shape[2], elites.shape[3])
+        first = elites.gather(1, pick)[:, 0, 0]
+        return (first + std[:, 0] * torch.randn_like(first)).clamp(-1, 1)
 
     # --- learning ----------------------------------------------------------------------------
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:

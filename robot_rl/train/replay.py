@@ -141,32 +141,25 @@ class MixedSampler:
         n_demo = int(round(batch_size * self.demo_fraction))
         online = self.online.sample_sequences(batch_size - n_demo, length, stride)
         if n_demo:
-            demos = self.demos.sample_sequences(n_demo, length)
-            online = {k: ({kk: np.concatenate([v[kk], demos[k][kk]], axis=1) for kk in v} if isinstance(v, dict)
-                          else np.concatenate([v, demos[k]], axis=1)) for k, v in online.items()}
+            online = concat_batches(online, self.demos.sample_sequences(n_demo, length), axis=1)
         online["demo"] = np.arange(batch_size) >= batch_size - n_demo
         return online
 
 
+def join_batches(batches: list[dict], join) -> dict:
+    """Batches of the same keys joined key by key with ``join`` (a list of arrays -> one array)."""
+    return {name: ({k: join([b[name][k] for b in batches]) for k in value} if isinstance(value, dict)
+                   else join([b[name] for b in batches])) for name, value in batches[0].items()}
+
+
 def stack_batches(batches: list[dict]) -> dict:
     """Batches of the same keys stacked on a new leading axis."""
-    out = {}
-    for name, value in batches[0].items():
-        if isinstance(value, dict):
-            out[name] = {k: np.stack([b[name][k] for b in batches]) for k in value}
-        else:
-            out[name] = np.stack([b[name] for b in batches])
-    return out
+    return join_batches(batches, np.stack)
 
 
-def concat_batches(a: dict, b: dict) -> dict:
-    out = {}
-    for name, value in a.items():
-        if isinstance(value, dict):
-            out[name] = {k: np.concatenate([value[k], b[name][k]]) for k in value}
-        else:
-            out[name] = np.concatenate([value, b[name]])
-    return out
+def concat_batches(a: dict, b: dict, axis: int = 0) -> dict:
+    """``b``'s rows after ``a``'s (on ``axis``: 1 for runs of transitions, whose axis 0 is time)."""
+    return join_batches([a, b], lambda arrays: np.concatenate(arrays, axis=axis))
 
 
 def batch_to_torch(batch: dict, device: torch.device | str = "cpu") -> dict:
