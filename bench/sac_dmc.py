@@ -81,6 +81,8 @@ def build_agent(args, specs, action_dim: int):
     """SAC (the bench's long-standing settings) or TD-MPC2 (its defaults), plus ``--agent`` overrides."""
     import dataclasses
 
+    import yaml
+
     from robot_rl.algos.sac import SAC, SACConfig
     from robot_rl.algos.tdmpc2 import TDMPC2, TDMPC2Config
 
@@ -93,7 +95,7 @@ def build_agent(args, specs, action_dim: int):
         key, _, value = item.partition("=")
         if key not in fields:
             raise SystemExit(f"--agent {item}: {config_class.__name__} has no field {key!r}.")
-        params[key] = type(fields[key].default)(value)
+        params[key] = yaml.safe_load(value)  # numbers, booleans and strings as a config file reads them
     return agent_class(specs, action_dim, config_class(**params), seed=args.seed)
 
 

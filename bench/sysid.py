@@ -18,6 +18,11 @@ reach is trained twice with ``robot-rl train``, in the robot file's physics and 
 ``env.calibration=`` the fitted file, and both are evaluated with ``robot-rl eval calibration=``
 on the real arm's hidden file: the policy's success on the real arm before and after retraining
 in the identified sim.
+
+The output ends with ``RESULT <name> <value> <aim>`` lines: ``sysid_<explorer>_mean_log_error``
+(aim <=0.05 for ASID), ``sysid_<explorer>_worst_log_error`` and ``sysid_<explorer>_latency_right``
+from part 1; ``sysid_policy_real_success_nominal`` and ``sysid_policy_real_success_identified``
+(aim: at least the nominal one) from part 2.
 """
 
 from __future__ import annotations

@@ -81,6 +81,7 @@ def test_chosen_excitations_carry_more_information_than_random_motions(simulator
     assert chosen[-1][2] > log_det(random_info)
 
 
+@pytest.mark.slow  # 17-20 s; the default suite fits through the CLI (record, then sysid cuts the error 5x)
 def test_the_fit_recovers_hidden_physics(hidden, simulator):
     real = sim.load("reach", "panda", "none", cameras=(), calibration=str(hidden))
     start = simulator.env.reset(seed=0)[0]["obs/state"]
