@@ -4,6 +4,7 @@ each with and without demonstrations; plus updates/s and env steps/s on this mac
   python bench/train_tasks.py --task reach --variants bc,sac,sac_demos --steps 5000 --demos data/reach.zarr
   python bench/train_tasks.py --task lift --variants sac_vlm_demos --reward-model runs/reward/vlm ...
   python bench/train_tasks.py --task lift --variants sac_demos,cqn_as_demos --steps 10000 --demos data/lift.zarr
+  python bench/train_tasks.py --task stack --variants sac,sac_privileged --steps 20000 --seed 0
   python bench/train_tasks.py --speed                     # updates/s and env steps/s
   python bench/train_tasks.py --summary runs/bench/tasks  # the results table
 
@@ -32,6 +33,10 @@ VARIANTS = {
     "sac_vlm_demos": ["algo=sac", "reward=vlm", "reward.model_path={reward_model}", "demos={demos}"],
     "cqn_as_demos": ["algo=cqn_as", "demos={demos}"],
     "tdmpc2_demos": ["algo=tdmpc2", "demos={demos}"],
+    # the privileged-action curriculum (sim/privilege.py): the assisted grasp at full strength for the first 30% of
+    # the steps, annealed to none over the next 40%; the last 30% and every evaluation without it
+    "sac_privileged": ["algo=sac", "privilege.grasp_assist=1.0", "privilege.hold_steps={hold}",
+                       "privilege.anneal_steps={anneal}"],
 }
 # Success aims (bench/RESULTS.md): reach >= 95% for BC, SAC and SAC + demos; lift >= 80% with 20 demos.
 SUCCESS_AIMS = {("reach", "bc"): ">=0.95", ("reach", "sac"): ">=0.95", ("reach", "sac_demos"): ">=0.95",
@@ -40,7 +45,8 @@ SUCCESS_AIMS = {("reach", "bc"): ">=0.95", ("reach", "sac"): ">=0.95", ("reach",
 
 def command(args, variant: str) -> list[str]:
     run = Path(args.out) / f"{args.task}_{variant}_s{args.seed}"
-    fields = {"demos": args.demos, "reward_model": args.reward_model, "bc_updates": args.bc_updates}
+    fields = {"demos": args.demos, "reward_model": args.reward_model, "bc_updates": args.bc_updates,
+              "hold": int(0.3 * args.steps), "anneal": int(0.4 * args.steps)}
     overrides = [o.format(**fields) for o in VARIANTS[variant]]
     # algo.* extras tune the RL variants; BC keeps its own algo file.
     extra = [e for e in args.extra if not (variant == "bc" and e.startswith("algo."))]

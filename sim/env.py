@@ -16,6 +16,7 @@ import numpy as np
 from robot_rl import contracts
 from sim.arena import make_arena
 from sim.controllers import Controller, ControllerConfig
+from sim.privilege import GraspAssist
 from sim.randomize import Calibration, RandomizeConfig, Randomizer
 from sim.render import FrameRenderer, RenderConfig
 from sim.robots.base import RobotConfig, RobotHandles, attach_robot
@@ -67,6 +68,7 @@ class RobotEnv(gym.Env):
         self.controller = Controller(self.scene, self.config.controller)
         calibration = Calibration.from_file(self.config.calibration) if self.config.calibration else None
         self.randomizer = Randomizer(self.scene, self.randomize_config, self._object_geoms(), calibration)
+        self.assist = GraspAssist(self.scene)  # a privileged action: off unless a curriculum sets it
         self.n_substeps = max(1, round(1.0 / (self.config.control_rate_hz * self.config.sim_dt_s)))
         self.episode_steps = self.config.episode_steps or task.config.episode_steps
         self._renderer: FrameRenderer | None = None
@@ -148,6 +150,13 @@ class RobotEnv(gym.Env):
         self.data.ctrl[robot.arm_actuators] = joint_pos
         mujoco.mj_forward(self.model, self.data)
 
+    def set_privilege(self, grasp_assist: float) -> None:
+        """The privileged-action curriculum's strength for the steps that follow (``sim.privilege``):
+        0 is the env as a real arm has it. Training calls it; evaluation never does."""
+        if not 0.0 <= grasp_assist <= 1.0:
+            raise ValueError(f"grasp_assist {grasp_assist} must be in [0, 1].")
+        self.assist.strength = float(grasp_assist)
+
     def _open_qpos(self) -> np.ndarray:
         grip = self.robot_config.gripper
         lo, hi = self.scene.robot.gripper_range.T
@@ -156,7 +165,10 @@ class RobotEnv(gym.Env):
     def step(self, action: np.ndarray):
         executed = self.randomizer.perturb_action(np.asarray(action, dtype=np.float64), self.np_random)
         self.controller.apply(executed)
-        mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
+        if self.assist.acts(self.task.target_cube, executed[-1]):
+            self.assist.step(self.task.target_cube, self.n_substeps)
+        else:
+            mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
         self._step += 1
         success, progress = self.task.evaluate(self.scene)
         terms = {"progress": progress, "success": float(success)}

@@ -71,6 +71,7 @@ class EnvActor:
         torch.set_num_threads(torch_threads)
         torch.manual_seed(seed)
         self.index, self.obs_keys, self.version = index, list(obs_keys), -1
+        self.privilege = 0.0  # a new env has no privileges
         self.rng = np.random.default_rng(seed)
         self.error: str | None = None
         try:  # a failure is reported by ``ready`` in one line, not as a worker traceback
@@ -88,10 +89,14 @@ class EnvActor:
         """Returns once the constructor has (the env is built): None, or why it could not start."""
         return self.error
 
-    def run(self, steps: int, weights: dict | None, version: int, explore: bool) -> Chunk:
+    def run(self, steps: int, weights: dict | None, version: int, explore: bool, privilege: float = 0.0) -> Chunk:
         """``steps`` env steps: uniform random actions when ``explore`` (the seed phase), else
-        the stochastic policy, after loading ``weights`` (None: keep the ones it has)."""
+        the stochastic policy, after loading ``weights`` (None: keep the ones it has), with the
+        privileged-action curriculum's strength ``privilege`` (``sim.privilege``)."""
         start = time.perf_counter()
+        if privilege != self.privilege:
+            self.collector.envs.call("set_privilege", privilege)
+            self.privilege = privilege
         if weights is not None and version != self.version:
             for name, state in weights.items():
                 getattr(self.agent, name).load_state_dict(state)

@@ -146,7 +146,7 @@ class DistributedTrainer(OnlineTrainer):
     def send(self, slot: ActorSlot) -> None:
         explore = self.step < self.config.seed_steps or self.weights_ref is None
         slot.call = slot.handle.run.remote(self.ray_config.chunk_steps, None if explore else self.weights_ref,
-                                           self.version, explore)
+                                           self.version, explore, self.config.privilege.strength(self.step))
         slot.sent_at = time.perf_counter()
 
     def poll(self, timeout: float) -> list[ActorSlot]:

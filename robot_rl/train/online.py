@@ -8,7 +8,7 @@ The schedule, evaluation and checkpoints are ``loop.TrainLoop``'s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +22,26 @@ from robot_rl.train.replay import MixedSampler, ReplayBuffer, batch_to_torch
 from robot_rl.train.rewards import BackgroundLabels
 
 
+@dataclass(frozen=True)
+class PrivilegeSchedule:
+    """The privileged-action curriculum (Mao et al. 2025; ``sim.privilege``): the assisted grasp's
+    strength is ``grasp_assist`` for ``hold_steps`` env steps, then falls linearly to none over
+    ``anneal_steps``; the rest of training, like every evaluation, has no help."""
+
+    grasp_assist: float = 0.0
+    hold_steps: int = 0
+    anneal_steps: int = 0
+
+    def strength(self, step: int) -> float:
+        """The strength at env step ``step``, in steps of 0.01 (the envs are told when it changes)."""
+        if step < self.hold_steps:
+            value = self.grasp_assist
+        else:
+            left = 1.0 - (step - self.hold_steps) / self.anneal_steps if self.anneal_steps else 0.0
+            value = self.grasp_assist * min(max(left, 0.0), 1.0)
+        return round(value, 2)
+
+
 @dataclass
 class OnlineConfig(LoopConfig):
     """Budget and schedule of one online run."""
@@ -32,6 +52,7 @@ class OnlineConfig(LoopConfig):
     utd: int = 1
     demo_fraction: float = 0.5
     num_envs: int = 1
+    privilege: PrivilegeSchedule = field(default_factory=PrivilegeSchedule)
 
 
 class OnlineTrainer(TrainLoop):
@@ -48,6 +69,7 @@ class OnlineTrainer(TrainLoop):
         self.normalized = False
         self.logged_step = -1
         self.collector: Collector | None = None
+        self.privilege: float | None = None  # the strength the collecting envs were last told
         # a learned reward that can label steps in batches is scored beside the learner
         every = int(getattr(reward_override, "background_every", 0) or 0)
         self.labels = BackgroundLabels(reward_override, every) if every and hasattr(reward_override, "label_steps") else None
@@ -57,6 +79,7 @@ class OnlineTrainer(TrainLoop):
     # --- the steps of the loop -----------------------------------------------------------------
     def start(self) -> None:
         self.collector = Collector(self.make_env, self.config.num_envs, seed=self.config.seed + 7919 * (self.step + 1))
+        self.privilege = None
 
     def train_step(self) -> None:
         self.collect()
@@ -65,6 +88,10 @@ class OnlineTrainer(TrainLoop):
     def collect(self) -> None:
         """One vector step: random actions during the seed phase, then the stochastic policy."""
         collector = self.collector
+        strength = self.config.privilege.strength(self.step)
+        if strength != self.privilege and (strength or self.privilege is not None):
+            collector.envs.call("set_privilege", strength)
+            self.privilege = strength
         if self.step < self.config.seed_steps:
             action = self.rng.uniform(-1, 1, (collector.num_envs, *self.action_shape())).astype(np.float32)
         else:
@@ -149,6 +176,8 @@ class OnlineTrainer(TrainLoop):
         metrics = dict(self.update_metrics)
         metrics.update({"train/env_steps": self.step, "train/updates": self.agent.num_updates,
                         "train/wall_s": self.wall_s, "train/steps_per_s": self.step / max(self.wall_s, 1e-9)})
+        if self.config.privilege.grasp_assist:
+            metrics["train/privilege"] = self.config.privilege.strength(self.step)
         if stats.returns:
             metrics.update({"train/episode_return": float(np.mean(stats.returns)),
                             "train/success_rate": float(np.mean(stats.successes)),

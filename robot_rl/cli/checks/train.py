@@ -35,6 +35,7 @@ def check_values(cfg) -> None:
                           f"algo={a.name} learns online; expected demos=<store> for its demonstrations, or an offline algo.")
     check_distill(cfg)
     check_ray(cfg)
+    check_privilege(cfg)
     if str(cfg.env.backend) == "ros":
         check_robot(cfg)
     if str(a.kind) == "online":
@@ -98,6 +99,27 @@ def check_distill(cfg) -> None:
                           f"or a list of them, drawn from {', '.join(choices('randomize'))}.")
     if not list(a.cameras):
         raise ConfigError("algo.cameras=[] leaves the student blind; expected one or more of front, wrist.")
+
+
+def check_privilege(cfg) -> None:
+    """``privilege.*``: a curriculum that ends without help, in a sim that can give it."""
+    p = cfg.privilege
+    start = as_float("privilege.grasp_assist", p.grasp_assist, minimum=0.0, maximum=1.0)
+    hold, anneal = as_int("privilege.hold_steps", p.hold_steps, minimum=0), as_int("privilege.anneal_steps",
+                                                                                     p.anneal_steps, minimum=0)
+    if not start:
+        return
+    if str(cfg.env.backend) == "ros":
+        raise ConfigError("privilege.grasp_assist is help only the simulator can give, and env=ros is a real arm; "
+                          "drop privilege.*.")
+    if str(cfg.algo.kind) != "online":
+        raise ConfigError(f"privilege.grasp_assist helps online RL as it collects in the sim, and algo={cfg.algo.name} "
+                          f"is {cfg.algo.kind}; drop privilege.* or choose an online algo.")
+    total = as_int("train.total_steps", cfg.train.total_steps, minimum=1)
+    if hold + anneal >= total:
+        raise ConfigError(f"privilege.hold_steps + privilege.anneal_steps ({hold + anneal}) must be less than "
+                          f"train.total_steps ({total}): the policy has to finish training without help a real arm "
+                          "cannot give.")
 
 
 def run_dir_of(cfg, task: str) -> Path:

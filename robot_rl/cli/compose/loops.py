@@ -20,7 +20,7 @@ def load_data(cfg, path: str, env: Envs, learned):
 
 def train_online(cfg, env: Envs, agent, learned, run_dir: Path, logger):
     from robot_rl.distributed.session import ray_config
-    from robot_rl.train.online import OnlineConfig, OnlineTrainer
+    from robot_rl.train.online import OnlineConfig, OnlineTrainer, PrivilegeSchedule
     from robot_rl.train.replay import ReplayBuffer
 
     demos = load_data(cfg, cfg.demos, env, learned) if cfg.demos else None
@@ -33,7 +33,9 @@ def train_online(cfg, env: Envs, agent, learned, run_dir: Path, logger):
                           eval_every=int(t.eval_every), eval_episodes=int(t.eval_episodes),
                           video_episodes=int(t.video_episodes), checkpoint_every=int(t.checkpoint_every),
                           log_every=int(t.log_every), normalize_obs=bool(a.normalize_obs), seed=int(cfg.seed),
-                          video_fps=float(env.spec.control_rate_hz), progress_bar=bool(cfg.logger.progress_bar))
+                          video_fps=float(env.spec.control_rate_hz), progress_bar=bool(cfg.logger.progress_bar),
+                          privilege=PrivilegeSchedule(float(cfg.privilege.grasp_assist), int(cfg.privilege.hold_steps),
+                                                      int(cfg.privilege.anneal_steps)))
     ray_cfg = ray_config(cfg.ray)
     # Ray actors commit whole episodes, so a run can end up to an episode (and a chunk) per actor
     # past total_steps: room for those, or the buffer would overwrite its first steps.
