@@ -37,6 +37,8 @@ VARIANTS = {
     # the steps, annealed to none over the next 40%; the last 30% and every evaluation without it
     "sac_privileged": ["algo=sac", "privilege.grasp_assist=1.0", "privilege.hold_steps={hold}",
                        "privilege.anneal_steps={anneal}"],
+    "sac_demos_privileged": ["algo=sac", "demos={demos}", "privilege.grasp_assist=1.0", "privilege.hold_steps={hold}",
+                             "privilege.anneal_steps={anneal}"],
 }
 # Success aims (bench/RESULTS.md): reach >= 95% for BC, SAC and SAC + demos; lift >= 80% with 20 demos.
 SUCCESS_AIMS = {("reach", "bc"): ">=0.95", ("reach", "sac"): ">=0.95", ("reach", "sac_demos"): ">=0.95",

@@ -67,6 +67,12 @@ Main options:
   algo.cameras=[front]   cameras a pixel policy (algo=drq) sees; on a CPU use env.image_size=64,
                          algo.batch_size=64, algo.agent.freeze_encoder=true
   baseline.bc=true       with demos/data, train and evaluate BC on them too; the report compares
+  privilege.grasp_assist=1 privilege.hold_steps=N privilege.anneal_steps=M
+                         privileged-action curriculum (Mao et al. 2025), online RL in the sim: the
+                         assisted grasp (a virtual force holds the task's cube at a closing hand and
+                         carries its weight) at that strength for N env steps, then annealed to none
+                         over M; the rest of training, every evaluation and the exported policy
+                         have no help (train/privilege logs the strength)
   ray.actors=N           N Ray env actors (one env and a CPU policy copy each) feed this process's
                          learner (algo=sac|drq, with demos= and reward=vlm too: the learned reward
                          is scored on the actors); ray.address=auto|HOST:PORT joins a cluster,

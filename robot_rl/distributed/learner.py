@@ -288,10 +288,8 @@ class DistributedTrainer(OnlineTrainer):
 
     # --- metrics -------------------------------------------------------------------------------
     def log(self, bar) -> None:
-        w, metrics = self.window, dict(self.update_metrics)
-        metrics.update({"train/env_steps": self.step, "train/updates": self.agent.num_updates,
-                        "train/wall_s": self.wall_s, "train/steps_per_s": self.step / max(self.wall_s, 1e-9),
-                        "ray/actors": len(self.slots), "ray/actor_restarts": self.restarts,
+        w, metrics = self.window, {**self.update_metrics, **self.progress_metrics()}
+        metrics.update({"ray/actors": len(self.slots), "ray/actor_restarts": self.restarts,
                         "ray/learner_wait_s": w.wait_s, "ray/weights_version": self.version})
         steps = sum(slot.steps for slot in self.slots)
         if steps:

@@ -171,13 +171,17 @@ class OnlineTrainer(TrainLoop):
             self.agent.fit_normalization(values)
         self.normalized = True
 
-    def log(self, bar) -> None:
-        stats = self.collector.pop_stats()
-        metrics = dict(self.update_metrics)
-        metrics.update({"train/env_steps": self.step, "train/updates": self.agent.num_updates,
-                        "train/wall_s": self.wall_s, "train/steps_per_s": self.step / max(self.wall_s, 1e-9)})
+    def progress_metrics(self) -> dict[str, float]:
+        """Where the run stands: env steps, updates, time, and the curriculum's strength when it has one."""
+        metrics = {"train/env_steps": self.step, "train/updates": self.agent.num_updates,
+                   "train/wall_s": self.wall_s, "train/steps_per_s": self.step / max(self.wall_s, 1e-9)}
         if self.config.privilege.grasp_assist:
             metrics["train/privilege"] = self.config.privilege.strength(self.step)
+        return metrics
+
+    def log(self, bar) -> None:
+        stats = self.collector.pop_stats()
+        metrics = {**self.update_metrics, **self.progress_metrics()}
         if stats.returns:
             metrics.update({"train/episode_return": float(np.mean(stats.returns)),
                             "train/success_rate": float(np.mean(stats.successes)),

@@ -74,13 +74,17 @@ def test_distributed_sac_learns_and_exports(tmp_path):
 
 def test_a_sequence_learner_trains_on_actors(tmp_path):
     """CQN-AS learns from runs of consecutive transitions: the learner samples them from the
-    actors' committed episodes, and the actors act with its published coarse-to-fine decoding."""
+    actors' committed episodes, and the actors act with its published coarse-to-fine decoding.
+    The actors run a privileged-action curriculum too, told its strength with each chunk."""
     run = tmp_path / "run"
-    args = [a for a in SMALL if not a.startswith(("algo=", "algo.utd", "algo.agent"))]
+    args = [a for a in SMALL if not a.startswith(("algo=", "algo.utd", "algo.agent", "train.log_every"))]
     assert main(["train", *args, "algo=cqn_as", "algo.agent.hidden_dim=32", "algo.batch_size=32",
-                 "train.total_steps=300", "algo.seed_steps=100", "train.eval_episodes=2", f"run={run}"]) == 0
+                 "train.total_steps=300", "algo.seed_steps=100", "train.eval_episodes=2", "train.log_every=100",
+                 "privilege.grasp_assist=1", "privilege.hold_steps=100", "privilege.anneal_steps=100",
+                 f"run={run}"]) == 0
     rows = read_csv(run / "metrics" / "train.csv")
     assert int(rows[-1]["env_steps"]) >= 300 and int(rows[-1]["updates"]) > 0
+    assert float(rows[0]["privilege"]) == 1.0 and float(rows[-1]["privilege"]) == 0.0
     assert (run / "policy" / "policy.onnx").exists()
 
 
