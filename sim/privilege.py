@@ -5,10 +5,11 @@ After Mao et al. 2025, "Learning Long-Horizon Robot Manipulation Skills via Priv
 (arXiv 2502.15442): early in training the policy may act with privileges (relaxed constraints,
 virtual forces on the objects) that make the long horizon explorable; the curriculum then takes
 them away, so the policy that training ends with acts with what a real robot has. The privilege
-here is the paper's virtual force, as an **assisted grasp**: while the gripper is commanded
-closed within ``radius_m`` of the task's target cube, a spring-damper force pulls the cube to the
-tool centre point and carries a share of its weight. At strength 1 a closing hand near the cube
-holds it; at 0.5 half the pull and half the weight; at 0 nothing (the env as it always was).
+here is the paper's virtual force, as an **assisted grasp**: while the tool centre point is within
+``radius_m`` of the task's target cube, a spring-damper force pulls the cube to it and carries a
+share of its weight, whatever the fingers do. At strength 1 a hand near the cube carries it (the
+long horizon, carry and place, is explorable before grasping is learnt); at 0.5 half the pull and
+half the weight, so the fingers must hold the rest; at 0 nothing (the env as it always was).
 
 The force is recomputed at every physics substep (a force held over a 50 ms control step would
 be an unstable spring), and only while it acts: an unassisted step is the plain ``mj_step``.
@@ -46,11 +47,9 @@ class GraspAssist:
         omega = 2 * np.pi * self.config.frequency_hz
         self._stiffness, self._damping = omega ** 2, 2 * self.config.damping_ratio * omega
 
-    def acts(self, cube: str, gripper_command: float) -> bool:
-        """Whether it helps this control step: some strength left, the gripper commanded closed
-        (the last action entry, +1 closed), the cube within reach of the TCP."""
-        return (self.strength > 0.0 and gripper_command > 0.0
-                and self.scene.gripper_to_object_distance(cube) < self.config.radius_m)
+    def acts(self, cube: str) -> bool:
+        """Whether it helps this control step: some strength left and the cube within reach of the TCP."""
+        return self.strength > 0.0 and self.scene.gripper_to_object_distance(cube) < self.config.radius_m
 
     def step(self, cube: str, n_substeps: int) -> None:
         """``n_substeps`` physics steps with the force on ``cube`` recomputed before each."""

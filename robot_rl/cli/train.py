@@ -69,7 +69,7 @@ Main options:
   baseline.bc=true       with demos/data, train and evaluate BC on them too; the report compares
   privilege.grasp_assist=1 privilege.hold_steps=N privilege.anneal_steps=M
                          privileged-action curriculum (Mao et al. 2025), online RL in the sim: the
-                         assisted grasp (a virtual force holds the task's cube at a closing hand and
+                         assisted grasp (a virtual force holds the task's cube at a hand near it and
                          carries its weight) at that strength for N env steps, then annealed to none
                          over M; the rest of training, every evaluation and the exported policy
                          have no help (train/privilege logs the strength)
