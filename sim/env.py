@@ -165,7 +165,7 @@ class RobotEnv(gym.Env):
     def step(self, action: np.ndarray):
         executed = self.randomizer.perturb_action(np.asarray(action, dtype=np.float64), self.np_random)
         self.controller.apply(executed)
-        if self.assist.acts(self.task.target_cube):
+        if self.assist.strength and self.assist.acts(self.task.target_cube):  # no work at all without help
             self.assist.step(self.task.target_cube, self.n_substeps)
         else:
             mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
