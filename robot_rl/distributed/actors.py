@@ -71,7 +71,6 @@ class EnvActor:
         torch.set_num_threads(torch_threads)
         torch.manual_seed(seed)
         self.index, self.obs_keys, self.version = index, list(obs_keys), -1
-        self.privilege = 0.0  # a new env has no privileges
         self.rng = np.random.default_rng(seed)
         self.error: str | None = None
         try:  # a failure is reported by ``ready`` in one line, not as a worker traceback
@@ -94,9 +93,7 @@ class EnvActor:
         the stochastic policy, after loading ``weights`` (None: keep the ones it has), with the
         privileged-action curriculum's strength ``privilege`` (``sim.privilege``)."""
         start = time.perf_counter()
-        if privilege != self.privilege:
-            self.collector.envs.call("set_privilege", privilege)
-            self.privilege = privilege
+        self.collector.set_privilege(privilege)
         if weights is not None and version != self.version:
             for name, state in weights.items():
                 getattr(self.agent, name).load_state_dict(state)

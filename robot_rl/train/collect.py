@@ -58,6 +58,13 @@ class Collector:
         self.episode_success = np.zeros(num_envs, bool)
         self.episode_length = np.zeros(num_envs, int)
         self.stats = EpisodeStats()
+        self.privilege = 0.0  # the envs' privileged-action strength (sim.privilege); a new env has none
+
+    def set_privilege(self, strength: float) -> None:
+        """Tell every env the privileged-action curriculum's strength, when it changed."""
+        if strength != self.privilege:
+            self.envs.call("set_privilege", strength)
+            self.privilege = strength
 
     def step(self, action: np.ndarray, reward_override: Callable[[Transitions], np.ndarray] | None = None,
              track: bool = True) -> Transitions:

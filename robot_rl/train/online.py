@@ -69,7 +69,6 @@ class OnlineTrainer(TrainLoop):
         self.normalized = False
         self.logged_step = -1
         self.collector: Collector | None = None
-        self.privilege: float | None = None  # the strength the collecting envs were last told
         # a learned reward that can label steps in batches is scored beside the learner
         every = int(getattr(reward_override, "background_every", 0) or 0)
         self.labels = BackgroundLabels(reward_override, every) if every and hasattr(reward_override, "label_steps") else None
@@ -79,7 +78,6 @@ class OnlineTrainer(TrainLoop):
     # --- the steps of the loop -----------------------------------------------------------------
     def start(self) -> None:
         self.collector = Collector(self.make_env, self.config.num_envs, seed=self.config.seed + 7919 * (self.step + 1))
-        self.privilege = None
 
     def train_step(self) -> None:
         self.collect()
@@ -88,10 +86,7 @@ class OnlineTrainer(TrainLoop):
     def collect(self) -> None:
         """One vector step: random actions during the seed phase, then the stochastic policy."""
         collector = self.collector
-        strength = self.config.privilege.strength(self.step)
-        if strength != self.privilege and (strength or self.privilege is not None):
-            collector.envs.call("set_privilege", strength)
-            self.privilege = strength
+        collector.set_privilege(self.config.privilege.strength(self.step))
         if self.step < self.config.seed_steps:
             action = self.rng.uniform(-1, 1, (collector.num_envs, *self.action_shape())).astype(np.float32)
         else:
