@@ -294,10 +294,14 @@ class SafetyFilter:
         if not np.array_equal(clipped, target):
             limits.append("joint_limit")
         allowed = self._step * self.ramp(now_s)
-        box_low = np.maximum(np.maximum(q - allowed, last - self._step), low)
-        box_high = np.minimum(np.minimum(q + allowed, last + self._step), high)
-        if np.any(box_low > box_high):  # cannot be near both the arm and the last command
-            return self.fault(HoldReason.JOINT_JUMP, now_s)
+        near_low, near_high = np.maximum(q - allowed, low), np.minimum(q + allowed, high)
+        box_low = np.maximum(near_low, last - self._step)
+        box_high = np.minimum(near_high, last + self._step)
+        # An arm that trails its last command by more than a step (but within the tracking
+        # tolerance, checked above: a slow or heavily loaded arm, or one still ramping in)
+        # cannot be near both: the command comes back towards the arm, never further from it.
+        apart = box_low > box_high
+        box_low, box_high = np.where(apart, near_low, box_low), np.where(apart, near_high, box_high)
         start = np.clip(last, box_low, box_high)
         delta = clipped - start
         # Scale the whole step, not each joint apart: clipping joints one by one would bend the

@@ -183,6 +183,28 @@ def test_every_command_is_within_one_step_of_the_measured_position():
         assert command.publish and abs(command.positions[0]) <= 0.05 + 1e-12
 
 
+def test_an_arm_trailing_its_commands_within_tolerance_is_commanded_back_towards_it_without_a_fault():
+    """A slow or heavily loaded arm (the hard preset's doubled link masses and damping) can trail
+    the last command by more than a step, and early in a ramp-in the step allowed near the arm is
+    small: no command can be near both, and the filter comes back towards the arm, not a fault."""
+    safety = make_filter(tracking_tolerance_rad=0.1, ramp_in_s=1.0)
+    safety.activate(np.zeros(3), now_s=0.0)
+    for t in np.arange(1.0, 1.5, 0.05):  # past the ramp: the last command runs ahead of a stuck arm
+        command = step(safety, [1.0, 0.0, 0.0], now_s=t, q=[0.0, 0.0, 0.0])
+    assert command.publish and command.positions[0] == pytest.approx(0.05)  # one full step from the arm
+    for trailing, t in ((0.12, 1.5), (0.14, 1.55)):  # the last command 0.05 ahead; the arm falls back further
+        before = safety.last_command
+        command = step(safety, [1.0, 0.0, 0.0], now_s=t, q=before - [trailing, 0.0, 0.0])
+        assert command.publish and not safety.faulted, command.reason
+        assert abs(command.positions[0] - (before[0] - trailing)) <= 0.05 + 1e-12  # within a step of the arm
+    safety.activate(np.zeros(3), now_s=2.0)  # re-anchored: the ramp starts at nothing allowed
+    step(safety, [1.0, 0.0, 0.0], now_s=2.5, q=[0.0, 0.0, 0.0])  # half a step out, the arm still at zero
+    command = step(safety, [1.0, 0.0, 0.0], now_s=2.52, q=[-0.07, 0.0, 0.0])  # it sagged back
+    assert command.publish and not safety.faulted and -0.07 <= command.positions[0] <= -0.07 + 0.026 + 1e-12
+    jumped = step(safety, [1.0, 0.0, 0.0], now_s=2.55, q=command.positions - [0.2, 0.0, 0.0])  # past the tolerance
+    assert not jumped.publish and jumped.reason.startswith("joint_jump")
+
+
 def test_a_jump_of_the_measured_position_is_a_fault_then_re_anchors_and_ramps_in():
     safety = make_filter(fault_recovery_s=0.2, ramp_in_s=1.0)
     safety.activate(np.zeros(3), now_s=0.0)
