@@ -89,7 +89,10 @@ Main options:
                          ros.intervention=gamepad|keyboard|spacemouse|scripted: hold to take over
                          (the steps go to the demonstrations); ros.reset_mode=auto|operator,
                          ros.instruction=TEXT, ros.success_frames=3, ros.safety.<limit>=...,
-                         ros.remap=['joint_states:=/arm/joint_states'], ros.domain_id=N
+                         ros.remap=['joint_states:=/arm/joint_states'], ros.domain_id=N;
+                         ray.address=HOST:PORT|auto|local: the learner runs in a Ray worker (a GPU
+                         when the cluster has one: ray.learner_gpus, ray.learner_cpus,
+                         ray.learner_resource=NAME), the robot keeps the loop, store and checkpoints
   logger=csv             no TensorBoard files
   torch_threads=1        CPU threads for torch (1 is fastest for these small networks)
   device=auto|cpu|cuda   where the networks train (auto: a CUDA GPU when torch sees one); the

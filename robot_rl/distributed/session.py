@@ -35,6 +35,9 @@ class RayConfig:
     actor_cpus: float = 1.0  # resources one actor (or one sweep job: job_cpus) declares
     job_cpus: float = 1.0
     job_gpus: float = 0.0  # a fraction shares a GPU between sweep jobs
+    learner_cpus: float = 1.0  # env=ros with ray.address: the robot run's learner (distributed.robot_learner)
+    learner_gpus: float | None = None  # None: one when the cluster has a GPU
+    learner_resource: str | None = None  # a custom resource the learner needs (pins it to the node offering it)
     num_cpus: int | None = None  # local instance only: CPUs it offers (default: this machine's)
     dashboard: bool = False
 
@@ -56,8 +59,13 @@ def ray_config(group: Any) -> RayConfig:
     as_int("ray.publish_every", config.publish_every, minimum=1)
     as_float("ray.actor_timeout_s", config.actor_timeout_s, minimum=0.0, strict=True)
     as_float("ray.actor_startup_s", config.actor_startup_s, minimum=0.0, strict=True)
-    for key in ("actor_cpus", "job_cpus", "job_gpus"):
+    for key in ("actor_cpus", "job_cpus", "job_gpus", "learner_cpus"):
         as_float(f"ray.{key}", getattr(config, key), minimum=0.0)
+    if config.learner_gpus is not None:
+        as_float("ray.learner_gpus", config.learner_gpus, minimum=0.0)
+    if config.learner_resource is not None and not re.fullmatch(r"[\w.\-]+", str(config.learner_resource)):
+        raise ConfigError(f"ray.learner_resource={config.learner_resource} is not a resource name; expected the name "
+                          "a node was started with (`ray start --resources='{\"learner\": 1}'`).")
     if config.num_cpus is not None:
         as_int("ray.num_cpus", config.num_cpus, minimum=1)
     as_bool("ray.dashboard", config.dashboard)

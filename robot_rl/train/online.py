@@ -156,14 +156,7 @@ class OnlineTrainer(TrainLoop):
 
     def fit_normalization(self) -> None:
         """Freeze observation normalisation from everything seen so far (online + demos)."""
-        if self.config.normalize_obs:
-            values = {}
-            for key in self.agent.encoder.state_keys:
-                parts = [self.buffer.observations(key)]
-                if self.demos is not None and len(self.demos):
-                    parts.append(self.demos.observations(key))
-                values[key] = np.concatenate(parts)
-            self.agent.fit_normalization(values)
+        fit_normalization(self.agent, self.buffer, self.demos, self.config.normalize_obs)
         self.normalized = True
 
     def progress_metrics(self) -> dict[str, float]:
@@ -192,3 +185,16 @@ class OnlineTrainer(TrainLoop):
         if self.last_eval is not None:
             postfix["eval_success"] = self.last_eval.success_rate
         bar.set_postfix({k: f"{v:.2f}" for k, v in postfix.items()}, refresh=False)
+
+
+def fit_normalization(agent: Agent, buffer: ReplayBuffer, demos: ReplayBuffer | None, enabled: bool) -> None:
+    """Freeze ``agent``'s observation normalisation from both buffers' observations (when ``enabled``)."""
+    if not enabled:
+        return
+    values = {}
+    for key in agent.encoder.state_keys:
+        parts = [buffer.observations(key)]
+        if demos is not None and len(demos):
+            parts.append(demos.observations(key))
+        values[key] = np.concatenate(parts)
+    agent.fit_normalization(values)

@@ -34,6 +34,19 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
+    def __getstate__(self) -> dict:
+        """Pickled (sent to another process, e.g. a learner on Ray) with its filled rows only."""
+        filled = min(self.size, self.capacity)  # below capacity the ring has not wrapped: rows 0..size
+        return {**vars(self), "arrays": {name: array[:filled] for name, array in self.arrays.items()}}
+
+    def __setstate__(self, state: dict) -> None:
+        arrays = state.pop("arrays")
+        vars(self).update(state)
+        self.arrays = {}
+        for name, rows in arrays.items():
+            self.arrays[name] = np.zeros((self.capacity, *rows.shape[1:]), rows.dtype)
+            self.arrays[name][: len(rows)] = rows
+
     def add(self, obs: dict[str, np.ndarray], action: np.ndarray, reward: np.ndarray, next_obs: dict[str, np.ndarray],
             done: np.ndarray) -> None:
         """Add a batch of ``len(action)`` transitions (one per env of a vector env)."""

@@ -10,7 +10,9 @@ window where the loop turns an observation into a command) and freely between ep
 control loop acts with a CPU copy of the policy that the learner offers every ``publish_every``
 updates. Updates the learner cannot pay within ``max_owed`` are dropped and counted
 (``train/updates_dropped``); the effective UTD is logged. Checkpoints pause the learner; the
-final evaluation waits until what is owed is paid.
+final evaluation waits until what is owed is paid. With ``ray.address`` the learner runs in a Ray
+worker on another machine instead (``make_learner``: robot_rl.distributed.robot_learner); this
+process keeps the control loop, the store and complete checkpoints.
 
 Everything the robot did is kept:
 - every episode, training and evaluation, is committed to a Zarr store (``store``) as it ends,
@@ -42,9 +44,9 @@ from robot_rl.algos.base import Agent
 from robot_rl.contracts import ACTION, REWARD, image_key
 from robot_rl.train.logger import Logger
 from robot_rl.train.online import OnlineConfig, OnlineTrainer
-from robot_rl.train.replay import ReplayBuffer, batch_to_torch
+from robot_rl.train.replay import ReplayBuffer
 from robot_rl.train.robot_io import INFO_INTERVENTION, OBS_FEATURES, Episode, EpisodeRecorder
-from robot_rl.train.robot_learner import Learner
+from robot_rl.train.robot_learner import Learner, offer_weights
 from robot_rl.train.rollouts import EvalResult
 
 log = logging.getLogger(__name__)
@@ -70,8 +72,9 @@ class RobotTrainer(OnlineTrainer):
 
     def __init__(self, agent: Agent, make_env: Callable[[], gym.Env], config: RobotConfig, run_dir: Path,
                  logger: Logger, buffer: ReplayBuffer, demos: ReplayBuffer, attrs: dict[str, Any], task: str,
-                 resume: bool = False) -> None:
+                 resume: bool = False, make_learner: Callable[[Any], Any] = Learner) -> None:
         self.env: gym.Env | None = None
+        self.make_learner = make_learner  # Learner (a thread here) or a remote one (robot_rl.distributed.robot_learner)
         self.attrs, self.task = attrs, task
         self.recorder: EpisodeRecorder | None = None
         self.learner: Learner | None = None
@@ -113,7 +116,7 @@ class RobotTrainer(OnlineTrainer):
                                         self.attrs)
         if self.resumed:
             self.refill_from_store()
-        self.learner = Learner(self)
+        self.learner = self.make_learner(self)
         if self.owed_at_checkpoint:
             self.learner.owe(self.owed_at_checkpoint)
 
@@ -181,6 +184,7 @@ class RobotTrainer(OnlineTrainer):
             self.buffer.add(*args)
             if intervention:
                 self.demos.add(*args)
+        self.learner.added(args, intervention)
         self.intervention_steps += int(intervention)
         self.episode_steps += 1
         self.step += 1
@@ -196,31 +200,9 @@ class RobotTrainer(OnlineTrainer):
             return True
         return env.between_ticks and env.time_left_s() > update_s + UPDATE_MARGIN_S
 
-    def update_once(self) -> None:
-        """One gradient update (the learner thread's)."""
-        if not self.normalized:
-            with self.buffer_lock:
-                self.fit_normalization()
-            self.offered = -1  # the control loop's copy needs the normalisation now
-        with self.buffer_lock:
-            batch = self.sampler.sample(self.config.batch_size)
-        batch = batch_to_torch(batch, self.agent.device)
-        n = self.agent.num_updates
-        self.update_metrics = self.agent.update(batch, update_actor=n >= self.config.actor_warmup
-                                                and n % self.config.utd == 0)
-
-    def maybe_publish(self) -> None:
-        """After an update (the learner thread): offer the policy's weights every ``publish_every``
-        updates, and at once after the normalisation is fitted."""
-        if self.agent.num_updates - self.offered >= self.config.publish_every or self.offered < 0:
-            self.publish()
-
     def publish(self) -> None:
         """Offer the policy's weights (a CPU copy) to the control loop; called where nothing updates."""
-        from robot_rl.distributed.actors import policy_weights
-
-        self.pending_weights = (policy_weights(self.agent), self.agent.num_updates)
-        self.offered = self.agent.num_updates
+        offer_weights(self)
 
     def refresh_actor(self) -> None:
         """The control loop takes the newest weights offered, if any (never waits for the learner)."""
@@ -251,11 +233,12 @@ class RobotTrainer(OnlineTrainer):
         metrics = dict(self.update_metrics)
         learner = self.learner
         learned = max(1, self.step - self.config.seed_steps)
-        metrics.update({"train/env_steps": self.step, "train/updates": self.agent.num_updates,
+        updates = learner.updates
+        metrics.update({"train/env_steps": self.step, "train/updates": updates,
                         "train/wall_s": self.wall_s, "train/owed_updates": learner.owed,
-                        "train/updates_dropped": learner.dropped, "train/effective_utd": self.agent.num_updates / learned,
+                        "train/updates_dropped": learner.dropped, "train/effective_utd": updates / learned,
                         "train/update_ms": learner.update_s * 1e3, "train/demo_steps": len(self.demos),
-                        "train/policy_lag": self.agent.num_updates - self.published})
+                        "train/policy_lag": updates - self.published})
         if episodes:
             metrics.update({"train/episode_return": float(np.mean([e.ret for e in episodes])),
                             "train/success_rate": float(np.mean([e.success for e in episodes])),

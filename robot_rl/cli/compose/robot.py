@@ -113,12 +113,15 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
              "action_space": str(spec.action_space)}
     buffer = ReplayBuffer(obs_specs, action_dim, capacity, seed=int(cfg.seed))
     demos = ReplayBuffer(obs_specs, action_dim, capacity, seed=int(cfg.seed) + 1)  # the operator's steps
+    make_learner, session = _learner(cfg)
     try:
         if robot is not None:
             robot.start()
-        trainer = RobotTrainer(agent, make_env, config, run_dir, logger, buffer, demos, attrs, task,
-                               resume=bool(cfg.resume))
-        result = trainer.run()
+        with session:
+            trainer = RobotTrainer(agent, make_env, config, run_dir, logger, buffer, demos, attrs, task,
+                                   resume=bool(cfg.resume), make_learner=make_learner)
+            result = trainer.run()
+            learner = getattr(trainer.learner, "info", None)
     finally:
         if robot is not None:
             robot.close()
@@ -127,11 +130,30 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
                "eval": None if result is None else {"success_rate": result.success_rate,
                                                     "return": result.mean_return, "episodes": result.episodes},
                "eval_task_success_rate": trainer.last_eval_truth}
+    if learner is not None:  # where the updates ran: a Ray worker's node, process and device
+        summary["learner"] = {"node": learner["node"], "pid": learner["pid"], "device": learner["device"],
+                              "transitions_at_start": learner["buffer"]}
     jitter = trainer.jitter_summary()
     if jitter:
         summary["command_jitter_ms"] = jitter
     (run_dir / "report.json").write_text(json.dumps(summary, indent=2, default=_plain))
     return summary  # the agent itself is the run's last checkpoint (checkpoints/, safetensors)
+
+
+def _learner(cfg):
+    """The learner factory, and the Ray session it needs: with ``ray.address`` a Ray worker
+    (robot_rl.distributed.robot_learner; ``local`` starts Ray here), else a thread of this process."""
+    from functools import partial
+
+    from robot_rl.train.robot_learner import Learner
+
+    if cfg.ray.address is None:
+        return Learner, nullcontext()
+    from robot_rl.distributed.robot_learner import RemoteLearner
+    from robot_rl.distributed.session import ray_config, ray_session
+
+    ray_cfg = ray_config(cfg.ray)
+    return partial(RemoteLearner, config=ray_cfg), ray_session(ray_cfg)
 
 
 def _plain(value):

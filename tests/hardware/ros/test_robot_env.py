@@ -55,7 +55,7 @@ def make_env(robot: SimRobot, intervention=None, **overrides) -> RosRobotEnv:
 
 
 def trainer_for(robot: SimRobot, tmp_path, total_steps: int, intervention=None, seed_steps: int = 10_000,
-                resume: bool = False, **env_overrides) -> RobotTrainer:
+                resume: bool = False, make_learner=None, **env_overrides) -> RobotTrainer:
     """A state agent (proprioception + instruction) trained through the env by RobotTrainer."""
     from omegaconf import OmegaConf
 
@@ -73,7 +73,8 @@ def trainer_for(robot: SimRobot, tmp_path, total_steps: int, intervention=None, 
     logger = Logger(tmp_path / "run", tensorboard=False)
     attrs = {"control_rate_hz": 20.0, "robot": "panda", "action_space": "ee_delta"}
     return RobotTrainer(agent, lambda: make_env(robot, intervention, **env_overrides), config, tmp_path / "run",
-                        logger, buffers[0], buffers[1], attrs, "reach", resume=resume)
+                        logger, buffers[0], buffers[1], attrs, "reach", resume=resume,
+                        **({"make_learner": make_learner} if make_learner is not None else {}))
 
 
 class Watcher:
