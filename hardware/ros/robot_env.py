@@ -423,9 +423,13 @@ class RosRobotEnv(gym.Env):
                     action = np.zeros(self.action_space.shape, np.float32)
                     action[:3], action[-1] = np.clip(delta / self._max_pos_step, -HOME_ACTION, HOME_ACTION), -1.0
                     obs = self._home_step(self.robot.joint_targets(action, obs.q, obs.q_gripper)[0], obs, home)
-        step = cfg.home_speed_rad_s * self.period_s
+        # The target moves at home_speed from where the arm is towards home and waits there: an arm
+        # that trails it (damped, loaded, frictional) still feels the whole gap, where a target kept
+        # one step from the measured arm can push too weakly to move it.
+        step, target = cfg.home_speed_rad_s * self.period_s, obs.q.copy()
         while np.max(np.abs(obs.q - home)) > cfg.home_tolerance_rad:
-            obs = self._home_step(obs.q + np.clip(home - obs.q, -step, step), obs, home)
+            target = target + np.clip(home - target, -step, step)
+            obs = self._home_step(target, obs, home)
 
     def _home_step(self, target: np.ndarray, obs, home: np.ndarray):
         """One homing tick: ``target`` through the safety filter; the next observation."""
