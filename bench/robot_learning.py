@@ -7,7 +7,10 @@ table, then one ``RESULT <name> <value> <aim>`` line per figure.
 Each variant is ``robot-rl train task=reach env=ros ros.sim=true reward=vlm`` in its own process:
 SAC from scratch on the learned reward (the reward model's features as the frozen encoder, plus
 proprioception), the bridge as a separate process on a private DDS domain, everything in real
-time. ``interventions`` adds the scripted operator (``ros.intervention=scripted``, steering by the
+time. ``student_encoder`` reads the frames through a distilled student's encoder instead
+(``ros.encoder=student ros.student_actor=false``: the sim-learned perception frozen, the actor and
+critics from scratch after the random seed phase; the student's image size must be the reward
+model's). ``interventions`` adds the scripted operator (``ros.intervention=scripted``, steering by the
 sim's ground truth) for the first ``--intervene-steps`` env steps, the way an operator helps the
 first episodes. Success is judged twice: by the reward model (what the run itself sees) and by the
 bridge's ground truth (``task/success``, never the reward), on 20 deterministic episodes per
@@ -58,6 +61,10 @@ def run_variant(name: str, args, out: Path) -> dict:
                  f"algo.seed_steps={args.seed_steps}", f"run={run}", *args.train]
     if name == "interventions":
         overrides += ["ros.intervention=scripted", f"ros.scripted_steps={args.intervene_steps}"]
+    if name == "student_encoder":  # a sim-trained student's perception, frozen; actor and critics from scratch
+        if not args.student:
+            raise SystemExit("the student_encoder variant needs --student <run of robot-rl train algo=distill>")
+        overrides += ["ros.encoder=student", f"ros.student={args.student}", "ros.student_actor=false"]
     started = time.perf_counter()
     with open(out / f"{name}.log", "w") as log:
         code = subprocess.run([sys.executable, "-m", "robot_rl.cli.main", "train", *overrides], cwd=ROOT,
@@ -90,7 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reward-model", default=str(ROOT / "runs/pipeline/reach-default/reward"),
                         help="a reward model that knows reach (the default pipeline's)")
-    parser.add_argument("--variants", default="plain,interventions")
+    parser.add_argument("--variants", default="plain,interventions", help="plain, interventions, student_encoder")
+    parser.add_argument("--student", default=None,
+                        help="student_encoder: a distilled student (its image size the reward model's)")
     parser.add_argument("--steps", type=int, default=20_000, help="env steps per variant")
     parser.add_argument("--eval-every", type=int, default=5_000)
     parser.add_argument("--eval-episodes", type=int, default=20)

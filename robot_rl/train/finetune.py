@@ -9,6 +9,8 @@ further, so updates stay cheap and the sim-learned perception is kept), and its 
 actor starts as the student: the hidden layers are the head's, the mean's output rows are the
 head's last layer, and the log-std rows start at ``init_std``. So the deterministic action of the
 new agent is the student's action, exactly, before the first update; the critic starts fresh.
+With ``ros.student_actor=false`` only the encoder is the student's: the actor and critics learn
+from scratch on the sim-learned perception.
 """
 
 from __future__ import annotations
@@ -72,11 +74,14 @@ def sac_params(student: Student, params: dict[str, Any]) -> dict[str, Any]:
     return {**params, **{k: student.config[k] for k in SHAPE_KEYS}, "freeze_encoder": True}
 
 
-def start_from_student(agent: Any, student: Student, init_std: float = 0.2) -> None:
+def start_from_student(agent: Any, student: Student, init_std: float = 0.2, actor: bool = True) -> None:
     """Load the student's encoder (and the target encoder) into a SAC ``agent`` built with
-    ``sac_params``, and make its actor the student's policy with std ``init_std``."""
+    ``sac_params``, and (``actor``) make its actor the student's policy with std ``init_std``;
+    without, the actor stays as built and learns from scratch on the student's frozen perception."""
     agent.encoder.load_state_dict(student.encoder)
     agent.encoder_target.load_state_dict(student.encoder)
+    if not actor:
+        return
     net = agent.actor.net
     head = {k: v.to(next(net.parameters()).device) for k, v in student.head.items()}
     last = str(len(net) - 1)

@@ -64,6 +64,20 @@ def test_the_finetuned_agent_starts_as_the_student(tmp_path):
     assert not critic_params & {id(p) for p in sac.encoder.parameters()}
 
 
+def test_without_the_student_actor_only_its_frozen_encoder_is_kept(tmp_path):
+    """ros.student_actor=false: the student's perception, frozen; the actor as built (from scratch)."""
+    run, bc = _student_run(tmp_path)
+    student = load_student(run)
+    params = sac_params(student, OmegaConf.to_container(OmegaConf.create(load_group("algo", "sac")).agent))
+    sac = build_sac(student.obs_specs(STATE), 5, dict(params), seed=9)
+    fresh = {k: v.clone() for k, v in sac.actor.state_dict().items()}
+    start_from_student(sac, student, actor=False)
+    obs = to_torch(_obs(), "cpu")
+    torch.testing.assert_close(sac.encoder(obs), bc.encoder(obs))
+    torch.testing.assert_close(sac.encoder_target(obs), bc.encoder(obs))
+    assert all(torch.equal(v, fresh[k]) for k, v in sac.actor.state_dict().items()) and sac.freeze_encoder
+
+
 def test_a_run_that_is_not_a_student_is_refused(tmp_path):
     run, _ = _student_run(tmp_path, kind="online")
     with pytest.raises(ConfigError, match="expected a distilled student"):

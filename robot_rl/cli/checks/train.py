@@ -206,6 +206,7 @@ def check_robot(cfg) -> None:
         raise ConfigError("ros.intervention=scripted steers by the simulator's ground truth; it needs ros.sim=true "
                           "(on a real arm: gamepad, keyboard or spacemouse).")
     as_int("ros.scripted_steps", r.scripted_steps, minimum=0)
+    as_bool("ros.student_actor", r.student_actor)
     as_int("ros.success_frames", r.success_frames, minimum=1)
     remaps(r.remap)
     if str(r.command_interface) not in ("joint_trajectory", "position_array"):

@@ -75,7 +75,7 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
 
         params = sac_params(student, OmegaConf.to_container(a.agent, resolve=True))
         agent = build_sac(obs_specs, action_dim, params, int(cfg.seed))
-        start_from_student(agent, student)
+        start_from_student(agent, student, actor=bool(r.student_actor))
         agent = agent.to(device)
     else:
         agent = build_agent(a, obs_specs, action_dim, int(cfg.seed)).to(device)
@@ -107,8 +107,9 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
                          log_every=int(t.log_every), seed=int(cfg.seed), progress_bar=bool(cfg.logger.progress_bar),
                          store=store, actor_warmup=int(r.actor_warmup),
                          success_is_terminal=str(cfg.env.reward) == "sparse",
-                         # a student keeps its own normalisation, and acts from the first step
-                         normalize_obs=bool(a.normalize_obs) and student is None, random_start=student is None)
+                         # a student's encoder keeps its own normalisation; its policy acts from the first step
+                         normalize_obs=bool(a.normalize_obs) and student is None,
+                         random_start=student is None or not bool(r.student_actor))
     attrs = {"control_rate_hz": float(spec.control_rate_hz), "robot": str(cfg.robot.name),
              "action_space": str(spec.action_space)}
     buffer = ReplayBuffer(obs_specs, action_dim, capacity, seed=int(cfg.seed))
