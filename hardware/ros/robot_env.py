@@ -50,6 +50,7 @@ from hardware.control.robot_model import load_robot_model
 from hardware.control.timing import RateLoop, StepTiming, sleep_until
 from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, RESET_PREFIX, command_type, joint_command
 from hardware.ros.estop import EStop
+from hardware.ros.homing import Homing
 from hardware.ros.instruction import InstructionInput
 from hardware.ros.observations import ObservationCache
 from hardware.ros.runner import BackgroundSpin
@@ -60,9 +61,6 @@ log = logging.getLogger(__name__)
 
 RESET_MODES = ("auto", "operator")
 POLL_S = 0.02
-HOME_ACTION = 0.25  # homing moves the hand at most a quarter of the ee_delta controller's step per tick
-HOME_NEAR_M = 0.02  # a Cartesian homing phase ends this close to its goal
-HOME_PHASE_S = 4.0  # ... or after this long
 
 
 class RobotConnectionError(RuntimeError):
@@ -118,7 +116,7 @@ class RobotEnvConfig(SafetyLimits):
         command_type(self.command_interface)
 
 
-class RosRobotEnv(gym.Env):
+class RosRobotEnv(Homing, gym.Env):
     """One arm over ROS 2 (see the module docstring). ``close()`` stops commanding and leaves ROS."""
 
     metadata = {"render_modes": []}
@@ -154,8 +152,6 @@ class RosRobotEnv(gym.Env):
         self._start_episode = threading.Event()
         self.waiting_for_operator = False
         self._homing: dict = {}
-        controller = getattr(self.robot, "controller", None)
-        self._max_pos_step = float(getattr(getattr(controller, "config", None), "max_pos_step_m", 0.04))
         self._truth = {"success": False, "progress": 0.0}
         self._start_ros(domain_id, embed)
         try:
@@ -400,64 +396,6 @@ class RosRobotEnv(gym.Env):
         if age > self.config.connection_timeout_s:
             raise RobotConnectionError(f"the robot stopped answering: no joint states on "
                                        f"{self.cache.topics[OBS_STATE]} for {age:.1f} s.")
-
-    def _home(self) -> None:
-        """Move to the home pose, every command through the safety filter. An ee_delta arm first
-        lifts the hand straight up to the home pose's height (it may be low among the objects) and
-        moves it in a straight line over to the home pose's hand position (inside the workspace box,
-        which a joint-space line can leave); then, as any arm, in joint space at ``home_speed_rad_s``."""
-        cfg = self.config
-        home = np.asarray(self.robot.home_qpos, np.float64)
-        obs = self._fresh_observation(newer_than_s=-np.inf)
-        self.safety.activate(obs.q, time.perf_counter())
-        self._homing = {"hold": "", "deadline": time.monotonic() + cfg.home_timeout_s}
-        self._loop.reset()
-        if cfg.action_space == "ee_delta":
-            goal = self.robot.ee_position(home)
-            for phase in ("lift", "across"):
-                for _ in range(int(HOME_PHASE_S * cfg.control_rate_hz)):
-                    ee = self.robot.ee_position(obs.q)
-                    delta = np.array([0.0, 0.0, max(0.0, goal[2] - ee[2])]) if phase == "lift" else goal - ee
-                    if np.linalg.norm(delta) < HOME_NEAR_M:
-                        break
-                    action = np.zeros(self.action_space.shape, np.float32)
-                    action[:3], action[-1] = np.clip(delta / self._max_pos_step, -HOME_ACTION, HOME_ACTION), -1.0
-                    obs = self._home_step(self.robot.joint_targets(action, obs.q, obs.q_gripper)[0], obs, home)
-        # The target moves at home_speed from where the arm is towards home and waits there: an arm
-        # that trails it (damped, loaded, frictional) still feels the whole gap, where a target kept
-        # one step from the measured arm can push too weakly to move it.
-        step, target = cfg.home_speed_rad_s * self.period_s, obs.q.copy()
-        while np.max(np.abs(obs.q - home)) > cfg.home_tolerance_rad:
-            target = target + np.clip(home - target, -step, step)
-            obs = self._home_step(target, obs, home)
-
-    def _home_step(self, target: np.ndarray, obs, home: np.ndarray):
-        """One homing tick: ``target`` through the safety filter; the next observation."""
-        cfg, state = self.config, self._homing
-        if self.estop.tripped:
-            self._wait_out_estop()
-            obs = self._fresh_observation(newer_than_s=-np.inf)
-            self.safety.activate(obs.q, time.perf_counter())
-        if time.monotonic() > state["deadline"]:
-            far = int(np.argmax(np.abs(obs.q - home)))
-            held = f"; the safety filter held: {state['hold']}" if state["hold"] else "; is it blocked?"
-            raise RobotConnectionError(
-                f"the arm did not reach its home pose in {cfg.home_timeout_s:g} s (joint "
-                f"{self.robot.joint_names[far]} is {abs(obs.q[far] - home[far]):.2f} rad away){held}")
-        now = time.perf_counter()
-        command = self.safety.filter(target, obs.q, obs.time_s, now, target_time_s=now)
-        state["hold"] = command.reason if not command.publish else ""
-        if command.publish:
-            message = joint_command(cfg.command_interface, self.robot.joint_names, command.positions, self.period_s)
-            self.safety.send_if_safe(obs.time_s, lambda: self._command_pub.publish(message))
-            self._gripper_pub.publish(Float64MultiArray(data=self._open_gripper()))
-        self._loop.wait()
-        return self._fresh_observation(newer_than_s=obs.time_s)
-
-    def _open_gripper(self) -> list[float]:
-        _, gripper = self.robot.joint_targets(np.append(np.zeros(self.action_space.shape[0] - 1), -1.0),
-                                              np.asarray(self.robot.home_qpos, np.float64))
-        return np.asarray(gripper, np.float64).tolist()
 
     def _begin_episode(self) -> str | None:
         """Start the next episode; the instruction it expects (None: whatever is latest)."""
