@@ -64,18 +64,23 @@ def test_the_finetuned_agent_starts_as_the_student(tmp_path):
     assert not critic_params & {id(p) for p in sac.encoder.parameters()}
 
 
-def test_without_the_student_actor_only_its_frozen_encoder_is_kept(tmp_path):
-    """ros.student_actor=false: the student's perception, frozen; the actor as built (from scratch)."""
+def test_student_features_are_its_frozen_perception_once_per_step(tmp_path):
+    """ros.student_actor=false: the student's pixel trunk (conditioned on the instruction's
+    embedding) and projection as a frozen encoder of the robot's frames, what its encoder computes."""
+    from robot_rl.policy.instruction import InstructionEmbedder
+    from robot_rl.train.finetune import StudentFeatures
+
     run, bc = _student_run(tmp_path)
-    student = load_student(run)
-    params = sac_params(student, OmegaConf.to_container(OmegaConf.create(load_group("algo", "sac")).agent))
-    sac = build_sac(student.obs_specs(STATE), 5, dict(params), seed=9)
-    fresh = {k: v.clone() for k, v in sac.actor.state_dict().items()}
-    start_from_student(sac, student, actor=False)
-    obs = to_torch(_obs(), "cpu")
-    torch.testing.assert_close(sac.encoder(obs), bc.encoder(obs))
-    torch.testing.assert_close(sac.encoder_target(obs), bc.encoder(obs))
-    assert all(torch.equal(v, fresh[k]) for k, v in sac.actor.state_dict().items()) and sac.freeze_encoder
+    features = StudentFeatures(load_student(run))
+    assert features.cameras == ("front", "wrist") and features.image_size == SIZE and features.dim == 8
+    obs = _obs(3)
+    texts = ["touch the red cube", "touch the red cube", "move to the blue block"]
+    obs["obs/instruction"] = InstructionEmbedder().many(texts)
+    out = features({k: obs[k] for k in ("obs/images/front", "obs/images/wrist")}, texts)
+    assert out.shape == (3, 8) and out.dtype == np.float32
+    whole = bc.encoder(to_torch(obs, "cpu")).detach().numpy()  # [normalised state, instruction, projected pixels]
+    np.testing.assert_allclose(out, whole[:, -8:], atol=1e-5)
+    assert not np.allclose(out[0], out[2], atol=1e-3)  # the instruction conditions what it sees
 
 
 def test_a_run_that_is_not_a_student_is_refused(tmp_path):

@@ -41,9 +41,11 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
         path = str(r.encoder_path or cfg.reward.get("model_path"))
         encode = locate("reward_models.rl_reward.load_frozen_features", "ros.encoder")(path, str(device))
     elif str(r.encoder) == "student":  # sim-to-real fine-tuning (robot_rl.train.finetune)
-        from robot_rl.train.finetune import load_student
+        from robot_rl.train.finetune import StudentFeatures, load_student
 
         student = load_student(str(r.student))
+        if not bool(r.student_actor):  # only its perception: features once per step, a policy from scratch
+            encode, student = StudentFeatures(student, str(device)), None
     cameras = sorted(set(cfg.env.cameras) | set(a.cameras) | set(getattr(model, "cameras", ()))
                      | set(getattr(encode, "cameras", ())) | set(getattr(student, "cameras", ()))) or ["front"]
     sizes = {s for s in (getattr(model, "image_size", None), getattr(encode, "image_size", None),
@@ -75,7 +77,7 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
 
         params = sac_params(student, OmegaConf.to_container(a.agent, resolve=True))
         agent = build_sac(obs_specs, action_dim, params, int(cfg.seed))
-        start_from_student(agent, student, actor=bool(r.student_actor))
+        start_from_student(agent, student)
         agent = agent.to(device)
     else:
         agent = build_agent(a, obs_specs, action_dim, int(cfg.seed)).to(device)
@@ -107,9 +109,8 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
                          log_every=int(t.log_every), seed=int(cfg.seed), progress_bar=bool(cfg.logger.progress_bar),
                          store=store, actor_warmup=int(r.actor_warmup),
                          success_is_terminal=str(cfg.env.reward) == "sparse",
-                         # a student's encoder keeps its own normalisation; its policy acts from the first step
-                         normalize_obs=bool(a.normalize_obs) and student is None,
-                         random_start=student is None or not bool(r.student_actor))
+                         # a student keeps its own normalisation, and acts from the first step
+                         normalize_obs=bool(a.normalize_obs) and student is None, random_start=student is None)
     attrs = {"control_rate_hz": float(spec.control_rate_hz), "robot": str(cfg.robot.name),
              "action_space": str(spec.action_space)}
     buffer = ReplayBuffer(obs_specs, action_dim, capacity, seed=int(cfg.seed))
