@@ -3,17 +3,19 @@ starting point of SAC on the robot.
 
 The student reads what a robot gives (camera images, ``obs/state``, the instruction's embedding)
 through its encoder and maps the features to an action with a deterministic head,
-``tanh(head(features))``. The SAC agent built here reads the same inputs through an encoder of
-the same shape, **loaded from the student and frozen** (its pixel features are never trained
-further, so updates stay cheap and the sim-learned perception is kept), and its tanh-Gaussian
-actor starts as the student: the hidden layers are the head's, the mean's output rows are the
-head's last layer, and the log-std rows start at ``init_std``. So the deterministic action of the
-new agent is the student's action, exactly, before the first update; the critic starts fresh.
-With ``ros.student_actor=false`` only the student's perception is kept: ``StudentFeatures`` runs
-its pixel trunk and projection once per step on the robot's frames (``obs/features``, as the
-reward model's features are with ``ros.encoder=reward``), and a state-sized SAC learns from
-scratch on them and the joints; its updates cost what a state agent's do (the trunk in every
-update made one 130 ms on this CPU).
+``tanh(head(features))``. Its perception is kept frozen and run **once per step**, not in every
+update: ``StudentFeatures`` turns the robot's frames into the student's projected image features
+(``obs/features``, as the reward model's features are with ``ros.encoder=reward``), so an update
+costs what a state agent's does (with the conv trunk inside every update one took 130 ms on this
+CPU; now about 10 ms).
+
+The SAC agent reads ``obs/state``, ``obs/instruction`` and ``obs/features`` in the student's own
+order, with the student's normalisation of the first two; its tanh-Gaussian actor starts as the
+student: the hidden layers are the head's, the mean's output rows are the head's last layer, and
+the log-std rows start at ``init_std``. So the deterministic action of the new agent is the
+student's action, exactly, before the first update; the critic starts fresh. With
+``ros.student_actor=false`` only the perception is kept: a state-sized SAC learns from scratch on
+``obs/features`` and the joints.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from robot_rl.algos.networks import LOG_STD_MAX, LOG_STD_MIN, ObsSpec
 from robot_rl.config import ConfigError
 from robot_rl.contracts import INSTRUCTION_ENCODER, OBS_INSTRUCTION, OBS_STATE, image_key
 
-SHAPE_KEYS = ("hidden_dim", "depth", "feature_dim", "trunk")  # what the SAC networks take from the student
+SHAPE_KEYS = ("hidden_dim", "depth")  # what the SAC actor takes from the student's head
 
 
 @dataclass
@@ -48,6 +50,15 @@ class Student:
         specs = {image_key(c): ObsSpec((self.image_size, self.image_size, 3), "uint8") for c in self.cameras}
         specs[OBS_STATE] = ObsSpec((state_dim,), "float32")
         specs[OBS_INSTRUCTION] = ObsSpec((int(INSTRUCTION_ENCODER["dim"]),), "float32")
+        return specs
+
+    def feature_specs(self, state_dim: int) -> dict[str, ObsSpec]:
+        """What the SAC that continues it reads, in the order its encoder concatenates them:
+        proprioception, the instruction, then the image features ``StudentFeatures`` computes."""
+        from robot_rl.train.robot_io import OBS_FEATURES
+
+        specs = {k: v for k, v in self.obs_specs(state_dim).items() if k in (OBS_STATE, OBS_INSTRUCTION)}
+        specs[OBS_FEATURES] = ObsSpec((int(self.config["feature_dim"]),), "float32")
         return specs
 
 
@@ -73,15 +84,18 @@ def load_student(run_dir: str | Path) -> Student:
 
 
 def sac_params(student: Student, params: dict[str, Any]) -> dict[str, Any]:
-    """``algo.agent`` for the SAC that continues ``student``: its network shapes, the encoder frozen."""
-    return {**params, **{k: student.config[k] for k in SHAPE_KEYS}, "freeze_encoder": True}
+    """``algo.agent`` for the SAC that continues ``student``: its head's shape."""
+    return {**params, **{k: student.config[k] for k in SHAPE_KEYS}}
 
 
 def start_from_student(agent: Any, student: Student, init_std: float = 0.2) -> None:
-    """Load the student's encoder (and the target encoder) into a SAC ``agent`` built with
-    ``sac_params``, and make its actor the student's policy with std ``init_std``."""
-    agent.encoder.load_state_dict(student.encoder)
-    agent.encoder_target.load_state_dict(student.encoder)
+    """Give a SAC ``agent`` built on ``student.feature_specs`` with ``sac_params`` the student's
+    normalisation of proprioception and the instruction (in both encoders; the image features,
+    already the student's, pass as they are), and make its actor the student's policy with std
+    ``init_std``."""
+    for encoder in (agent.encoder, agent.encoder_target):
+        for index, normalizer in enumerate(encoder.normalizers[:2]):  # obs/state, obs/instruction
+            normalizer.load_state_dict({name: student.encoder[f"normalizers.{index}.{name}"] for name in ("mean", "std")})
     net = agent.actor.net
     head = {k: v.to(next(net.parameters()).device) for k, v in student.head.items()}
     last = str(len(net) - 1)

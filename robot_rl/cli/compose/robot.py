@@ -44,8 +44,9 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
         from robot_rl.train.finetune import StudentFeatures, load_student
 
         student = load_student(str(r.student))
-        if not bool(r.student_actor):  # only its perception: features once per step, a policy from scratch
-            encode, student = StudentFeatures(student, str(device)), None
+        encode = StudentFeatures(student, str(device))  # its perception, once per step
+        if not bool(r.student_actor):  # only that: a policy from scratch on it
+            student = None
     cameras = sorted(set(cfg.env.cameras) | set(a.cameras) | set(getattr(model, "cameras", ()))
                      | set(getattr(encode, "cameras", ())) | set(getattr(student, "cameras", ()))) or ["front"]
     sizes = {s for s in (getattr(model, "image_size", None), getattr(encode, "image_size", None),
@@ -60,11 +61,12 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
     specs = {image_key(c): ObsSpec((image_size, image_size, 3), "uint8") for c in cameras}
     specs.update({OBS_STATE: ObsSpec((n_state,), "float32"),
                   OBS_INSTRUCTION: ObsSpec((int(INSTRUCTION_ENCODER["dim"]),), "float32")})
-    if encode is not None:
+    if student is not None:  # in the student's own order, its image features last
+        specs[OBS_FEATURES] = ObsSpec((encode.dim,), "float32")
+        keys = list(student.feature_specs(n_state))
+    elif encode is not None:
         specs[OBS_FEATURES] = ObsSpec((encode.dim,), "float32")
         keys = [OBS_FEATURES, OBS_STATE]
-    elif student is not None:
-        keys = list(student.obs_specs(n_state))
     elif str(a.obs) == "state":  # what a robot's state is: proprioception, and the instruction
         keys = [OBS_STATE, OBS_INSTRUCTION]
     else:

@@ -271,8 +271,8 @@ def test_a_short_run_on_the_sim_robot_learns(tmp_path):
 
 @pytest.mark.slow  # 25 s; test_finetune checks the fine-tuned agent starts as the student, in the default suite
 def test_a_distilled_student_starts_the_robot_run(tmp_path):
-    """ros.encoder=student: SAC shaped as the student, its encoder frozen and its actor the student's
-    policy, reads the bridge's two cameras at the student's size and acts from the first step."""
+    """ros.encoder=student: SAC shaped as the student, its perception frozen (run once per step) and its
+    actor the student's policy, reads the bridge's two cameras at the student's size and acts from the first step."""
     from tests.train.test_finetune import _student_run
     from robot_rl.cli.main import main
 
@@ -284,7 +284,7 @@ def test_a_distilled_student_starts_the_robot_run(tmp_path):
                  "train.log_every=50", "logger.progress_bar=false", f"run={run}"])
     assert code == 0
     report = json.loads((run / "report.json").read_text())
-    assert report["obs_keys"] == ["obs/images/front", "obs/images/wrist", "obs/state", "obs/instruction"]
+    assert report["obs_keys"] == ["obs/state", "obs/instruction", "obs/features"]  # its image features once per step
     assert report["updates"] > 0  # and between episodes the arm came home from wherever the student left it
     with EpisodeStore.open(run / "robot.zarr") as store:
         assert store.cameras == ["front", "wrist"] and store.array("obs/images/front").shape[1:] == (16, 16, 3)
