@@ -1,6 +1,8 @@
 """Sim-to-real fine-tuning on the sim bridge: a distilled student, fine-tuned by SAC on the robot
-(``robot-rl train env=ros ros.encoder=student``) under the ``hard`` preset's dynamics and visuals,
-success before and after on the same seeds. Prints a table, then ``RESULT`` lines.
+(``robot-rl train env=ros ros.encoder=student``) under the ``hard`` preset's dynamics
+(``randomize=hard_dynamics``: its masses, friction, damping, gains, latency and noise, nothing
+visual; ``--randomize hard`` adds its cameras and lights), success before and after on the same
+seeds. Prints a table, then ``RESULT`` lines.
 
     python bench/robot_finetune.py --task lift                       # distils the student first (~10 min)
     python bench/robot_finetune.py --task lift --student runs/<distill run> --steps 6000
@@ -61,7 +63,7 @@ def main() -> None:
                                                           "algo.episodes_per_round=20", "algo.updates_per_round=400"])
     parser.add_argument("--steps", type=int, default=6000, help="env steps of fine-tuning on the bridge")
     parser.add_argument("--episodes", type=int, default=20)
-    parser.add_argument("--randomize", default="hard")
+    parser.add_argument("--randomize", default="hard_dynamics")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--out", default=None)
     parser.add_argument("--extra", nargs="*", default=["ros.safety.tracking_tolerance_rad=0.3"],
