@@ -83,10 +83,12 @@ def evaluate_over_ros(config: RosEvalConfig, log_path: Path | None = None,
     """
     started_s = time.monotonic()
     config = with_policy_sensors(config)
-    domain_id = private_domain()
+    claim = private_domain()  # held for the evaluation: no other robot_rl process takes it meanwhile
+    domain_id = claim.domain_id
     # A private e-stop latch: an e-stop left by an evaluation must not stop the robot's own
     # policy node, nor the robot's latch stop the evaluation.
-    with LaunchLog(log_path) as launch_log, tempfile.TemporaryDirectory(prefix="robot_rl_ros_eval_") as state_dir:
+    with claim, LaunchLog(log_path) as launch_log, \
+            tempfile.TemporaryDirectory(prefix="robot_rl_ros_eval_") as state_dir:
         stack = _Stack(config, domain_id, launch_log, Path(state_dir) / "estop-policy.latch")
         try:
             stack.start()

@@ -46,11 +46,66 @@ class LaunchLog(io.TextIOBase):
         super().close()
 
 
-def private_domain() -> int:
-    # SystemRandom: training code seeds the global generator, and two evaluations on one
-    # machine must not pick the same domain because they were seeded alike.
+LOCK_DIR_ENV = "ROBOT_RL_DOMAIN_LOCKS"  # where domain claims are kept (default: <tmp>/robot_rl-dds-domains)
+DOMAINS = range(1, 101)
+
+
+class DomainsExhausted(RuntimeError):
+    """Every private DDS domain is held by other robot_rl processes on this machine (one sentence)."""
+
+
+class DomainClaim:
+    """A DDS domain held by this process for the ROS 2 processes it starts: an exclusive lock on
+    one file per domain, so two robot_rl commands on one machine (two benches, a training run
+    beside an evaluation) never share one and read each other's joint states or instructions.
+    The kernel drops the lock when the process dies; ``release()`` (or the ``with`` block's end)
+    frees it sooner."""
+
+    def __init__(self, domain_id: int, fd: int) -> None:
+        self.domain_id, self._fd = domain_id, fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops its lock
+            self._fd = None
+
+    def __enter__(self) -> DomainClaim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def private_domain() -> DomainClaim:
+    """A DDS domain in 1..100 that no other robot_rl process on this machine holds (nor the
+    environment's own ``ROS_DOMAIN_ID``), claimed; one sentence when every one is taken."""
+    import fcntl
+    import tempfile
+
     current = os.environ.get("ROS_DOMAIN_ID", "0")
-    return random.SystemRandom().choice([d for d in range(1, 101) if str(d) != current])
+    # SystemRandom: training code seeds the global generator, and two evaluations started alike
+    # should not even try the same domain first.
+    candidates = [d for d in DOMAINS if str(d) != current]
+    random.SystemRandom().shuffle(candidates)
+    directory = Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "robot_rl-dds-domains")
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.chmod(0o1777)  # every user's robot_rl claims here, none can remove another's
+    except OSError:
+        pass  # another user's directory: it is already shared
+    for domain in candidates:
+        try:
+            fd = os.open(directory / f"domain-{domain}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        except OSError:  # another user's claim file we may not open: theirs
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return DomainClaim(domain, fd)
+    raise DomainsExhausted(f"every private DDS domain ({DOMAINS.start}-{DOMAINS.stop - 1}) is held by another robot_rl "
+                       f"process on this machine (claims in {directory}); wait for one to finish.")
 
 
 @contextmanager

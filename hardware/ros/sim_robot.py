@@ -20,7 +20,8 @@ class SimRobot:
 
     def __init__(self, arguments: dict[str, str], log_path: Path | None = None) -> None:
         self.description = load_launch_file(resolve_launch_file("sim_robot.launch.yaml"), arguments)
-        self.domain_id = private_domain()
+        self.claim = private_domain()  # held until close(): no other robot_rl process takes it meanwhile
+        self.domain_id = self.claim.domain_id
         self.log = LaunchLog(log_path)
         self.launcher = Launcher(self.description, self.log)
         self._thread: threading.Thread | None = None
@@ -53,10 +54,13 @@ class SimRobot:
             process.kill()
 
     def close(self) -> None:
-        self.launcher.request_shutdown()
-        if self._thread is not None:
-            self._thread.join(timeout=30.0)
-        self.log.close()
+        try:
+            self.launcher.request_shutdown()
+            if self._thread is not None:
+                self._thread.join(timeout=30.0)
+            self.log.close()
+        finally:
+            self.claim.release()
 
     def __enter__(self) -> SimRobot:
         self.start()

@@ -65,6 +65,7 @@ USER_ERRORS = (
     ("hardware.ros.launch_file", "LaunchError"),
     ("hardware.ros.closed_loop", "RosEvalError"),
     ("hardware.ros.robot_env", "RobotConnectionError"),  # the robot stopped answering: not a bug of ours
+    ("hardware.ros.isolation", "DomainsExhausted"),  # other robot_rl processes hold every private domain
     ("robot_rl.distributed.robot_learner", "LearnerLostError"),  # the learner's machine went away: neither
     ("omegaconf.errors", "OmegaConfBaseException"),
     ("hydra.errors", "HydraException"),
