@@ -204,14 +204,18 @@ class ObsEncoder(nn.Module):
         parts = [norm(obs[k].float().flatten(1)) for k, norm in zip(self.state_keys, self.normalizers)]
         return torch.cat(parts, dim=-1)
 
+    def conv(self, obs: dict[str, torch.Tensor], images: torch.Tensor | None = None) -> torch.Tensor:
+        """The pixel trunk's output (conditioned on the instruction where the trunk is); ``images``
+        overrides the image tensor (e.g. augmented ones)."""
+        images = self.image_tensor(obs) if images is None else images
+        return self.pixels(images, obs[self.condition_key].float()) if self.condition_key else self.pixels(images)
+
     def forward(self, obs: dict[str, torch.Tensor], images: torch.Tensor | None = None,
                 detach_pixels: bool = False) -> torch.Tensor:
         """Features of ``obs``; ``images`` overrides the image tensor (e.g. augmented ones)."""
         parts = [self.state_features(obs)] if self.state_keys else []
         if self.pixels is not None:
-            images = self.image_tensor(obs) if images is None else images
-            conv = (self.pixels(images, obs[self.condition_key].float()) if self.condition_key
-                    else self.pixels(images))
+            conv = self.conv(obs, images)
             parts.append(self.project(conv.detach() if detach_pixels else conv))
         return torch.cat(parts, dim=-1)
 

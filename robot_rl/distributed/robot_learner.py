@@ -171,7 +171,6 @@ class RemoteLearner:
             self._rows.append((transition, intervention))
 
     def owe(self, updates: float) -> None:
-        self._check()
         with self._lock:
             self._owe += updates
 
@@ -252,7 +251,7 @@ class RemoteLearner:
                 self.error = f"the learner on Ray failed: {reply['error']}."
         self._poll_call = self.handle.poll.remote(self.trainer.published)
 
-    def _check(self) -> None:
+    def check(self) -> None:
         if self.error is not None:
             raise LearnerLostError(self.error)
 

@@ -81,11 +81,12 @@ def sensors(obs_specs: dict[str, ObsSpec], env: dict[str, Any]) -> dict[str, Any
 
 
 def export_agent(agent: Agent, obs_specs: dict[str, ObsSpec], out_dir: Path, env: dict[str, Any], provenance: dict[str, Any],
-                 config_yaml: str | None = None) -> Path:
-    """Export ``agent.policy()`` with its spec to ``out_dir`` (checked: ONNX == torch to 1e-5)."""
+                 config_yaml: str | None = None, module: Any = None) -> Path:
+    """Export ``agent.policy()`` (or ``module``, a graph around it reading ``obs_specs``) with its
+    spec to ``out_dir`` (checked: ONNX == torch to 1e-5)."""
     from robot_rl.policy.export import export_instruction_encoder, export_policy
 
     spec = make_spec(agent, obs_specs, env, provenance)
     if OBS_INSTRUCTION in obs_specs:  # the robot embeds its operator's words with the artifact's own encoder
         spec.sensors["instruction"]["encoder"].update(export_instruction_encoder(out_dir))
-    return export_policy(agent.policy(), out_dir, spec, config_yaml)
+    return export_policy(agent.policy() if module is None else module, out_dir, spec, config_yaml)

@@ -137,7 +137,45 @@ class StudentFeatures:
     def __call__(self, frames: dict, instructions: list[str]):
         encoder = self.encoder
         obs = {k: torch.as_tensor(frames[k], device=self.device) for k in encoder.image_keys}
-        images = encoder.image_tensor(obs)
-        condition = torch.as_tensor(self.embed.many(instructions), device=self.device)
-        conv = encoder.pixels(images, condition) if encoder.condition_key else encoder.pixels(images)
-        return encoder.project(conv).float().cpu().numpy()
+        if encoder.condition_key:
+            obs[encoder.condition_key] = torch.as_tensor(self.embed.many(instructions), device=self.device)
+        return encoder.project(encoder.conv(obs)).float().cpu().numpy()
+
+    def input_specs(self) -> dict[str, ObsSpec]:
+        """What the perception reads from the robot: its cameras (uint8) and, where its trunk is
+        conditioned, the instruction's embedding."""
+        specs = {k: ObsSpec((self.image_size, self.image_size, 3), "uint8") for k in self.encoder.image_keys}
+        if self.encoder.condition_key:
+            specs[OBS_INSTRUCTION] = ObsSpec((int(INSTRUCTION_ENCODER["dim"]),), "float32")
+        return specs
+
+
+class FeaturePolicy(torch.nn.Module):
+    """What a policy learned on a student's frozen perception is deployed as: the robot's inputs
+    (uint8 images, ``obs/state``, the instruction's embedding) in, the perception inside the graph
+    (``obs/features``), then the agent's deterministic policy; ``forward(*tensors)`` in ``keys``
+    order, as ``DeterministicPolicy``'s."""
+
+    def __init__(self, keys: list[str], perception: torch.nn.Module, policy: torch.nn.Module) -> None:
+        super().__init__()
+        self.keys, self.perception, self.policy = list(keys), perception, policy
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        from robot_rl.train.robot_io import OBS_FEATURES
+
+        obs = dict(zip(self.keys, inputs))
+        obs[OBS_FEATURES] = self.perception.project(self.perception.conv(obs))
+        return self.policy(*(obs[k] for k in self.policy.keys))
+
+
+def deployable_policy(agent: Any, obs_specs: dict[str, ObsSpec], perception: StudentFeatures
+                      ) -> tuple[torch.nn.Module, dict[str, ObsSpec]]:
+    """``agent`` (reading ``obs_specs``, ``obs/features`` among them) with ``perception`` inside its
+    graph, and the inputs that graph reads: the perception's, then the agent's other keys."""
+    import copy
+
+    from robot_rl.train.robot_io import OBS_FEATURES
+
+    specs = {**perception.input_specs(), **{k: v for k, v in obs_specs.items() if k != OBS_FEATURES}}
+    module = FeaturePolicy(list(specs), copy.deepcopy(perception.encoder).cpu().eval(), agent.policy())
+    return module, specs

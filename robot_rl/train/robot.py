@@ -144,6 +144,8 @@ class RobotTrainer(OnlineTrainer):
         ret, steps, interventions, success, truth, label = 0.0, 0, 0, False, None, ""
         try:
             while True:
+                if self.learner is not None:
+                    self.learner.check()  # between steps: an episode that took its last step is kept
                 if explore and cfg.random_start and self.step < cfg.seed_steps:
                     action = self.rng.uniform(-1, 1, self.action_shape()).astype(np.float32)
                 else:

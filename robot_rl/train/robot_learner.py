@@ -56,6 +56,10 @@ class Learner:
             self.dropped += int(max(0.0, updates - room))
             self.owed += min(updates, max(room, 0.0))
             self._wake.notify()
+
+    def check(self) -> None:
+        """Raise the learner's failure. The control loop asks between steps, never inside one, so
+        an episode whose last step was taken is always committed."""
         if self.error is not None:
             raise RuntimeError(f"the learner thread failed: {self.error}") from self.error
 

@@ -14,10 +14,13 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from robot_rl.algos.networks import ObsSpec
 from robot_rl.cli.main import main
+from robot_rl.config import load_group
 from robot_rl.contracts import OBS_INSTRUCTION, OBS_STATE
+from robot_rl.train.build import build_agent
 from robot_rl.train.checkpoint import checkpoint_path, load_checkpoint, read_checkpoint
 from robot_rl.train.replay import ReplayBuffer
 from robot_rl.train.robot import RobotConfig
@@ -40,11 +43,6 @@ def transitions(n: int, seed: int = 0) -> dict:
 
 
 def small_agent():
-    from omegaconf import OmegaConf
-
-    from robot_rl.config import load_group
-    from robot_rl.train.build import build_agent
-
     algo = OmegaConf.create(load_group("algo", "sac"))
     algo.agent.hidden_dim, algo.agent.num_critics = 32, 2
     return build_agent(algo, SPECS, 3, 0)
@@ -134,6 +132,20 @@ def test_the_learner_runs_on_ray_and_a_resumed_run_needs_nothing_from_it(tmp_pat
                           160)
     state = load_checkpoint(run / "checkpoints", buffer)
     assert state["step"] == 160 and len(buffer) == 160 and state["agent"]["num_updates"] == 120
+
+    # the exported policy is the learner's last agent, reading what a robot gives
+    from robot_rl.policy import load_runtime
+    from robot_rl.policy.spec import random_observations
+
+    runtime = load_runtime(report["policy"], "onnxruntime-cpu")
+    assert runtime.spec.deployable and runtime.spec.obs_keys == [OBS_STATE, OBS_INSTRUCTION]
+    algo = OmegaConf.create(load_group("algo", "sac"))
+    algo.agent.hidden_dim, algo.agent.num_critics = 64, 2
+    agent = build_agent(algo, {OBS_STATE: ObsSpec((22,), "float32"), OBS_INSTRUCTION: ObsSpec((384,), "float32")},
+                        5, 0)
+    agent.load_state_dict(state["agent"])
+    obs = dict(zip(runtime.spec.obs_keys, random_observations(runtime.spec, 4, seed=1)))
+    np.testing.assert_allclose(runtime.act_batch(obs), agent.act(obs, deterministic=True), atol=1e-4)
 
 
 def test_a_lost_learner_is_one_sentence_and_the_robot_keeps_everything(tmp_path, ray_local):

@@ -101,3 +101,54 @@ def test_a_run_that_is_not_a_student_is_refused(tmp_path):
         load_student(run)
     with pytest.raises(ConfigError, match="not a distillation run directory"):
         load_student(tmp_path / "nothing")
+
+
+def test_a_policy_on_the_students_perception_exports_with_it_inside(tmp_path):
+    """What a robot run on ros.encoder=student exports reads what a robot gives (the cameras as
+    uint8, the joints, the instruction's embedding), is deployable, and acts as the agent did on
+    the features computed once per step, in ONNX as in torch."""
+    from robot_rl.policy import load_runtime
+    from robot_rl.policy.instruction import InstructionEmbedder
+    from robot_rl.train.artifact import export_agent
+    from robot_rl.train.finetune import StudentFeatures, deployable_policy
+    from robot_rl.train.robot_io import OBS_FEATURES
+
+    run, _ = _student_run(tmp_path)
+    student = load_student(run)
+    specs = student.feature_specs(STATE)
+    sac_agent = OmegaConf.to_container(OmegaConf.create(load_group("algo", "sac")).agent)
+    sac = build_sac(specs, 5, dict(sac_params(student, sac_agent)), seed=9)
+    start_from_student(sac, student)
+    with torch.no_grad():  # an agent that has learned since: not the student any more
+        for p in sac.actor.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    perception = StudentFeatures(student)
+    module, inputs = deployable_policy(sac, specs, perception)
+    assert set(inputs) == {"obs/images/front", "obs/images/wrist", "obs/state", "obs/instruction"}
+    joints = [f"panda_joint{i}" for i in range(1, 8)]
+    env = {"action_dim": 5, "action_space": "ee_delta", "robot": "panda", "joint_names": joints,
+           "control_rate_hz": 20.0, "task": "reach", "scaling": {"max_pos_step_m": 0.04},
+           "instruction": {"conditioned": True, "key": "obs/instruction"}}
+    out = export_agent(sac, inputs, tmp_path / "policy", env, {"algo": "sac"}, module=module)
+    text = (out / "policy.yaml").read_text()
+    assert "deployable: true" in text and OBS_FEATURES not in text
+    obs = _obs(3)
+    texts = ["touch the red cube", "move to the blue block", "reach the green cube"]
+    obs["obs/instruction"] = InstructionEmbedder().many(texts)
+    robot_obs = {"obs/state": obs["obs/state"], "obs/instruction": obs["obs/instruction"],
+                 OBS_FEATURES: perception({k: obs[k] for k in obs if "images" in k}, texts)}
+    expected = sac.act(robot_obs, deterministic=True)
+    for backend in ("onnxruntime-cpu", "torch-cpu"):
+        runtime = load_runtime(out, backend)
+        np.testing.assert_allclose(runtime.act_batch(obs), expected, atol=1e-4)
+
+
+def test_a_policy_on_the_reward_models_features_says_why_it_has_no_artifact(tmp_path):
+    """ros.encoder=reward: that policy's perception reads the instruction's tokens, which no
+    artifact input carries; the run says so in one sentence instead of exporting half a policy."""
+    from reward_models.rl_reward import FrozenFeatures
+    from robot_rl.cli.compose.robot import _export
+
+    encode = FrozenFeatures.__new__(FrozenFeatures)  # only its kind matters here
+    policy, why = _export(None, None, None, {}, encode, tmp_path, "reach")
+    assert policy is None and "ros.encoder=student" in why and not (tmp_path / "policy").exists()

@@ -61,18 +61,21 @@ class Envs:
         return partial(student_env, tuple(tasks or self.tasks), self.robot, presets, self.env_kwargs,
                        tuple(self.obs_keys), teacher, start=start)
 
-    def facts(self, task: str) -> dict:
+    def facts(self, task: str, obs_keys: list[str] | None = None) -> dict:
+        """The artifact's facts about the env; ``obs_keys`` the policy's inputs where they are not
+        the sim's (a policy learned on a robot)."""
         from dataclasses import asdict
 
         from robot_rl.contracts import OBS_INSTRUCTION
         from robot_rl.policy.instruction import encoder_facts
 
         scaling = {k: v for k, v in asdict(self.controller).items() if k != "action_space"}
-        state_policy = not any(k.startswith("obs/images/") for k in self.obs_keys)
+        obs_keys = self.obs_keys if obs_keys is None else obs_keys
+        state_policy = not any(k.startswith("obs/images/") for k in obs_keys)
         handling = ("not an input: obs/object lists the instructed (target) object first" if state_policy else
                     "not an input: the policy was trained on the env's sampled instructions without seeing them")
         instruction = {"conditioned": False, "handling": handling}
-        if OBS_INSTRUCTION in self.obs_keys:
+        if OBS_INSTRUCTION in obs_keys:
             instruction = {"conditioned": True, "key": OBS_INSTRUCTION, "encoder": encoder_facts(),
                            "handling": "the instruction text, embedded by robot_rl.policy.instruction, is input obs/instruction"}
         return {"action_dim": self.action_dim, "action_space": self.spec.action_space, "robot": self.spec.robot,

@@ -134,6 +134,10 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
                "eval": None if result is None else {"success_rate": result.success_rate,
                                                     "return": result.mean_return, "episodes": result.episodes},
                "eval_task_success_rate": trainer.last_eval_truth}
+    summary["policy"], why = _export(cfg, facts, trainer.agent, obs_specs, encode, run_dir, task)
+    if why:
+        summary["policy_not_exported"] = why
+        print(f"robot-rl: {why}", file=sys.stderr)
     if learner is not None:  # where the updates ran: a Ray worker's node, process and device
         summary["learner"] = {"node": learner["node"], "pid": learner["pid"], "device": learner["device"],
                               "transitions_at_start": learner["buffer"]}
@@ -141,7 +145,23 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
     if jitter:
         summary["command_jitter_ms"] = jitter
     (run_dir / "report.json").write_text(json.dumps(summary, indent=2, default=_plain))
-    return summary  # the agent itself is the run's last checkpoint (checkpoints/, safetensors)
+    return summary
+
+
+def _export(cfg, facts, agent, obs_specs: dict, encode, run_dir: Path, task: str) -> tuple[str | None, str]:
+    """The learned policy as an artifact the policy node runs on the robot (its perception inside
+    the graph: it reads the cameras, the joints and the instruction), or why there is none."""
+    from robot_rl.cli.compose.training import export
+    from robot_rl.train.finetune import StudentFeatures, deployable_policy
+
+    module = None
+    if isinstance(encode, StudentFeatures):
+        module, obs_specs = deployable_policy(agent, obs_specs, encode)
+    elif encode is not None:
+        return None, ("no policy artifact: a policy on the reward model's features (ros.encoder=reward) reads the "
+                      "instruction's token embeddings, which an artifact's inputs do not carry; ros.encoder=student "
+                      "or none gives one the policy node runs. The agent is in checkpoints/.")
+    return str(export(cfg, facts, agent, run_dir, task, obs_specs, module)), ""
 
 
 def _learner(cfg):

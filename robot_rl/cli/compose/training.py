@@ -115,7 +115,9 @@ def resume_step(cfg, run_dir: Path) -> int | None:
     return step
 
 
-def export(cfg, env: Envs, agent, run_dir: Path, task: str) -> Path:
+def export(cfg, env: Envs, agent, run_dir: Path, task: str, obs_specs: dict | None = None, module=None) -> Path:
+    """The run's policy artifact (``run_dir/policy``); ``obs_specs`` and ``module`` where the
+    policy's inputs are not the sim env's (a policy learned on a robot, its perception in the graph)."""
     from omegaconf import OmegaConf
 
     from robot_rl.train.artifact import export_agent
@@ -125,5 +127,6 @@ def export(cfg, env: Envs, agent, run_dir: Path, task: str) -> Path:
                   "teacher": cfg.get("teacher"),
                   "git_commit": git_commit(), "reward": reward_kind(cfg), "demos": cfg.demos, "data": cfg.data,
                   "config": OmegaConf.to_container(cfg, resolve=True)}
-    return export_agent(agent, env.obs_specs, run_dir / "policy", env.facts(",".join(env.tasks)), provenance,
-                        OmegaConf.to_yaml(cfg, resolve=True))
+    obs_specs = env.obs_specs if obs_specs is None else obs_specs
+    return export_agent(agent, obs_specs, run_dir / "policy", env.facts(",".join(env.tasks), list(obs_specs)),
+                        provenance, OmegaConf.to_yaml(cfg, resolve=True), module)

@@ -8,7 +8,6 @@ takes seconds on a loaded machine: wait for matched endpoints, never sleep a fix
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 from dataclasses import asdict
@@ -50,8 +49,12 @@ def private_state_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def domain_id() -> int:
-    return random.Random(os.getpid() * 7919 + time.time_ns()).randint(1, 100)
+def domain_id():
+    """A claimed DDS domain (hardware.ros.isolation): tests running side by side never share one."""
+    from hardware.ros.isolation import private_domain
+
+    with private_domain() as claim:
+        yield claim.domain_id
 
 
 @pytest.fixture

@@ -59,12 +59,12 @@ class Harness:
     as each runs in a process of its own when deployed."""
 
     def __init__(self) -> None:
-        import os
-        import random
-
         import rclpy
 
-        self.domain_id = random.Random(os.getpid() * 31 + time.time_ns()).randint(1, 100)
+        from hardware.ros.isolation import private_domain
+
+        self.claim = private_domain()  # released in close(): tests side by side never share a domain
+        self.domain_id = self.claim.domain_id
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=self.domain_id)
         self._spinning: list[tuple[object, SingleThreadedExecutor, threading.Thread]] = []
@@ -102,6 +102,7 @@ class Harness:
         for node, _, _ in reversed(list(self._spinning)):
             self.remove(node)
         rclpy.shutdown(context=self.context)
+        self.claim.release()
 
 
 class StandInDriver(Node):

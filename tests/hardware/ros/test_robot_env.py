@@ -286,5 +286,7 @@ def test_a_distilled_student_starts_the_robot_run(tmp_path):
     report = json.loads((run / "report.json").read_text())
     assert report["obs_keys"] == ["obs/state", "obs/instruction", "obs/features"]  # its image features once per step
     assert report["updates"] > 0  # and between episodes the arm came home from wherever the student left it
+    spec = (run / "policy" / "policy.yaml").read_text()  # its perception in the graph: it reads what a robot gives
+    assert report["policy"] == str(run / "policy") and "deployable: true" in spec and "obs/features" not in spec
     with EpisodeStore.open(run / "robot.zarr") as store:
         assert store.cameras == ["front", "wrist"] and store.array("obs/images/front").shape[1:] == (16, 16, 3)
