@@ -142,6 +142,7 @@ class Randomizer:
         self.finger_geoms = scene.robot.finger_geoms
         self._latency = 0
         self._actions: deque[np.ndarray] = deque()
+        self._handed_over = False  # actuation applied by the caller (hand_over_actuation)
         self.textures_changed = False
 
     def reset(self, rng: np.random.Generator) -> None:
@@ -232,8 +233,24 @@ class Randomizer:
         if self._latency:
             self._actions.extend(np.asarray(a, dtype=np.float64) for a in actions[-self._latency:])
 
+    def hand_over_actuation(self) -> None:
+        """From now on the caller applies the command latency and action noise (``actuation()``,
+        drawn each episode) on its own clock, and ``perturb_action`` executes actions as given. The
+        ROS sim bridge does this: its env steps physics at 100 Hz on absolute joint targets, where
+        the preset's "N control steps" and "noise of 0.05 of an action" would mean 10 ms and 0.13 rad
+        of joint target each step instead of the policy's 50 ms and 2 mm; it applies them to the
+        commands it receives, at the policy's rate."""
+        self._handed_over = True
+
+    def actuation(self) -> tuple[int, float]:
+        """This episode's command latency in control steps, and the action noise (std, in units of
+        a full action step)."""
+        return self._latency, float(self.config.action_noise)
+
     def perturb_action(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The action the robot actually executes this step: delayed and noisy per the preset."""
+        if self._handed_over:
+            return action
         if self.config.action_noise:
             action = action + rng.normal(0, self.config.action_noise, size=action.shape)
         self._actions.append(np.asarray(action, dtype=np.float64))

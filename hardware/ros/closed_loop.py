@@ -57,6 +57,7 @@ class RosEvalConfig:
     robot: str = "panda"
     episodes: int = 10
     seed: int = 200_000  # first episode seed of the bridge
+    randomize: str = "none"  # the bridge's randomisation preset (sim/conf/randomize)
     episode_timeout_s: float = 5.0  # wall time from the policy's activation until the episode counts as failed
     backend: str = "auto"
     command_interface: str = "joint_trajectory"
@@ -336,6 +337,7 @@ def _launch_arguments(config: RosEvalConfig, latch_file: Path) -> dict[str, str]
     # The bridge plays seed - 1 while the nodes start; the first reset brings episode 0 its seed.
     # No autostart: every episode activates the policy itself (see _Stack.new_episode).
     return {"policy": config.policy_path, "task": config.task, "robot": config.robot, "seed": str(config.seed - 1),
+            "randomize": config.randomize,
             "cameras": f"[{', '.join(config.cameras)}]", "image_size": str(config.image_size),
             "backend": config.backend, "command_interface": config.command_interface, "autostart": "false",
             "estop_latch_file": str(latch_file)}

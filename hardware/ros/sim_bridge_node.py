@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,14 @@ class SimBridgeNode(Node):
 
         self.env = sim.load(cfg.task, cfg.robot, cfg.randomize, cameras=(), image_size=cfg.image_size,
                             control_rate_hz=cfg.physics_rate_hz, action_space="joint_abs")
+        # The preset's command latency and action noise act on the commands as they arrive (the
+        # policy's ticks), not on the 100 Hz physics steps: a latency of N is the command N
+        # commands old, and the noise is that fraction of the joint controller's full step.
+        self.env.randomizer.hand_over_actuation()
+        self._commands: deque[np.ndarray] = deque()
+        self._latency, self._noise_rad = 0, 0.0
+        self._rng = np.random.default_rng(cfg.seed)
+        self._joint_step_rad = float(self.env.config.controller.max_joint_step_rad)
         scene = self.env.scene
         self._lo, self._hi = scene.robot.joint_range.T
         grip = scene.robot.config.gripper
@@ -104,7 +113,12 @@ class SimBridgeNode(Node):
             self.get_logger().error("ignoring a non-finite joint command", throttle_duration_sec=1.0)
             return
         with self._lock:
-            self._target_q = q
+            if self._noise_rad:
+                q = q + self._rng.normal(0.0, self._noise_rad, size=q.shape)
+            self._commands.append(q)
+            while len(self._commands) > self._latency + 1:
+                self._commands.popleft()
+            self._target_q = self._commands[0]  # the command ``latency`` commands ago
             self._watchdog.feed(time.perf_counter())
 
     def _on_gripper(self, msg: Float64MultiArray) -> None:
@@ -126,8 +140,11 @@ class SimBridgeNode(Node):
     def _reset_episode(self) -> None:
         self.env.reset(seed=self._seed)
         self._seed += 1
+        latency, noise = self.env.randomizer.actuation()
         with self._lock:
             self._target_q, self._target_gripper = None, -1.0
+            self._commands.clear()
+            self._latency, self._noise_rad = latency, noise * self._joint_step_rad
         self._instruction_pub.publish(String(data=self.env.instruction))
 
     def _loop(self) -> None:

@@ -105,3 +105,22 @@ def test_old_preset_fields_map_onto_the_split_knobs():
     assert config.object_friction_scale == config.finger_friction_scale == (0.6, 1.4)
     with pytest.raises(ValueError, match="mass_scale"):
         RandomizeConfig.from_dict({"mass_scale": [0.5, 2.0], "link_mass_scale": [1.0, 1.0]})
+
+
+def test_actuation_handed_over_is_not_applied_twice():
+    """A caller that applies the preset's latency and noise itself (the ROS sim bridge, on the
+    commands it receives) gets this episode's draw, and the env then executes actions as given."""
+    env = sim.load("lift", "panda", "hard_dynamics", cameras=(), image_size=32)
+    try:
+        env.reset(seed=0)
+        rz = env.unwrapped.randomizer
+        rng = np.random.default_rng(0)
+        action = np.full(env.action_space.shape, 0.3)
+        assert not np.array_equal(rz.perturb_action(action, rng), action)  # noisy (and maybe delayed)
+        rz.hand_over_actuation()
+        env.reset(seed=1)
+        latency, noise = rz.actuation()
+        assert 0 <= latency <= 2 and noise == 0.05  # hard_dynamics: action_latency_steps [0, 2], action_noise 0.05
+        assert all(rz.perturb_action(action, rng) is action for _ in range(4))
+    finally:
+        env.close()

@@ -72,9 +72,10 @@ def evaluate_ros(options: dict) -> dict:
     sim_episode_s = float(load_group("task", task)["episode_steps"]) / float(spec.control_rate_hz)
     # The node ramps in over its first second after each activation (hardware.ros.policy_node).
     episode_s = 1.5 * sim_episode_s + 1.0 if options["episode_s"] == "auto" else float(options["episode_s"])
-    out = out_dir(options, Path(options["run"]) / "eval" / "ros")
+    out = out_dir(options, Path(options["run"]) / "eval" / ("ros" if not options["randomize"] else f"ros-{options['randomize']}"))
     config = RosEvalConfig(policy_path=str(where), task=task, robot=spec.robot, episodes=int(options["episodes"]),
-                           seed=int(options["seed"]), episode_timeout_s=episode_s, backend=options["backend"],
+                           seed=int(options["seed"]), randomize=options["randomize"] or "none",
+                           episode_timeout_s=episode_s, backend=options["backend"],
                            cameras=tuple(images), image_size=int(next(iter(images.values()))[0]) if images else 84)
     bar = EpisodeBar(config.episodes, f"ROS 2 {task}")
     try:
@@ -83,7 +84,8 @@ def evaluate_ros(options: dict) -> dict:
         raise ValueError(str(error)) from None
     finally:
         bar.close()
-    result.update(policy=str(where), task=task, sim_episode_s=sim_episode_s, log=str(out / "nodes.log"))
+    result.update(policy=str(where), task=task, randomize=config.randomize, sim_episode_s=sim_episode_s,
+                  log=str(out / "nodes.log"))
     (out / "results.json").write_text(json.dumps(result, indent=2))
     return result
 

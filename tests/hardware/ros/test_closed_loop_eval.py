@@ -46,3 +46,19 @@ def test_a_policy_the_node_cannot_load_fails_fast_with_the_reason(tmp_path):
     assert str(log_path) in message
     assert time.monotonic() - started < 45.0
     assert "all nodes stopped" in log_path.read_text().strip().splitlines()[-1]
+
+
+def test_the_bridge_runs_the_randomisation_asked_for():
+    """eval ros=true randomize=NAME: the launched bridge runs that preset (it used to run none,
+    whatever was asked)."""
+    from pathlib import Path
+
+    from hardware.ros.closed_loop import _launch_arguments
+    from hardware.ros.launch_file import load_launch_file, resolve_launch_file
+
+    config = RosEvalConfig("policy", randomize="hard_dynamics", cameras=("front",), image_size=32)
+    description = load_launch_file(resolve_launch_file("deploy_sim.launch.yaml"), _launch_arguments(config, Path("l")))
+    bridge = next(p for p in description.processes if p.name == "sim_bridge")
+    assert bridge.parameters["randomize"] == "hard_dynamics"
+    plain = load_launch_file(resolve_launch_file("deploy_sim.launch.yaml"), {"policy": "policy"})
+    assert next(p for p in plain.processes if p.name == "sim_bridge").parameters["randomize"] == "none"
