@@ -234,12 +234,12 @@ class Randomizer:
             self._actions.extend(np.asarray(a, dtype=np.float64) for a in actions[-self._latency:])
 
     def hand_over_actuation(self) -> None:
-        """From now on the caller applies the command latency and action noise (``actuation()``,
-        drawn each episode) on its own clock, and ``perturb_action`` executes actions as given. The
+        """From now on ``perturb_action`` executes the env's actions as given, and the caller runs
+        the preset's command latency and action noise through ``actuate`` on its own clock. The
         ROS sim bridge does this: its env steps physics at 100 Hz on absolute joint targets, where
         the preset's "N control steps" and "noise of 0.05 of an action" would mean 10 ms and 0.13 rad
-        of joint target each step instead of the policy's 50 ms and 2 mm; it applies them to the
-        commands it receives, at the policy's rate."""
+        of joint target each step instead of the policy's 50 ms and 2 mm; it actuates the commands
+        it receives, at the policy's rate."""
         self._handed_over = True
 
     def actuation(self) -> tuple[int, float]:
@@ -249,11 +249,15 @@ class Randomizer:
 
     def perturb_action(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The action the robot actually executes this step: delayed and noisy per the preset."""
-        if self._handed_over:
-            return action
+        return action if self._handed_over else self.actuate(action, rng)
+
+    def actuate(self, command: np.ndarray, rng: np.random.Generator, step: float = 1.0) -> np.ndarray:
+        """What executes of ``command`` now: the command ``latency`` commands ago, with noise of
+        ``action_noise`` times ``step`` (a full action is 1; the bridge passes its joint
+        controller's step in radians)."""
         if self.config.action_noise:
-            action = action + rng.normal(0, self.config.action_noise, size=action.shape)
-        self._actions.append(np.asarray(action, dtype=np.float64))
+            command = command + rng.normal(0, self.config.action_noise * step, size=command.shape)
+        self._actions.append(np.asarray(command, dtype=np.float64))
         while len(self._actions) > self._latency + 1:
             self._actions.popleft()
         return self._actions[0]

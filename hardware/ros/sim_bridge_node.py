@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,8 +61,6 @@ class SimBridgeNode(Node):
         # policy's ticks), not on the 100 Hz physics steps: a latency of N is the command N
         # commands old, and the noise is that fraction of the joint controller's full step.
         self.env.randomizer.hand_over_actuation()
-        self._commands: deque[np.ndarray] = deque()
-        self._latency, self._noise_rad = 0, 0.0
         self._rng = np.random.default_rng(cfg.seed)
         self._joint_step_rad = float(self.env.config.controller.max_joint_step_rad)
         scene = self.env.scene
@@ -113,12 +110,7 @@ class SimBridgeNode(Node):
             self.get_logger().error("ignoring a non-finite joint command", throttle_duration_sec=1.0)
             return
         with self._lock:
-            if self._noise_rad:
-                q = q + self._rng.normal(0.0, self._noise_rad, size=q.shape)
-            self._commands.append(q)
-            while len(self._commands) > self._latency + 1:
-                self._commands.popleft()
-            self._target_q = self._commands[0]  # the command ``latency`` commands ago
+            self._target_q = self.env.randomizer.actuate(q, self._rng, self._joint_step_rad)
             self._watchdog.feed(time.perf_counter())
 
     def _on_gripper(self, msg: Float64MultiArray) -> None:
@@ -138,13 +130,10 @@ class SimBridgeNode(Node):
 
     # --- the real-time loop -----------------------------------------------------------------
     def _reset_episode(self) -> None:
-        self.env.reset(seed=self._seed)
-        self._seed += 1
-        latency, noise = self.env.randomizer.actuation()
-        with self._lock:
+        with self._lock:  # a command arriving meanwhile waits: it joins the new episode's latency queue
+            self.env.reset(seed=self._seed)
             self._target_q, self._target_gripper = None, -1.0
-            self._commands.clear()
-            self._latency, self._noise_rad = latency, noise * self._joint_step_rad
+        self._seed += 1
         self._instruction_pub.publish(String(data=self.env.instruction))
 
     def _loop(self) -> None:

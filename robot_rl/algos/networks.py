@@ -210,6 +210,10 @@ class ObsEncoder(nn.Module):
         images = self.image_tensor(obs) if images is None else images
         return self.pixels(images, obs[self.condition_key].float()) if self.condition_key else self.pixels(images)
 
+    def image_features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The projected image features alone (a frozen perception's output, ``obs/features``)."""
+        return self.project(self.conv(obs))
+
     def forward(self, obs: dict[str, torch.Tensor], images: torch.Tensor | None = None,
                 detach_pixels: bool = False) -> torch.Tensor:
         """Features of ``obs``; ``images`` overrides the image tensor (e.g. augmented ones)."""

@@ -139,7 +139,7 @@ class StudentFeatures:
         obs = {k: torch.as_tensor(frames[k], device=self.device) for k in encoder.image_keys}
         if encoder.condition_key:
             obs[encoder.condition_key] = torch.as_tensor(self.embed.many(instructions), device=self.device)
-        return encoder.project(encoder.conv(obs)).float().cpu().numpy()
+        return encoder.image_features(obs).float().cpu().numpy()
 
     def input_specs(self) -> dict[str, ObsSpec]:
         """What the perception reads from the robot: its cameras (uint8) and, where its trunk is
@@ -164,7 +164,7 @@ class FeaturePolicy(torch.nn.Module):
         from robot_rl.train.robot_io import OBS_FEATURES
 
         obs = dict(zip(self.keys, inputs))
-        obs[OBS_FEATURES] = self.perception.project(self.perception.conv(obs))
+        obs[OBS_FEATURES] = self.perception.image_features(obs)
         return self.policy(*(obs[k] for k in self.policy.keys))
 
 

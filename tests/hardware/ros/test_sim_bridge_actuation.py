@@ -31,10 +31,11 @@ def test_hard_dynamics_delays_and_perturbs_the_commands_not_the_physics_steps(ro
     try:
         names = bridge.joint_names
         for _ in range(30):  # an episode whose drawn latency is at least one command
-            if bridge._latency >= 1:
+            if bridge.env.randomizer.actuation()[0] >= 1:
                 break
             _new_episode(bridge)
-        latency, noise = bridge._latency, bridge._noise_rad
+        latency, noise = bridge.env.randomizer.actuation()
+        noise *= bridge.env.config.controller.max_joint_step_rad
         assert latency >= 1 and noise == pytest.approx(0.05 * 0.1)  # hard_dynamics: action_noise 0.05 of a 0.1 rad step
         wait_for(lambda: np.abs(bridge.env.scene.joint_vel()).max() < 0.5, what="the arm to settle")
         q0 = bridge.env.scene.joint_pos().copy()
