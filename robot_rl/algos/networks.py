@@ -108,9 +108,8 @@ class SpatialSoftmax(nn.Module):
         self.log_temperature = nn.Parameter(torch.zeros(()))
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        b, k = maps.shape[:2]
         attention = torch.softmax(maps.flatten(2) / self.log_temperature.exp(), dim=-1)  # (B, K, H*W)
-        return (attention @ self.grid).reshape(b, 2 * k)
+        return (attention @ self.grid).flatten(1)  # (B, 2K): no shape arithmetic in a traced graph
 
 
 class KeypointEncoder(nn.Module):

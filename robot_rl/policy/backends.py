@@ -221,9 +221,14 @@ class TorchCudaGraphBackend:
         import torch
 
         self._torch = torch
-        open_torchscript(path, spec)  # on the CPU first: a damaged or mismatched file is a ContractError naming it
+        # Loaded on the CPU (a damaged or mismatched file is a ContractError naming it), then only
+        # parameters and buffers move: a traced graph's constants stay CPU scalars. Loaded with
+        # map_location="cuda" they became GPU scalars, and a traced shape computed with one
+        # (SpatialSoftmax's ``2 * k``) was read back to the host by ``aten::Int``: a device sync,
+        # which invalidates a CUDA graph capture (seen on an H200).
+        module = open_torchscript(path, spec)
         try:
-            self.module = torch.jit.load(str(path), map_location="cuda").eval()
+            self.module = module.to("cuda").eval()
         except Exception as error:  # noqa: BLE001 - the file was checked on the CPU first by load_runtime
             raise BackendUnavailable(f"backend 'torch-cuda' could not load {path} "
                                      f"({first_line(error)}).") from None
@@ -239,9 +244,9 @@ class TorchCudaGraphBackend:
                 self.name, self.detail = "torch-cuda", f"{precision} CUDA graph on {torch.cuda.get_device_name()}"
                 return
             except RuntimeError as error:  # an op without a half kernel, or not capturable
-                errors.append(str(error).splitlines()[0])
-                log.info("torch-cuda %s capture failed: %s", "fp16" if half else "fp32", errors[-1])
-        raise BackendUnavailable(f"backend 'torch-cuda' could not capture a CUDA graph ({errors[-1]}).")
+                errors.append(f"{'fp16' if half else 'fp32'}: {first_line(error)}")
+                log.info("torch-cuda capture failed, %s", errors[-1])
+        raise BackendUnavailable(f"backend 'torch-cuda' could not capture a CUDA graph ({'; '.join(errors)}).")
 
     def _capture(self, half: bool):
         """Warm up on a side stream, then capture one call reading ``_device_in`` (static: each

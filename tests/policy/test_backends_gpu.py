@@ -32,7 +32,8 @@ STUDENT = {"obs/images/front": ObsSpec((40, 40, 3), "uint8"), "obs/images/wrist"
 
 @pytest.fixture(scope="module")
 def student(tmp_path_factory) -> Path:
-    agent = BC(STUDENT, 5, BCConfig(hidden_dim=64, depth=2, feature_dim=16), seed=0)
+    """The student the pipeline deploys (distill's keypoint trunk, FiLM'd by the instruction), small."""
+    agent = BC(STUDENT, 5, BCConfig(hidden_dim=64, depth=2, feature_dim=16, trunk="keypoints"), seed=0)
     facts = {"action_dim": 5, "action_space": "ee_delta", "robot": "panda", "joint_names": PANDA,
              "control_rate_hz": 20.0, "task": "reach", "instruction": {"conditioned": True, "key": "obs/instruction"}}
     return export_agent(agent, STUDENT, tmp_path_factory.mktemp("student") / "policy", facts, {"algo": "bc"})
@@ -65,6 +66,19 @@ def test_gpu_backend_agrees_with_the_cpu_backend(student, name):
         np.testing.assert_allclose(got, expected, atol=atol)
         actions.append(got)
     assert np.ptp(np.stack(actions), axis=0).max() > 10 * atol  # the inputs reached the graph, not a stale copy
+
+
+def test_student_graph_reads_nothing_back_to_the_host(student):
+    """The torch-cuda backend captures the TorchScript student into a CUDA graph; a tensor read
+    back to the host inside it (``aten::Int``/``aten::item``: a traced shape computed with
+    tensors) syncs the device and invalidates the capture. On an H200 SpatialSoftmax's
+    ``reshape(b, 2 * k)`` did exactly that; this is the check a CPU machine can make."""
+    import torch
+
+    graph = str(torch.jit.load(str(student / "policy.pt")).inlined_graph)
+    host_reads = [line.strip() for line in graph.splitlines()
+                  if any(op in line for op in ("aten::Int(", "aten::item(", "aten::tolist(", "aten::Bool("))]
+    assert not host_reads, "\n".join(host_reads)
 
 
 def test_gpu_check_runs_end_to_end_and_says_why_a_backend_cannot(student):
