@@ -47,6 +47,7 @@ class SimBridgeConfig:
     command_topic: str = ""
     gripper_topic: str = "gripper_controller/commands"
     command_timeout_s: float = 0.5
+    calibration: str = ""  # a calibration.yaml (robot-rl sysid's): the arm's physics; empty: the robot file's
 
 
 class SimBridgeNode(Node):
@@ -56,7 +57,8 @@ class SimBridgeNode(Node):
         import sim
 
         self.env = sim.load(cfg.task, cfg.robot, cfg.randomize, cameras=(), image_size=cfg.image_size,
-                            control_rate_hz=cfg.physics_rate_hz, action_space="joint_abs")
+                            control_rate_hz=cfg.physics_rate_hz, action_space="joint_abs",
+                            calibration=cfg.calibration or None)
         # The preset's command latency and action noise act on the commands as they arrive (the
         # policy's ticks), not on the 100 Hz physics steps: a latency of N is the command N
         # commands old, and the noise is that fraction of the joint controller's full step.

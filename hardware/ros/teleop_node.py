@@ -10,7 +10,9 @@ measured arm, the same fault rule, and the same e-stop (``estop`` topic, ``~/est
 (geometry_msgs/TwistStamped in m/s and rad/s) and ``teleop/events`` (start, keep, discard,
 success, failure, quit). ``device:=topic`` reads geometry_msgs/Twist from ``spacenav/twist``
 and the gripper (-1 open .. 1 closed, std_msgs/Float64) from ``teleop/gripper`` instead of a
-device, so any ROS joystick driver can drive it. The keyboard needs the node's own terminal:
+device, so any ROS joystick driver can drive it. ``device:=excite`` plays system
+identification's excitation motions (``hardware.teleop.excite``; ``excite_*`` parameters), one
+recorded episode each, for ``robot-rl sysid``. The keyboard needs the node's own terminal:
 run it directly (``python -m hardware.ros.teleop_node --ros-args -p device:=keyboard``).
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from geometry_msgs.msg import Twist, TwistStamped
@@ -40,7 +43,7 @@ from hardware.safety import CommandWatchdog, SafetyConfig, SafetyFilter, SafetyL
 class TeleopNodeConfig(SafetyLimits):
     """Parameters of the teleop node: the safety limits (SafetyLimits' fields; two defaults differ) and these."""
 
-    device: str = "spacemouse"  # keyboard | spacemouse | gamepad | topic
+    device: str = "spacemouse"  # keyboard | spacemouse | gamepad | topic | excite
     robot: str = "panda"
     control_rate_hz: float = 20.0
     translation_scale: float = 1.0
@@ -58,6 +61,14 @@ class TeleopNodeConfig(SafetyLimits):
     ramp_in_s: float = 0.5
     max_stamp_age_s: float = 1.0  # header stamps further than this from the node's clock are refused
     estop_latch_file: str = ""  # empty: $ROBOT_RL_STATE_DIR (or ~/.local/state/robot_rl)/estop-d<domain>-<node>.latch
+    # device=excite: how many motions of how many steps, chosen in which task's sim scene at which
+    # physics (a calibration.yaml from an earlier robot-rl sysid; empty: the robot file's), resting between
+    excite_motions: int = 3
+    excite_steps: int = 50
+    excite_task: str = "reach"
+    excite_prior: str = ""
+    excite_settle_s: float = 1.0
+    excite_scale: float = 1.0  # fraction of each motion's hand motion played (gentler for a first run on an arm)
 
 
 class TopicDevice:
@@ -126,7 +137,7 @@ class TeleopNode(Node):
         self._action_pub = self.create_publisher(Float32MultiArray, "teleop/action", 10)
         self._twist_pub = self.create_publisher(TwistStamped, "teleop/twist", 10)
         self._events_pub = self.create_publisher(String, "teleop/events", 10)
-        self._stop = threading.Event()
+        self._stop, self._finished = threading.Event(), False
         self._thread = threading.Thread(target=loop_guard, args=(self, self._loop), name="teleop", daemon=True)
         self._thread.start()
         self.get_logger().info(f"teleop: {cfg.device} -> {cfg.robot} at {cfg.control_rate_hz:g} Hz")
@@ -134,6 +145,8 @@ class TeleopNode(Node):
     def _open_device(self):
         if self.config.device == "topic":
             return TopicDevice(self, self.config)
+        if self.config.device == "excite":
+            return self._excitation()
         from hardware.teleop import TeleopConfig, TeleopDeviceError, make_device
 
         config = TeleopConfig(translation_scale=self.config.translation_scale,
@@ -143,11 +156,46 @@ class TeleopNode(Node):
         except TeleopDeviceError as error:
             raise ValueError(str(error)) from None
 
+    def _excitation(self):
+        """The excitation player, its motions chosen now in the sim (a few seconds)."""
+        from hardware.teleop.excite import ExcitationPlayer
+        from robot_rl.sysid.explore import motions_for
+
+        cfg = self.config
+        if cfg.excite_motions < 1 or cfg.excite_steps < 2 or cfg.excite_settle_s < 0 or not 0 < cfg.excite_scale <= 1:
+            raise ValueError(f"device:=excite needs excite_motions >= 1, excite_steps >= 2, excite_settle_s >= 0 and "
+                             f"0 < excite_scale <= 1; got {cfg.excite_motions}, {cfg.excite_steps}, "
+                             f"{cfg.excite_settle_s:g} and {cfg.excite_scale:g}.")
+        if cfg.excite_prior and not Path(cfg.excite_prior).is_file():
+            raise ValueError(f"excite_prior:={cfg.excite_prior} is not a file; give the calibration.yaml an earlier "
+                             "robot-rl sysid wrote, or leave it empty for the robot file's physics.")
+        try:
+            motions = motions_for(cfg.excite_task, cfg.robot, cfg.excite_motions, cfg.excite_steps,
+                                  cfg.excite_prior or None, control_rate_hz=cfg.control_rate_hz, action_space="ee_delta")
+        except (KeyError, ValueError) as error:  # an unknown task, a damaged calibration
+            raise ValueError(f"device:=excite could not choose its motions ({str(error).strip(chr(39))}).") from None
+        player = ExcitationPlayer(motions, cfg.control_rate_hz, cfg.excite_settle_s, ready=self._arm_ready,
+                                  scale=cfg.excite_scale)
+        self.get_logger().info(f"excite: {len(player.motions)} motions of {cfg.excite_steps} steps "
+                               f"({', '.join(name for name, _ in player.motions)}); start from the home pose")
+        return player
+
+    def _arm_ready(self) -> bool:
+        """The node commands the arm at full rate: active, ramped in, no fault, no e-stop."""
+        safety = self.safety
+        return (safety.active and not safety.faulted and not self.estop.tripped
+                and safety.ramp(time.perf_counter()) >= 1.0)
+
     def _loop(self) -> None:
         loop = RateLoop(self.config.control_rate_hz)
         while not self._stop.is_set():
             loop.wait()
             command = self.device.read()
+            if getattr(self.device, "done", False) and not self._finished:
+                self._finished = True
+                self.get_logger().info(f"excite: done, {len(self.device.played)} motions recorded "
+                                       f"({self.device.interrupted} interrupted and played again); "
+                                       "robot-rl sysid data=<the recorder's store> fits the sim to them")
             for event in command.events:
                 self._events_pub.publish(String(data=event))
             self._source.action = command.action

@@ -115,3 +115,19 @@ def choose_excitations(simulator: Simulator, start: np.ndarray, count: int, step
         total = total + infos[name]
         chosen.append((name, library[name], log_det(total)))
     return chosen
+
+
+def motions_for(task: str, robot: str, count: int, steps: int, prior: str | Calibration | None = None,
+                **env_kwargs) -> list[tuple[str, np.ndarray, float]]:
+    """``choose_excitations`` for ``robot`` in ``task``'s scene from the sim's reset pose (seed
+    0), at ``prior`` (a calibration.yaml path or a Calibration; None: the robot file's physics).
+    ``env_kwargs`` (control_rate_hz, action_space) must be those the motions will be played at.
+    One home for the sim's ``record device=excite`` and the teleop node's ``device:=excite``."""
+    if isinstance(prior, (str, bytes)) or hasattr(prior, "__fspath__"):
+        prior = Calibration.from_file(prior)
+    simulator = Simulator(task, robot, **env_kwargs)
+    try:
+        start = simulator.env.reset(seed=0)[0]["obs/state"]
+        return choose_excitations(simulator, start, count, steps, prior)
+    finally:
+        simulator.close()

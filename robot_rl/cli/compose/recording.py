@@ -46,19 +46,11 @@ class ExcitationDevice:
     at ``prior`` (a calibration.yaml from an earlier robot-rl sysid, or the robot file's physics)."""
 
     def __init__(self, env, episodes: int, prior: str | None = None) -> None:
-        import sim.randomize
-        from robot_rl.sysid.explore import choose_excitations
-        from robot_rl.sysid.replay import Simulator
+        from robot_rl.sysid.explore import motions_for
 
         spec = env.env_spec
-        calibration = sim.randomize.Calibration.from_file(prior) if prior else None
-        simulator = Simulator(spec.task, spec.robot, control_rate_hz=spec.control_rate_hz,
-                              action_space=spec.action_space)
-        try:
-            start = simulator.env.reset(seed=0)[0]["obs/state"]
-            self.motions = choose_excitations(simulator, start, episodes, env.episode_steps, calibration)
-        finally:
-            simulator.close()
+        self.motions = motions_for(spec.task, spec.robot, episodes, env.episode_steps, prior or None,
+                                   control_rate_hz=spec.control_rate_hz, action_space=spec.action_space)
         self.episode, self.step = -1, 0
 
     def on_episode_start(self) -> None:
