@@ -32,7 +32,7 @@ def test_excite_plays_whole_motions_on_the_arm_and_sysid_reads_what_was_recorded
     bridge = ros.add(SimBridgeNode(context=ros.context, parameter_overrides=[Parameter("calibration", value=str(hidden))]))
     assert bridge.env.randomizer.calibration.gain_scale == HIDDEN["gain_scale"]  # the arm's own physics
     teleop = ros.add(TeleopNode(context=ros.context, parameter_overrides=[
-        Parameter("device", value="excite"), Parameter("excite_motions", value=2), Parameter("excite_steps", value=30),
+        Parameter("device", value="excite"), Parameter("excite_motions", value=2), Parameter("excite_steps", value=20),
         Parameter("excite_settle_s", value=0.5), Parameter("excite_scale", value=0.5)]))
     recorder = ros.add(RecorderNode(context=ros.context, parameter_overrides=[
         Parameter("out", value=str(out)), Parameter("object_dim", value=19), Parameter("source", value="real"),
