@@ -25,6 +25,9 @@ ACTION = "action"
 REWARD = "reward"
 INFO_SUCCESS = "info/success"
 INFO_PROGRESS = "info/progress"
+# The joint position targets (rad) a ROS 2 node sent the arm during the step, safety-filtered:
+# what robot-rl sysid replays when a store has them (the recorder node's ``command_interface``).
+INFO_COMMAND = "info/command"
 DATA_GROUP = "data"
 EPISODE_ENDS = "meta/episode_ends"
 EPISODE_INFO = "meta/episode_info"

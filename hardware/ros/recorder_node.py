@@ -32,7 +32,8 @@ from std_msgs.msg import Bool, Float32, Float32MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
 from hardware.ros.camera_node import square
-from hardware.ros.decoding import JointStateReader, MessageError, image_to_rgb, stamp_to_s
+from hardware.ros.conversions import DEFAULT_COMMAND_TOPICS, command_type
+from hardware.ros.decoding import JointStateReader, MessageError, image_to_rgb, read_joint_command, stamp_to_s
 from hardware.ros.mcap_writer import EpisodeBags, kept_episodes
 from hardware.ros.params import declare_config
 from hardware.ros.runner import loop_guard, run_node
@@ -65,12 +66,19 @@ class RecorderConfig:
     stale_s: float = 0.25  # skip a row whose joint state is older than this
     format: str = "zarr"  # zarr | mcap | both: also (or only) one rosbag2 MCAP bag per episode
     mcap_dir: str = ""  # where the episode bags go; "" = beside the store, <out without .zarr>_mcap
+    # joint_trajectory | position_array: also record the joint targets sent on that interface's
+    # topic (or command_topic) as info/command, what robot-rl sysid fits the arm's response to; "": not
+    command_interface: str = ""
+    command_topic: str = ""
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise ValueError(f"format {self.format!r} is unknown; expected one of {', '.join(FORMATS)}.")
         if self.source not in contracts.EPISODE_SOURCES:
             raise ValueError(f"source {self.source!r} is unknown; expected one of {contracts.EPISODE_SOURCES}.")
+        if self.command_interface and self.command_interface not in DEFAULT_COMMAND_TOPICS:
+            raise ValueError(f"command_interface {self.command_interface!r} is unknown; expected empty (not recorded) "
+                             f"or one of {', '.join(DEFAULT_COMMAND_TOPICS)}.")
 
 
 class RecorderNode(Node):
@@ -83,7 +91,7 @@ class RecorderNode(Node):
         self.bags = EpisodeBags(self.bag_folder(cfg)) if cfg.format != "zarr" else None
         self._bag_index = kept_episodes(self.bags.folder) if self.bags is not None else 0
         self._reader = JointStateReader(self.robot.joint_names, self.robot.gripper_joint_names)
-        self.streams = {name: Timeline() for name in ("joints", "action", "object", "success", "progress",
+        self.streams = {name: Timeline() for name in ("joints", "action", "command", "object", "success", "progress",
                                                       *(f"image/{c}" for c in cfg.cameras))}
         self._instruction = cfg.instruction
         self._lock = threading.Lock()
@@ -122,6 +130,8 @@ class RecorderNode(Node):
         schema.update({contracts.image_key(c): ((cfg.image_size, cfg.image_size, 3), "uint8") for c in cfg.cameras})
         if cfg.object_dim > 0:
             schema[contracts.OBS_OBJECT] = ((cfg.object_dim,), "float32")
+        if cfg.command_interface:
+            schema[contracts.INFO_COMMAND] = ((n,), "float32")
         return schema
 
     def _attrs(self) -> dict:
@@ -137,6 +147,9 @@ class RecorderNode(Node):
                          qos_profile_sensor_data)
         self._listen(Float32MultiArray, cfg.action_topic, lambda m: self._add("action", np.array(m.data, np.float32)),
                      10)
+        if cfg.command_interface:
+            self._listen(command_type(cfg.command_interface),
+                         cfg.command_topic or DEFAULT_COMMAND_TOPICS[cfg.command_interface], self._on_command, 10)
         self._listen(Float32MultiArray, "observations/object",
                      lambda m: self._add("object", np.array(m.data, np.float32)), 10)
         self._listen(Bool, "task/success", lambda m: self._add("success", bool(m.data)), 10)
@@ -171,6 +184,12 @@ class RecorderNode(Node):
             self.streams["joints"].add(stamp_to_s(msg.header.stamp), self._reader.read(msg))
         except MessageError as error:
             self.get_logger().error(f"ignoring joint state: {error}", throttle_duration_sec=2.0)
+
+    def _on_command(self, msg) -> None:
+        try:
+            self._add("command", read_joint_command(msg, self.robot.joint_names).astype(np.float32))
+        except MessageError as error:
+            self.get_logger().error(f"ignoring joint command: {error}", throttle_duration_sec=2.0)
 
     def _on_image(self, camera: str, msg: Image) -> None:
         try:
@@ -281,6 +300,9 @@ class RecorderNode(Node):
 
     def _record(self, previous_s: float, now_s: float) -> None:
         """Write the row observed last period with the action sent since, and observe this one."""
+        if self.config.command_interface:
+            self._record_commanded(previous_s, now_s)
+            return
         if self._pending is not None:
             action = self.streams["action"].between(previous_s, now_s) or self.streams["action"].latest(now_s)
             if action is not None and action[1].shape == (self.action_dim,):
@@ -289,6 +311,21 @@ class RecorderNode(Node):
                     self.writer.add_step(self._pending)
                 self._steps += 1
         self._pending = self._observe(now_s)
+
+    def _record_commanded(self, previous_s: float, now_s: float) -> None:
+        """With the joint targets recorded, each command sent since the last tick is a row: the
+        state as it was when the command went out, the action it came from, and the command.
+        Clocked by this node's own ticks instead, the time from a command to the next row's state
+        would vary with the two nodes' phase (nothing to a whole period), which system
+        identification reads as a command latency one step longer or shorter from run to run."""
+        for sent_s, q in self.streams["command"].all_between(previous_s, now_s):
+            row, action = self._observe(sent_s), self.streams["action"].latest(sent_s)
+            if row is None or action is None or action[1].shape != (self.action_dim,):
+                continue
+            row[contracts.ACTION], row[contracts.INFO_COMMAND] = action[1], q
+            if self.writer is not None:
+                self.writer.add_step(row)
+            self._steps += 1
 
     def _observe(self, now_s: float) -> dict | None:
         cfg = self.config

@@ -52,3 +52,9 @@ class Timeline:
         """The last sample with ``after_s < stamp <= until_s``."""
         sample = self.latest(until_s)
         return sample if sample is not None and sample[0] > after_s else None
+
+    def all_between(self, after_s: float, until_s: float) -> list[tuple[float, Any]]:
+        """Every sample with ``after_s < stamp <= until_s``, oldest first."""
+        with self._lock:
+            lo, hi = bisect.bisect_right(self._stamps, after_s), bisect.bisect_right(self._stamps, until_s)
+            return [(self._stamps[i], self._values[i]) for i in range(lo, hi)]

@@ -5,8 +5,11 @@
   robot-rl record task=reach device=excite episodes=3 prior=runs/sysid/calibration.yaml out=data/excite2.zarr
   robot-rl sysid data=[data/excite.zarr,data/excite2.zarr] out=runs/sysid2   # a second, sharper round
   robot-rl train task=lift env.calibration=runs/sysid2/calibration.yaml      # train in the measured physics
+  robot-rl launch launch/teleop_record.launch.yaml device:=excite source:=real out:=data/real.zarr   # on an arm
+  robot-rl sysid data=data/real.zarr out=runs/sysid_real
 
-The store's commands are replayed in the sim from each episode's recorded start state, and the
+The store's commands are replayed (a ROS 2 recording's info/command, the joint targets the node
+sent the arm, where it has them; else its actions) in the sim from each episode's recorded start state, and the
 sim's link masses, joint damping, actuator gains (scales of the robot file's values) and
 command latency (control steps) are fitted to the recorded joint positions. Writes
 <out>/calibration.yaml (use it as env.calibration=) and <out>/report.json. Options: data, out,
@@ -63,7 +66,7 @@ def check(cfg) -> list[str]:
 
 def identify(cfg, stores: list[str]) -> dict:
     """Read the motion, fit, write calibration.yaml and report.json; returns the report."""
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     import numpy as np
     import yaml
@@ -77,11 +80,17 @@ def identify(cfg, stores: list[str]) -> dict:
         if attrs and (store_attrs.get("robot"), store_attrs.get("task")) != (attrs.get("robot"), attrs.get("task")):
             raise ConfigError(f"data={store} was recorded with {store_attrs.get('robot')}/{store_attrs.get('task')}, "
                               f"the first store with {attrs.get('robot')}/{attrs.get('task')}; fit one arm at a time.")
+        if attrs and store_attrs["commands"] != attrs["commands"]:
+            with_targets = store if store_attrs["commands"] else stores[0]
+            raise ConfigError(f"data={with_targets} holds the joint targets sent to the arm (info/command) and the other "
+                              "stores do not; fit stores of one kind together.")
         episodes, attrs = episodes + found, attrs or store_attrs
     task, robot = str(attrs.get("task") or cfg.task.name), str(attrs.get("robot") or cfg.robot.name)
     env = {"control_rate_hz": float(attrs.get("control_rate_hz", cfg.env.control_rate_hz)),
            "action_space": str(attrs.get("action_space", cfg.env.action_space))}
     simulator = Simulator(task, robot, **env)
+    if attrs.get("commands"):  # replay the joint targets the arm was sent, in the sim's action units
+        episodes = [replace(e, actions=simulator.joint_actions(e.actions)) for e in episodes]
     try:
         result = fit(simulator, episodes, FitConfig(**{k: int(v) for k, v in cfg.fit.items()}, seed=int(cfg.seed)))
     finally:
@@ -90,6 +99,7 @@ def identify(cfg, stores: list[str]) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rmse = {"nominal": float(np.sqrt(result.nominal_error)), "calibrated": float(np.sqrt(result.error))}
     report = {"task": task, "robot": robot, "data": stores, "episodes": len(episodes),
+              "replayed": "joint targets sent (info/command)" if attrs.get("commands") else "actions",
               "steps": int(sum(len(e.actions) for e in episodes)), "calibration": asdict(result.calibration),
               "joint_rmse_rad": rmse, "rmse_by_latency_rad": {k: float(np.sqrt(v)) for k, v in result.by_latency.items()},
               "evaluations": result.evaluations, "out": str(out / "calibration.yaml")}

@@ -42,6 +42,13 @@ class Simulator:
         layout = self.env.env_spec.state_layout
         self.joint_pos, self.joint_vel = slice(*layout["joint_pos"]), slice(*layout["joint_vel"])
 
+    def joint_actions(self, commands: np.ndarray) -> np.ndarray:
+        """``joint_abs`` actions of joint targets in radians (T, joints) plus a gripper column."""
+        lo, hi = self.env.scene.robot.joint_range.T
+        out = np.array(commands, np.float64)
+        out[:, :-1] = 2.0 * (out[:, :-1] - lo) / (hi - lo) - 1.0
+        return out
+
     def apply(self, calibration: Calibration) -> None:
         """Give the sim ``calibration``'s physics."""
         self.env.randomizer.calibrate(calibration)
@@ -87,9 +94,13 @@ def read_episodes(path: str, max_episodes: int | None = None) -> tuple[list[Epis
     """The recorded motions of a Zarr store (``obs/state`` and ``action``, verified) and its attrs.
 
     Step t's command is ``action[t]``; the state it led to is ``obs/state[t + 1]``, so an episode
-    of T rows gives T - 1 commands to replay."""
+    of T rows gives T - 1 commands to replay. A store with ``info/command`` (the joint targets a
+    ROS 2 node sent the arm) is replayed from those instead: what the arm was told, after the
+    node's IK and safety filter, not the operator's intent. Its actions are then the targets in
+    radians plus the gripper command, and the facts say ``action_space: joint_abs`` and
+    ``commands: True`` (``Simulator.joint_actions`` puts them in the sim's action units)."""
     from robot_rl.config import ConfigError
-    from robot_rl.contracts import ACTION, OBS_STATE
+    from robot_rl.contracts import ACTION, INFO_COMMAND, OBS_STATE
     from robot_rl.data.store import EpisodeStore
 
     with EpisodeStore.open(path) as store:
@@ -97,16 +108,20 @@ def read_episodes(path: str, max_episodes: int | None = None) -> tuple[list[Epis
         if missing:
             raise ConfigError(f"data={path} has no {' or '.join(missing)}; sysid replays the recorded commands and "
                               "compares the joint states (a store from robot-rl record or the ROS 2 recorder).")
+        commands = INFO_COMMAND in store.schema
+        keys = [OBS_STATE, ACTION, *([INFO_COMMAND] if commands else [])]
         count = store.num_episodes if max_episodes is None else min(max_episodes, store.num_episodes)
         episodes = []
         for index in range(count):
-            rows = store.read_episode(index, [OBS_STATE, ACTION], verify=True)
+            rows = store.read_episode(index, keys, verify=True)
             state, action = rows[OBS_STATE].astype(np.float64), rows[ACTION].astype(np.float64)
+            if commands:  # the targets sent, and the gripper command (the action's last value, absolute)
+                action = np.concatenate([rows[INFO_COMMAND].astype(np.float64), action[:, -1:]], axis=1)
             if len(state) >= 2:
                 episodes.append(Episode(state[0], action[:-1], state[1:]))
         if not episodes:
             raise ConfigError(f"data={path} holds no episode of two steps or more to replay.")
         attrs = store.store_attrs
         facts = {"robot": attrs.robot, "task": attrs.extra.get("task"), "control_rate_hz": attrs.control_rate_hz,
-                 "action_space": attrs.action_space}
+                 "action_space": "joint_abs" if commands else attrs.action_space, "commands": commands}
         return episodes, {k: v for k, v in facts.items() if v is not None}

@@ -123,3 +123,42 @@ def test_bad_sysid_input_is_one_sentence(argv, expected, capsys, tmp_path, monke
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def _store(path, commands: bool):
+    """A two-episode Panda reach store as a ROS 2 recorder writes it, with or without the joint targets sent."""
+    from robot_rl.data.writer import EpisodeWriter
+
+    schema = {"obs/state": ((22,), "float32"), "action": ((5,), "float32"),
+              **({"info/command": ((7,), "float32")} if commands else {})}
+    attrs = {"control_rate_hz": 20.0, "robot": "panda", "action_space": "ee_delta", "task": "reach"}
+    rng = np.random.default_rng(0)
+    with EpisodeWriter(path, schema, attrs) as writer:
+        for _ in range(2):
+            writer.start_episode(source="real", task="reach")
+            for _ in range(6):
+                writer.add_step({"obs/state": rng.normal(0, 0.1, 22).astype("float32"),
+                                 "action": rng.uniform(-1, 1, 5).astype("float32"),
+                                 **({"info/command": rng.normal(0, 0.3, 7).astype("float32")} if commands else {})})
+            writer.end_episode(success=False)
+
+
+def test_joint_targets_sent_are_what_is_replayed_and_stores_of_two_kinds_are_refused(tmp_path, capsys):
+    from robot_rl.sysid.replay import read_episodes
+
+    _store(tmp_path / "sent.zarr", commands=True)
+    _store(tmp_path / "actions.zarr", commands=False)
+    episodes, facts = read_episodes(str(tmp_path / "sent.zarr"))
+    assert facts["commands"] and facts["action_space"] == "joint_abs"
+    assert episodes[0].actions.shape == (5, 8)  # 7 joint targets (rad) + the gripper command
+    simulator = Simulator("reach", "panda", action_space="joint_abs")
+    try:
+        lo, hi = simulator.env.scene.robot.joint_range.T
+        normalized = simulator.joint_actions(np.concatenate([lo, [0.5]])[None])
+        np.testing.assert_allclose(normalized, [[-1] * 7 + [0.5]])
+    finally:
+        simulator.close()
+    assert read_episodes(str(tmp_path / "actions.zarr"))[1] == {**facts, "action_space": "ee_delta", "commands": False}
+    assert main(["sysid", f"data=[{tmp_path / 'actions.zarr'},{tmp_path / 'sent.zarr'}]", f"out={tmp_path / 'fit'}"]) == 2
+    err = capsys.readouterr().err
+    assert "info/command" in err and "one kind" in err and len(err.strip().splitlines()) == 1
