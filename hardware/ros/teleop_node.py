@@ -69,6 +69,7 @@ class TeleopNodeConfig(SafetyLimits):
     excite_prior: str = ""
     excite_settle_s: float = 1.0
     excite_scale: float = 1.0  # fraction of each motion's hand motion played (gentler for a first run on an arm)
+    excite_attempts: int = 2  # a motion cut short (a safety fault) this many times is skipped (a third fault soon after latches)
 
 
 class TopicDevice:
@@ -162,10 +163,11 @@ class TeleopNode(Node):
         from robot_rl.sysid.explore import motions_for
 
         cfg = self.config
-        if cfg.excite_motions < 1 or cfg.excite_steps < 2 or cfg.excite_settle_s < 0 or not 0 < cfg.excite_scale <= 1:
-            raise ValueError(f"device:=excite needs excite_motions >= 1, excite_steps >= 2, excite_settle_s >= 0 and "
-                             f"0 < excite_scale <= 1; got {cfg.excite_motions}, {cfg.excite_steps}, "
-                             f"{cfg.excite_settle_s:g} and {cfg.excite_scale:g}.")
+        if (cfg.excite_motions < 1 or cfg.excite_steps < 2 or cfg.excite_settle_s < 0 or not 0 < cfg.excite_scale <= 1
+                or cfg.excite_attempts < 1):
+            raise ValueError(f"device:=excite needs excite_motions >= 1, excite_steps >= 2, excite_settle_s >= 0, "
+                             f"0 < excite_scale <= 1 and excite_attempts >= 1; got {cfg.excite_motions}, "
+                             f"{cfg.excite_steps}, {cfg.excite_settle_s:g}, {cfg.excite_scale:g} and {cfg.excite_attempts}.")
         if cfg.excite_prior and not Path(cfg.excite_prior).is_file():
             raise ValueError(f"excite_prior:={cfg.excite_prior} is not a file; give the calibration.yaml an earlier "
                              "robot-rl sysid wrote, or leave it empty for the robot file's physics.")
@@ -175,7 +177,7 @@ class TeleopNode(Node):
         except (KeyError, ValueError) as error:  # an unknown task, a damaged calibration
             raise ValueError(f"device:=excite could not choose its motions ({str(error).strip(chr(39))}).") from None
         player = ExcitationPlayer(motions, cfg.control_rate_hz, cfg.excite_settle_s, ready=self._arm_ready,
-                                  scale=cfg.excite_scale)
+                                  scale=cfg.excite_scale, attempts=cfg.excite_attempts)
         self.get_logger().info(f"excite: {len(player.motions)} motions of {cfg.excite_steps} steps "
                                f"({', '.join(name for name, _ in player.motions)}); start from the home pose")
         return player
@@ -193,9 +195,17 @@ class TeleopNode(Node):
             command = self.device.read()
             if getattr(self.device, "done", False) and not self._finished:
                 self._finished = True
+                skipped = self.device.skipped
                 self.get_logger().info(f"excite: done, {len(self.device.played)} motions recorded "
-                                       f"({self.device.interrupted} interrupted and played again); "
-                                       "robot-rl sysid data=<the recorder's store> fits the sim to them")
+                                       f"({self.device.interrupted} cut short and played again or skipped; skipped: "
+                                       f"{', '.join(skipped) or 'none'}); robot-rl sysid data=<the recorder's store> "
+                                       "fits the sim to them")
+            if "discard" in command.events and self.config.device == "excite":
+                why = ("the e-stop" if self.estop.tripped else self.safety.fault_reason or self.safety.latched_reason
+                       or ("ramping in" if self.safety.active else "inactive"))
+                self.get_logger().warning(f"excite: motion cut short ({why}); discarded, retraced, and played again "
+                                          f"unless cut short {self.config.excite_attempts} times (then skipped: a "
+                                          "smaller excite_scale plays the motions gentler)")
             for event in command.events:
                 self._events_pub.publish(String(data=event))
             self._source.action = command.action

@@ -11,7 +11,9 @@ pose), where the motions were chosen to stay clear of the table and the workspac
 The player acts only while ``ready()`` says the node commands the arm at full rate (active,
 ramped in, no fault, no e-stop). If that stops in the middle of a motion, the episode is
 discarded (``discard``) and the motion is played again once the arm is ready and has rested:
-a recorded motion is always whole, as sysid's windows assume.
+a recorded motion is always whole, as sysid's windows assume; the part played is retraced first.
+A motion cut short ``attempts`` times is skipped (too fast for this arm's tracking: a smaller
+``scale`` plays it gentler). Stopped while retracing, it holds, then retraces the rest.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class ExcitationPlayer:
     help = "Plays system identification's excitation motions; the recorder keeps one episode per motion."
 
     def __init__(self, motions: list[tuple], control_rate_hz: float, settle_s: float = 1.0,
-                 ready: Callable[[], bool] = lambda: True, scale: float = 1.0) -> None:
+                 ready: Callable[[], bool] = lambda: True, scale: float = 1.0, attempts: int = 2) -> None:
         self.motions = [(str(m[0]), np.asarray(m[1], np.float32).copy()) for m in motions]
         for name, actions in self.motions:
             if actions.ndim != 2 or actions.shape[1] != MOTION_AXES + 1 or len(actions) == 0:
@@ -43,10 +45,13 @@ class ExcitationPlayer:
             raise ValueError("no excitation motion to play: none of the library's motions keeps the hand in free "
                              "space from this robot's home pose.")
         self.settle_ticks = max(1, round(settle_s * control_rate_hz))  # the last one carries ``start``
-        self.ready = ready
+        self.ready, self.attempts = ready, max(1, int(attempts))
         self.index, self.phase, self.step = 0, "settle", 0
+        self._back: np.ndarray | None = None  # the actions to retrace, and whether the motion was kept
+        self._kept, self._tries = False, 0
         self.played: list[str] = []  # names of the motions recorded whole, in order
-        self.interrupted = 0  # motions discarded part-way and played again
+        self.skipped: list[str] = []  # cut short ``attempts`` times: too much for this arm (a smaller scale may do)
+        self.interrupted = 0  # motions discarded part-way (each played again or skipped)
 
     @property
     def done(self) -> bool:
@@ -56,11 +61,16 @@ class ExcitationPlayer:
         if self.done:
             return self._hold(self.motions[-1][1][-1])
         name, actions = self.motions[self.index]
-        if not self.ready():  # wait, rest again, then (re)play this motion from its start
-            events = ("discard",) if self.phase in ("play", "finish") else ()
-            self.interrupted += bool(events)
-            self.phase, self.step = "settle", 0
-            return self._hold(actions[0], events)
+        if not self.ready():
+            if self.phase == "retrace":  # hold, then retrace the rest
+                back = self._back if len(self._back) else actions
+                return self._hold(back[max(len(back) - 1 - self.step, 0)])
+            if self.phase in ("play", "finish"):  # cut short: discard it, retrace what was played, play it again
+                self.interrupted += 1
+                self._start_retrace(actions[:self.step], kept=False)
+                return self._hold(actions[max(self.step - 1, 0)], ("discard",))
+            self.step = 0  # resting: rest again from the start once ready
+            return self._hold(actions[0])
         if self.phase == "settle":  # rest; the last tick of it starts the episode, a tick before the motion
             self.step += 1
             if self.step < self.settle_ticks:
@@ -75,15 +85,29 @@ class ExcitationPlayer:
             return TeleopCommand(action=action.copy())
         if self.phase == "finish":  # the last action's outcome is in the joint state the recorder sees now
             self.played.append(name)
-            self.phase, self.step = "retrace", 0
+            self._start_retrace(actions, kept=True)
             return self._hold(actions[-1], ("keep",))
-        # retrace: the motion backwards, each step's motion negated, the gripper as it was then
-        back = actions[len(actions) - 1 - self.step].copy()
+        # retrace: what was played, backwards, each step's motion negated, the gripper as it was then
+        if self.step == len(self._back):
+            return self._next(name, actions)
+        back = self._back[len(self._back) - 1 - self.step].copy()
         back[:MOTION_AXES] *= -1
         self.step += 1
-        if self.step == len(actions):
-            self.index, self.phase, self.step = self.index + 1, "settle", 0
         return TeleopCommand(action=back)
+
+    def _start_retrace(self, played: np.ndarray, kept: bool) -> None:
+        self._back, self._kept, self.phase, self.step = played, kept, "retrace", 0
+
+    def _next(self, name: str, actions: np.ndarray) -> TeleopCommand:
+        """Back where the motion began: on to the next motion, or this one again after a discard."""
+        self._tries = 0 if self._kept else self._tries + 1
+        if not self._kept and self._tries >= self.attempts:
+            self.skipped.append(name)
+            self._tries = 0
+        if self._kept or not self._tries:
+            self.index += 1
+        self.phase, self.step = "settle", 0
+        return self._hold(actions[0])
 
     @staticmethod
     def _hold(like: np.ndarray, events: tuple[str, ...] = ()) -> TeleopCommand:

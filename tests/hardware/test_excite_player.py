@@ -55,7 +55,23 @@ def test_a_motion_cut_short_is_discarded_and_played_again_whole():
     assert all(not c.action[:4].any() for c in commands[6:9])  # nothing moves while not ready
     start = max(i for i, c in enumerate(commands) if "start" in c.events)
     np.testing.assert_array_equal(np.stack([c.action for c in commands[start + 1:start + 9]]), motions[0][1])
-    assert player.played == ["a"] and player.interrupted == 1
+    # before playing it again, the part played (5 steps) was retraced: the hand is back where it began
+    travel = np.stack([c.action[:4] for c in commands[:start]]).sum(axis=0)
+    np.testing.assert_allclose(travel, 0, atol=1e-6)
+    assert player.played == ["a"] and player.interrupted == 1 and player.skipped == []
+
+
+def test_a_motion_this_arm_cannot_track_is_skipped_after_its_attempts():
+    motions = [("fast", motion(6, steps=8), 0.0), ("slow", motion(7, steps=8), 0.0)]
+    player = ExcitationPlayer(motions, control_rate_hz=20.0, settle_s=0.1, attempts=3)
+
+    def ready(t):  # the arm faults 4 steps into 'fast', every time
+        return not (player.index == 0 and player.phase == "play" and player.step == 4)
+
+    commands = play(player, 120, ready=ready)
+    events = [e for c in commands for e in c.events]
+    assert events == ["start", "discard"] * 3 + ["start", "keep"]
+    assert player.skipped == ["fast"] and player.played == ["slow"] and player.interrupted == 3 and player.done
 
 
 def test_nothing_moves_before_the_arm_is_ready():
@@ -71,3 +87,15 @@ def test_nothing_moves_before_the_arm_is_ready():
 def test_motions_the_node_cannot_play_are_one_sentence(motions, expected):
     with pytest.raises(ValueError, match=expected):
         ExcitationPlayer(motions, control_rate_hz=20.0)
+
+
+def test_a_stop_while_retracing_holds_then_retraces_the_rest_without_replaying():
+    motions = [("a", motion(4), 0.0), ("b", motion(5), 0.0)]
+    player = ExcitationPlayer(motions, control_rate_hz=20.0, settle_s=0.1)
+    # 'a': start at tick 1, steps 2-7, keep at 8, retrace 9-14; the arm stops for ticks 10-12
+    commands = play(player, 60, ready=lambda t: t not in range(10, 13))
+    assert [e for c in commands for e in c.events] == ["start", "keep", "start", "keep"]
+    assert all(not c.action[:4].any() for c in commands[10:13])
+    retrace = np.stack([c.action for c in commands[9:10] + commands[13:18]])
+    np.testing.assert_allclose(motions[0][1][:, :4].sum(axis=0) + retrace[:, :4].sum(axis=0), 0, atol=1e-6)
+    assert player.played == ["a", "b"] and player.interrupted == 0
