@@ -1,6 +1,7 @@
 """System identification against hidden physics (issue 19: ASID), and what it buys a policy.
 
   python bench/sysid.py --truths 3                      # recovered parameters, ASID vs random motions
+  python bench/sysid.py --truths 3 --motions 1 --motion-steps 15   # the same on a tiny budget
   python bench/sysid.py --truths 0 --policy --steps 6000 # SAC trained nominal vs identified, on the "real" arm
 
 Part 1. Each "real" arm is the reach sim with a calibration drawn from broad ranges (link mass
@@ -60,7 +61,7 @@ def draw_truth(rng: np.random.Generator) -> dict:
             "action_latency_steps": int(rng.integers(0, 4))}
 
 
-def identify(truth: dict, explorer: str, seed: int, path: Path) -> dict:
+def identify(truth: dict, explorer: str, seed: int, path: Path, motions: int = MOTIONS, steps: int = STEPS) -> dict:
     import sim
     from robot_rl.sysid.explore import choose_excitations
     from robot_rl.sysid.fit import fit
@@ -81,13 +82,13 @@ def identify(truth: dict, explorer: str, seed: int, path: Path) -> dict:
     started = time.perf_counter()
     start = simulator.env.reset(seed=0)[0]["obs/state"]
     if explorer == "asid":
-        episodes = [on_real(a) for _, a, _ in choose_excitations(simulator, start, MOTIONS, STEPS)]
+        episodes = [on_real(a) for _, a, _ in choose_excitations(simulator, start, motions, steps)]
         first = fit(simulator, episodes)
-        episodes += [on_real(a) for _, a, _ in choose_excitations(simulator, start, MOTIONS, STEPS, first.calibration)]
+        episodes += [on_real(a) for _, a, _ in choose_excitations(simulator, start, motions, steps, first.calibration)]
     else:
         action_dim = real.action_space.shape[0]
-        episodes = [on_real(np.concatenate([rng.uniform(-1, 1, (STEPS, action_dim - 1)), -np.ones((STEPS, 1))], 1))
-                    for _ in range(2 * MOTIONS)]
+        episodes = [on_real(np.concatenate([rng.uniform(-1, 1, (steps, action_dim - 1)), -np.ones((steps, 1))], 1))
+                    for _ in range(2 * motions)]
     result = fit(simulator, episodes)
     found = result.calibration
     row = {"explorer": explorer, "truth": truth, "found": {k: getattr(found, k) for k in (*SCALES, "action_latency_steps")},
@@ -106,7 +107,7 @@ def part_one(args, out: Path) -> None:
     for i in range(args.truths):
         truth = draw_truth(rng)
         for explorer in ("asid", "random"):
-            row = identify(truth, explorer, args.seed + i, out / f"truth_{i}.yaml")
+            row = identify(truth, explorer, args.seed + i, out / f"truth_{i}.yaml", args.motions, args.motion_steps)
             rows.append(row)
             print(json.dumps(row), flush=True)
     (out / "identify.json").write_text(json.dumps(rows, indent=2))
@@ -174,6 +175,8 @@ def part_two(args, out: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--truths", type=int, default=3, help="hidden calibrations for part 1 (0: skip it)")
+    parser.add_argument("--motions", type=int, default=MOTIONS, help="part 1: motions per ASID round (random: twice as many)")
+    parser.add_argument("--motion-steps", type=int, default=STEPS, help="part 1: steps per motion")
     parser.add_argument("--policy", action="store_true", help="part 2: SAC trained nominal vs identified")
     parser.add_argument("--steps", type=int, default=6000, help="part 2: SAC env steps per run")
     parser.add_argument("--episodes", type=int, default=50, help="part 2: evaluation episodes")

@@ -175,7 +175,7 @@ class TeleopNode(Node):
             motions = motions_for(cfg.excite_task, cfg.robot, cfg.excite_motions, cfg.excite_steps,
                                   cfg.excite_prior or None, control_rate_hz=cfg.control_rate_hz, action_space="ee_delta")
         except (KeyError, ValueError) as error:  # an unknown task, a damaged calibration
-            raise ValueError(f"device:=excite could not choose its motions ({str(error).strip(chr(39))}).") from None
+            raise ValueError(f"device:=excite could not choose its motions ({str(error).strip(chr(39)).rstrip('.')}).") from None
         player = ExcitationPlayer(motions, cfg.control_rate_hz, cfg.excite_settle_s, ready=self._arm_ready,
                                   scale=cfg.excite_scale, attempts=cfg.excite_attempts)
         self.get_logger().info(f"excite: {len(player.motions)} motions of {cfg.excite_steps} steps "

@@ -8,8 +8,10 @@ arm's gain and latency (and, in three runs of this setup, its mass and damping w
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
+import pytest
 import yaml
 from conftest import wait_for
 from rclpy.parameter import Parameter
@@ -57,3 +59,15 @@ def test_excite_plays_whole_motions_on_the_arm_and_sysid_recovers_its_physics(ro
     assert found["action_latency_steps"] == HIDDEN["action_latency_steps"], found
     assert abs(np.log(found["gain_scale"] / HIDDEN["gain_scale"])) < 0.15, found
     assert report["joint_rmse_rad"]["calibrated"] < report["joint_rmse_rad"]["nominal"] / 5
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("excite_scale", 2.0, "0 < excite_scale <= 1"),
+    ("excite_attempts", 0, "excite_attempts >= 1"),
+    ("excite_prior", "/no/such/calibration.yaml", "is not a file"),
+    ("excite_task", "nope", "unknown task 'nope'"),
+])
+def test_bad_excite_parameters_are_one_sentence(ros, name, value, expected):
+    with pytest.raises(ValueError, match=re.escape(expected)) as error:
+        TeleopNode(context=ros.context, parameter_overrides=[Parameter("device", value="excite"), Parameter(name, value=value)])
+    assert len(str(error.value).splitlines()) == 1 and str(error.value).endswith(".")
