@@ -100,12 +100,12 @@ class ExcitationPlayer:
 
     def _next(self, name: str, actions: np.ndarray) -> TeleopCommand:
         """Back where the motion began: on to the next motion, or this one again after a discard."""
-        self._tries = 0 if self._kept else self._tries + 1
-        if not self._kept and self._tries >= self.attempts:
-            self.skipped.append(name)
-            self._tries = 0
-        if self._kept or not self._tries:
-            self.index += 1
+        if not self._kept:
+            self._tries += 1
+            if self._tries >= self.attempts:
+                self.skipped.append(name)
+        if self._kept or name in self.skipped:
+            self.index, self._tries = self.index + 1, 0
         self.phase, self.step = "settle", 0
         return self._hold(actions[0])
 
