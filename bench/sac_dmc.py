@@ -43,27 +43,20 @@ def make_env(task: str, seed: int):
 
 
 def run_seed(args) -> dict:
-    import torch
-
-    from robot_rl.algos.networks import ObsSpec
     from robot_rl.train.logger import Logger
     from robot_rl.train.checkpoint import checkpoint_path
+    from robot_rl.train.device import describe
     from robot_rl.train.online import OnlineConfig, OnlineTrainer
     from robot_rl.train.replay import ReplayBuffer
-    from robot_rl.train.device import describe, resolve_device
 
-    torch.set_num_threads(1)
-    device = resolve_device(args.device, key="--device")
-    env = make_env(args.task, args.seed)
-    specs = {k: ObsSpec(s.shape, str(s.dtype)) for k, s in env.observation_space.spaces.items()}
-    action_dim = env.action_space.shape[0]
+    env, specs, action_dim, agent = env_and_agent(args)
     env.close()
+    device = agent.device
     run_dir = Path(args.out) / (f"{args.task}_s{args.seed}" if args.algo == "sac" else f"{args.task}_{args.algo}_s{args.seed}")
     config = OnlineConfig(total_steps=args.steps, seed_steps=args.seed_steps, batch_size=args.batch_size,
                           utd=args.utd, eval_every=args.eval_every, eval_episodes=10, video_episodes=0,
                           checkpoint_every=args.eval_every, log_every=5000, normalize_obs=False, seed=args.seed,
                           progress_bar=False)
-    agent = build_agent(args, specs, action_dim).to(device)
     buffer = ReplayBuffer(specs, action_dim, args.steps, seed=args.seed)
     resume = args.resume and checkpoint_path(run_dir / "checkpoints") is not None
     logger = Logger(run_dir, resume_step=None)
@@ -89,16 +82,11 @@ def time_agent(args) -> dict:
     timed block. One agent step costs env + act + utd × update."""
     import torch
 
-    from robot_rl.algos.networks import ObsSpec
-    from robot_rl.train.device import describe, resolve_device
+    from robot_rl.train.device import describe
     from robot_rl.train.replay import ReplayBuffer, batch_to_torch
 
-    torch.set_num_threads(1)
-    device = resolve_device(args.device, key="--device")
-    env = make_env(args.task, args.seed)
-    specs = {k: ObsSpec(s.shape, str(s.dtype)) for k, s in env.observation_space.spaces.items()}
-    action_dim = env.action_space.shape[0]
-    agent = build_agent(args, specs, action_dim).to(device)
+    env, specs, action_dim, agent = env_and_agent(args)
+    device = agent.device
     buffer, rng, n = ReplayBuffer(specs, action_dim, args.timing, seed=args.seed), np.random.default_rng(args.seed), args.timing
     obs, _ = env.reset(seed=args.seed)
     start = time.perf_counter()
@@ -131,6 +119,22 @@ def time_agent(args) -> dict:
     update_ms = timed(lambda: agent.update(batch()), n)
     return {"task": args.task, "algo": args.algo, "device": describe(device), "agent": args.agent, "env_ms": env_ms,
             "act_ms": act_ms, "update_ms": update_ms, "agent_step_ms": env_ms + act_ms + args.utd * update_ms}
+
+
+def env_and_agent(args):
+    """The task's env, its observation specs and action size, and the agent on ``--device`` (one
+    torch thread): what a learning run and a timing run both start from."""
+    import torch
+
+    from robot_rl.algos.networks import ObsSpec
+    from robot_rl.train.device import resolve_device
+
+    torch.set_num_threads(1)
+    device = resolve_device(args.device, key="--device")
+    env = make_env(args.task, args.seed)
+    specs = {k: ObsSpec(s.shape, str(s.dtype)) for k, s in env.observation_space.spaces.items()}
+    action_dim = env.action_space.shape[0]
+    return env, specs, action_dim, build_agent(args, specs, action_dim).to(device)
 
 
 def build_agent(args, specs, action_dim: int):
