@@ -146,6 +146,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     eval_every: int = 250
     threads: int = 1
+    update_dtype: str = "float32"  # float32 | bfloat16 (mixed precision) | auto (robot_rl.algos.base.UPDATE_DTYPES)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -153,6 +154,11 @@ class TrainConfig:
             raise RewardModelError(f"train.labels {self.labels!r} is unknown; choose one of {', '.join(LABEL_MODES)}.")
         if self.steps < 1:
             raise RewardModelError(f"reward.train.steps={self.steps} is not valid; expected an integer >= 1.")
+        from robot_rl.algos.base import UPDATE_DTYPES  # the agents' own choices
+
+        if self.update_dtype not in UPDATE_DTYPES:
+            raise RewardModelError(f"reward.train.update_dtype={self.update_dtype} is not valid; expected one of "
+                                   f"{', '.join(UPDATE_DTYPES)}.")
         if self.batch_size < 2:
             raise RewardModelError(f"reward.train.batch_size={self.batch_size} is not valid; expected an integer >= 2 "
                                    "(a batch mixes real frames and negatives).")

@@ -27,6 +27,7 @@ from reward_models.model import RewardNet
 from reward_models.negatives import Batch, BatchSampler
 from reward_models.scoring import RewardModel
 from reward_models.text import TextEncoder
+from robot_rl.algos.base import autocast_region
 from robot_rl.data.splits import split_episodes
 from robot_rl.train.device import resolve_device
 
@@ -115,7 +116,8 @@ def update(net: RewardNet, opt: torch.optim.Optimizer, batch: Batch, data: Rewar
     net.train()
     device = next(net.parameters()).device
     images = {c: augment(to_float(f[batch.rows], device), config.augment, gen) for c, f in data.frames.items()}
-    logits = net(images, *(t.to(device) for t in text.encode_unique(batch.instructions)))
+    with autocast_region(config.train.update_dtype, device.type):  # bfloat16 convs and matmuls; loss in float32
+        logits = net(images, *(t.to(device) for t in text.encode_unique(batch.instructions))).float()
     target_p, target_s, weight = (torch.from_numpy(a).to(device) for a in
                                   (batch.progress, batch.success, batch.progress_weight))
     loss_p = (F.binary_cross_entropy_with_logits(logits[:, 0], target_p, reduction="none") * weight).sum() \

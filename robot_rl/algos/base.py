@@ -64,6 +64,12 @@ def autocast_dtype(update_dtype: str, device_type: str) -> torch.dtype | None:
     return None
 
 
+def autocast_region(update_dtype: str, device_type: str) -> torch.autocast:
+    """The autocast region an update with ``update_dtype`` runs in on ``device_type`` (float32: none)."""
+    dtype = autocast_dtype(update_dtype, device_type)
+    return torch.autocast(device_type=device_type, dtype=dtype, enabled=dtype is not None)
+
+
 @runtime_checkable
 class Agent(Protocol):
     """An agent as the training loops, checkpoints and export see it."""
@@ -146,8 +152,7 @@ class EncodedAgent:
     # --- learning ----------------------------------------------------------------------------
     def precision(self) -> torch.autocast:
         """The autocast region an update runs in (``config.update_dtype``; float32: none)."""
-        dtype = autocast_dtype(getattr(self.config, "update_dtype", "float32"), self.device.type)
-        return torch.autocast(device_type=self.device.type, dtype=dtype, enabled=dtype is not None)
+        return autocast_region(getattr(self.config, "update_dtype", "float32"), self.device.type)
 
     def encode(self, obs: dict[str, torch.Tensor], encoder: ObsEncoder | None = None) -> torch.Tensor:
         """Features of a training batch's ``obs``, images augmented first when ``augment`` is set."""

@@ -153,3 +153,33 @@ def test_cli_refuses_training_the_ground_truth_reward(capsys):
 
     assert main(["reward", "train", "reward=gt", "data=x.zarr"]) == 2
     assert "not a learned model" in capsys.readouterr().err
+
+
+def test_bfloat16_reward_updates_follow_float32_ones_with_float32_weights():
+    """``reward.train.update_dtype=bfloat16`` (the pipeline's ``auto`` on AVX-512 BF16 CPUs): the
+    same updates as float32 to bfloat16's resolution, weights and losses still float32."""
+    from types import SimpleNamespace
+
+    from reward_models.text import TextEncoder
+    from reward_models.train import update
+
+    rng = np.random.default_rng(0)
+    data = SimpleNamespace(frames={c: rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8) for c in ("front", "wrist")})
+    batch = SimpleNamespace(rows=np.arange(8), instructions=["lift the red cube"] * 4 + ["lift the blue cube"] * 4,
+                            progress=rng.random(8).astype(np.float32), success=(rng.random(8) > 0.5).astype(np.float32),
+                            progress_weight=np.ones(8, np.float32))
+    text, losses = TextEncoder(), {}
+    for dtype in ("float32", "bfloat16"):
+        config = from_dict(RewardConfig, {"model": {"image_size": 32, "channels": [8, 16], "hidden": 32},
+                                          "train": {"update_dtype": dtype}})
+        torch.manual_seed(0)
+        net = RewardNet(config.model)
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+        losses[dtype] = [update(net, opt, batch, data, text, config, torch.Generator().manual_seed(i))["losses/total"]
+                         for i in range(3)]
+        assert all(p.dtype == torch.float32 for p in net.parameters())
+    assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=0.03)
+    assert losses["bfloat16"] != losses["float32"]  # bfloat16 did run: not bit for bit the same
+    assert losses["float32"][-1] < losses["float32"][0]  # the batch is being learned
+    with pytest.raises(RewardModelError, match="reward.train.update_dtype=float16 is not valid"):
+        from_dict(RewardConfig, {"train": {"update_dtype": "float16"}})
