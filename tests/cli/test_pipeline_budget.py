@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from robot_rl.cli.pipeline.budget import budget_keys
 from robot_rl.cli.pipeline.stages import Layout, PipelineStages
 from robot_rl.config import compose
 
 # `robot-rl pipeline` with the default budget, task reach, seed 0, out=OUT, before the change
-# (budgets as overrides), with the distill stage and bfloat16-where-native updates since; its reward
+# (budgets as overrides), with the distill stage, bfloat16-where-native updates and two torch
+# threads for the reward model and the student since; its reward
 # model reads reach only (budget.reward_tasks=own) and trains 600 steps, as it did then.
 DEFAULT_COMMANDS = [
     "robot-rl record task=reach robot=panda device=scripted episodes=20 noise=0 seed=1000 out=OUT/data/demos.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
@@ -19,10 +22,10 @@ DEFAULT_COMMANDS = [
     "robot-rl record task=reach robot=panda device=scripted episodes=10 noise=3 seed=4000 out=OUT/data/noisy_3.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
     "robot-rl record task=reach robot=panda device=scripted episodes=4 noise=0 seed=50000 out=OUT/data/held_out_expert.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
     "robot-rl record task=reach robot=panda device=scripted episodes=4 noise=1 seed=51000 out=OUT/data/held_out_noisy_1.zarr env.image_size=64 'env.cameras=[front,wrist]' display=off",
-    "robot-rl reward train 'data=[OUT/data/demos.zarr,OUT/data/noisy_0.5.zarr,OUT/data/noisy_1.zarr,OUT/data/noisy_3.zarr]' 'held_out=[OUT/data/held_out_expert.zarr,OUT/data/held_out_noisy_1.zarr]' out=OUT/reward reward.train.steps=600 reward.train.threads=1 reward.model.image_size=64 reward.train.seed=0",
+    "robot-rl reward train 'data=[OUT/data/demos.zarr,OUT/data/noisy_0.5.zarr,OUT/data/noisy_1.zarr,OUT/data/noisy_3.zarr]' 'held_out=[OUT/data/held_out_expert.zarr,OUT/data/held_out_noisy_1.zarr]' out=OUT/reward reward.train.steps=600 reward.train.threads=2 reward.train.update_dtype=auto reward.model.image_size=64 reward.train.seed=0",
     "robot-rl train task=reach robot=panda algo=sac reward=vlm reward.model_path=OUT/reward demos=OUT/data/demos.zarr run=OUT/train seed=0 train.total_steps=8000 train.eval_every=2000 train.checkpoint_every=2000 train.eval_episodes=20 algo.seed_steps=1000 algo.utd=2 algo.agent.num_critics=2 algo.agent.bc_weight=1 algo.agent.update_dtype=auto baseline.bc_updates=2000",
     # the student (issue 12): distilled from the teacher, evaluated beside it, run over ROS 2
-    "robot-rl train task=reach robot=panda algo=distill teacher=OUT/train/policy run=OUT/student seed=0 env.image_size=32 algo.rounds=12 algo.episodes_per_round=20 algo.updates_per_round=400 algo.eval_every=4 algo.agent.augment_pad=2 algo.agent.update_dtype=auto train.eval_episodes=20",
+    "robot-rl train task=reach robot=panda algo=distill teacher=OUT/train/policy run=OUT/student seed=0 env.image_size=32 algo.rounds=12 algo.episodes_per_round=20 algo.updates_per_round=400 algo.eval_every=4 algo.agent.augment_pad=2 algo.agent.update_dtype=auto train.eval_episodes=20 torch_threads=2",
     "robot-rl eval run=OUT/student randomize=none episodes=20 video=8 seed=100000 out=OUT/eval/none",
     "robot-rl eval run=OUT/train randomize=none episodes=20 video=8 seed=100000 out=OUT/eval/teacher-none",
     "robot-rl eval run=OUT/student randomize=hard episodes=20 video=8 seed=100000 out=OUT/eval/hard",
@@ -86,3 +89,23 @@ def test_a_stage_key_by_its_last_part_still_works():
 def test_eval_every_still_sets_the_checkpoint_interval():
     train = next(c for c in _commands(["budget.sac.eval_every=500"]) if c.startswith("robot-rl train "))
     assert "train.eval_every=500" in train and "train.checkpoint_every=500" in train
+
+
+def test_recordings_made_two_at_a_time_keep_what_finished_and_name_a_failure(tmp_path, capsys):
+    """The demos stage's ``budget.record_workers``: each recording in its own process, its
+    messages in its log and its last line printed; a failing one is the stage's one sentence,
+    and a recording that finished beside it stays on disk."""
+    from robot_rl.cli.pipeline.stages import StageFailed, _call_many
+
+    def argv(name: str, *extra: str) -> list[str]:
+        return ["task=reach", "device=scripted", "episodes=1", "env.image_size=32", "display=off",
+                f"out={tmp_path / name}.zarr", *extra]
+
+    logs = [tmp_path / "logs" / f"record-{n}.log" for n in ("a", "b", "bad")]
+    with pytest.raises(StageFailed, match=r"`robot-rl record` exited with code 2: .*noise=-1"):
+        _call_many("record", [argv("a", "seed=1"), argv("b", "seed=2"), argv("bad", "noise=-1")], logs, 2)
+    printed = capsys.readouterr().out
+    for name, log in zip("ab", logs):
+        assert f"kept 1 (success 100%), discarded 0 -> {tmp_path / name}.zarr" in printed
+        assert "kept 1" in log.read_text() and (tmp_path / f"{name}.zarr" / "zarr.json").is_file()
+    assert "noise=-1" in logs[2].read_text()

@@ -140,8 +140,17 @@ class PipelineStages:
                  "display=off"] for r in self.all_recordings()]
 
     def run_demos(self) -> None:
-        for argv in self.record_argvs():
-            _call("record", argv)
+        """The recordings, ``budget.record_workers`` at a time (each worker its own process and
+        renderer); one at a time in this process when that is 1."""
+        argvs, workers = self.record_argvs(), int(self.budget.record_workers)
+        if workers <= 1 or len(argvs) <= 1:
+            for argv in argvs:
+                _call("record", argv)
+            return
+        logs = self.at.out / "logs"
+        names = [str(r.path.relative_to(self.at.data).with_suffix("")).replace("/", "-") for r in self.all_recordings()]
+        print(f"  {len(argvs)} recordings, {workers} at a time; each one's messages in {logs}/record-<store>.log")
+        _call_many("record", argvs, [logs / f"record-{name}.log" for name in names], workers)
 
     def demos_done(self) -> bool:
         return all(_store_ok(r.path, r.episodes) for r in self.all_recordings())
@@ -245,6 +254,46 @@ def _call(verb: str, argv: list[str]) -> None:
     if code != 0:
         said = stderr.last.strip() or "see the messages above"
         raise StageFailed(f"`robot-rl {verb}` exited with code {code}: {said}")
+
+
+def _call_many(verb: str, argvs: list[list[str]], logs: list[Path], workers: int) -> None:
+    """:func:`_call` of each argv, ``workers`` at a time in worker processes (spawned: a renderer
+    and a torch per process), each one's messages written to its log; the last line each prints
+    (what it did) is printed here as it ends. The first failure cancels what has not started,
+    lets what is running finish, and is raised (its StageFailed); what finished stays on disk, as
+    when the stage runs one at a time."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    logs[0].parent.mkdir(parents=True, exist_ok=True)
+    pool = ProcessPoolExecutor(min(workers, len(argvs)), mp_context=multiprocessing.get_context("spawn"))
+    failure: BaseException | None = None
+    try:
+        futures = [pool.submit(_call_logged, verb, argv, log) for argv, log in zip(argvs, logs)]
+        for done in as_completed(futures):
+            if done.cancelled():
+                continue
+            if done.exception() is None:
+                print(f"  {done.result()}", flush=True)
+            elif failure is None:
+                failure = done.exception()
+                for future in futures:
+                    future.cancel()  # those not started yet
+    finally:  # Ctrl-C as well: nothing new starts; the running ones finish or stop on their own Ctrl-C
+        pool.shutdown(wait=True, cancel_futures=True)
+    if failure is not None:
+        raise failure
+
+
+def _call_logged(verb: str, argv: list[str], log: Path) -> str:
+    """:func:`_call` with everything it prints going to ``log``; returns its last line."""
+    import contextlib
+
+    with log.open("w") as stream:
+        last = _LastLine(stream)
+        with contextlib.redirect_stdout(last), contextlib.redirect_stderr(last):
+            _call(verb, argv)
+    return last.last.strip()
 
 
 class _LastLine:
