@@ -50,6 +50,12 @@ class SACConfig:
     # (plain SAC / RLPD).
     bc_weight: float = 0.0
     bc_q_filter: bool = True
+    # Fine-tuning a policy that already works (a distilled student on the robot): the actor's mean
+    # action is also pulled towards the starting actor's on every replayed state, weighed as
+    # bc_weight is (the SAC term divided by the batch's mean |Q|), so a fresh critic's early errors
+    # cannot take the starting behaviour apart before they are learned away. 0 turns it off; it
+    # acts only once ``anchor_actor()`` has fixed the starting actor (robot_rl.train.finetune).
+    anchor_weight: float = 0.0
     update_dtype: str = "float32"  # float32 | bfloat16 (mixed precision) | auto (see base.UPDATE_DTYPES)
 
     def __post_init__(self) -> None:
@@ -79,6 +85,11 @@ class SAC(EncodedAgent):
         self.actor_opt = adam(self.actor.parameters(), config.lr)
         self.alpha_opt = adam([self.log_alpha], config.lr)
         self.generator = torch.Generator().manual_seed(seed)
+        self.anchor: TanhGaussianActor | None = None  # the starting actor (anchor_actor)
+
+    def anchor_actor(self) -> None:
+        """Fix the actor as it is now as the one ``anchor_weight`` pulls towards."""
+        self.anchor = copy.deepcopy(self.actor).requires_grad_(False)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -128,6 +139,14 @@ class SAC(EncodedAgent):
         if self.config.bc_weight > 0 and batch is not None and "demo" in batch and bool(batch["demo"].any()):
             bc_loss, metrics = self.demo_bc_loss(features, batch, q.detach())
             actor_loss = actor_loss / q.detach().abs().mean().clamp(min=1e-3) + self.config.bc_weight * bc_loss
+        elif self.config.anchor_weight > 0 and self.anchor is not None:
+            actor_loss = actor_loss / q.detach().abs().mean().clamp(min=1e-3)
+        if self.config.anchor_weight > 0 and self.anchor is not None:
+            with torch.no_grad():
+                start = self.anchor.mean_action(features)
+            anchor_loss = (self.actor.mean_action(features) - start).pow(2).sum(dim=-1).mean()
+            actor_loss = actor_loss + self.config.anchor_weight * anchor_loss
+            metrics["losses/anchor"] = anchor_loss.item()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
@@ -157,12 +176,16 @@ class SAC(EncodedAgent):
         self.encoder_target.fit_normalization(values)
 
     def extra_state(self) -> dict:
-        return {"log_alpha": self.log_alpha.detach().clone(), "generator": self.generator.get_state()}
+        state = {"log_alpha": self.log_alpha.detach().clone(), "generator": self.generator.get_state()}
+        return {**state, "anchor": self.anchor.state_dict()} if self.anchor is not None else state
 
     def load_extra_state(self, state: dict) -> None:
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.generator.set_state(state["generator"])
+        if "anchor" in state:  # a resumed fine-tuning run keeps its starting actor
+            self.anchor_actor()
+            self.anchor.load_state_dict(state["anchor"])
 
 
 def build(obs_specs: dict[str, ObsSpec], action_dim: int, params: dict, seed: int = 0) -> SAC:

@@ -112,6 +112,8 @@ def start_from_student(agent: Any, student: Student, init_std: float = 0.2) -> N
         # log_std = LOG_STD_MIN + (MAX - MIN) * (tanh(x) + 1) / 2: solve for the bias giving init_std
         fraction = (math.log(init_std) - LOG_STD_MIN) / (LOG_STD_MAX - LOG_STD_MIN)
         net[int(last)].bias[action_dim:] = math.atanh(2 * fraction - 1)
+    if hasattr(agent, "anchor_actor"):  # algo.agent.anchor_weight pulls towards the student
+        agent.anchor_actor()
 
 
 class StudentFeatures:

@@ -224,6 +224,27 @@ def test_bfloat16_updates_follow_float32_ones_with_float32_state():
         sac.SACConfig(update_dtype="float16")
 
 
+def test_an_anchored_actor_stays_near_the_actor_it_started_from():
+    """``anchor_weight`` (fine-tuning a student on the robot): a fresh critic's first updates move
+    the actor's mean action far less from where it started than plain SAC's do, and a
+    checkpoint keeps the starting actor."""
+    batch = batch_to_torch(random_buffer(STATE).sample(64))
+    obs = {"obs/state": np.random.default_rng(1).normal(size=(32, 6)).astype(np.float32)}
+    moved = {}
+    for weight in (0.0, 10.0):
+        agent = sac.build(STATE, 3, {"anchor_weight": weight}, 0)
+        agent.anchor_actor()
+        start = agent.act(obs, deterministic=True)
+        for _ in range(40):
+            agent.update(batch)
+        moved[weight] = float(np.abs(agent.act(obs, deterministic=True) - start).mean())
+    assert moved[10.0] < 0.5 * moved[0.0], moved
+    restored = sac.build(STATE, 3, {"anchor_weight": 10.0}, 1)
+    restored.load_state_dict(agent.state_dict())
+    for mine, theirs in zip(restored.anchor.parameters(), agent.anchor.parameters()):
+        assert torch.equal(mine, theirs)
+
+
 def test_auto_update_dtype_is_bfloat16_only_on_hardware_that_has_it(monkeypatch):
     from robot_rl.algos import base
 
