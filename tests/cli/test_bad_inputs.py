@@ -254,6 +254,8 @@ CASES = [
     ("train-ros-remap-malformed", lambda w, t, m: ["train", "task=reach", "env=ros", "ros.sim=true", "reward=gt",
                                                    "ros.encoder=none", "ros.remap=['joint_states']"], "FROM:=TO"),
     ("train-ros-planner", lambda w, t, m: ["train", "task=reach", "env=ros", "algo=tdmpc2"], "plans through its model"),
+    ("train-ros-student-std", lambda w, t, m: ["train", "task=reach", "env=ros", "ros.sim=true", "reward=gt",
+                                               "ros.student_std=0"], "ros.student_std"),
     ("train-ros-sequence-critic", lambda w, t, m: ["train", "task=reach", "env=ros", "algo=cqn_as"], "runs of transitions"),
     ("train-ros-offline-algo", lambda w, t, m: ["train", "task=reach", "env=ros", "algo=iql", "data=x.zarr"],
      "learns online on the robot"),

@@ -227,6 +227,7 @@ def check_robot(cfg) -> None:
     if str(r.encoder) == "student" and not r.student:
         raise ConfigError("ros.encoder=student needs ros.student=<run directory of robot-rl train algo=distill>.")
     as_int("ros.actor_warmup", r.actor_warmup, minimum=0)
+    as_float("ros.student_std", r.student_std, minimum=0.01, maximum=1.0)
     if str(r.encoder) == "reward" and not (r.encoder_path or cfg.reward.get("model_path")):
         raise ConfigError("ros.encoder=reward needs a reward model: give reward.model_path=<model> (reward=vlm) or "
                           "ros.encoder_path=<model>; ros.encoder=none gives the agent raw frames.")

@@ -79,7 +79,7 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
 
         params = sac_params(student, OmegaConf.to_container(a.agent, resolve=True))
         agent = build_sac(obs_specs, action_dim, params, int(cfg.seed))
-        start_from_student(agent, student)
+        start_from_student(agent, student, float(r.student_std))
         agent = agent.to(device)
     else:
         agent = build_agent(a, obs_specs, action_dim, int(cfg.seed)).to(device)
