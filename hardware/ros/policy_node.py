@@ -94,10 +94,7 @@ class PolicyNodeConfig(SafetyLimits):
     gil_switch_interval_s: float = 2e-4  # how soon the control thread gets the GIL back from callbacks
     require_deployable: bool = False  # true on a real arm: refuse a policy that reads sim-only state
     instruction: str = ""  # a language-conditioned policy's first instruction, until one arrives on `instruction`
-    # events (rclpy's C++ EventsExecutor, experimental in Jazzy) | single (rclpy's SingleThreadedExecutor):
-    # at 100 Hz on 2 cores events kept tick jitter p99 at 0.13-0.66 ms against 1.11-1.25 ms for single,
-    # with the same latency (bench/RESULTS.md, ros_latency)
-    executor: str = "events"
+    executor: str = "events"  # rclpy's EventsExecutor (less jitter: bench/RESULTS.md ros_latency) | single
 
     def __post_init__(self) -> None:
         if not self.policy_path:

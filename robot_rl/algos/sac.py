@@ -136,12 +136,14 @@ class SAC(EncodedAgent):
             q = self.critic(features, action).mean(dim=0)
         actor_loss = (self.alpha * log_prob - q).mean()
         metrics = {}
-        if self.config.bc_weight > 0 and batch is not None and "demo" in batch and bool(batch["demo"].any()):
-            bc_loss, metrics = self.demo_bc_loss(features, batch, q.detach())
-            actor_loss = actor_loss / q.detach().abs().mean().clamp(min=1e-3) + self.config.bc_weight * bc_loss
-        elif self.config.anchor_weight > 0 and self.anchor is not None:
+        cloning = self.config.bc_weight > 0 and batch is not None and "demo" in batch and bool(batch["demo"].any())
+        anchored = self.config.anchor_weight > 0 and self.anchor is not None
+        if cloning or anchored:  # a unit-scale Q term beside the imitation terms (TD3+BC)
             actor_loss = actor_loss / q.detach().abs().mean().clamp(min=1e-3)
-        if self.config.anchor_weight > 0 and self.anchor is not None:
+        if cloning:
+            bc_loss, metrics = self.demo_bc_loss(features, batch, q.detach())
+            actor_loss = actor_loss + self.config.bc_weight * bc_loss
+        if anchored:
             with torch.no_grad():
                 start = self.anchor.mean_action(features)
             anchor_loss = (self.actor.mean_action(features) - start).pow(2).sum(dim=-1).mean()
