@@ -51,8 +51,9 @@ def test_excite_plays_whole_motions_on_the_arm_and_sysid_recovers_its_physics(ro
             assert matched >= len(actions) - 3, (name, matched, len(recorded))
     assert player.played == [name for name, _ in player.motions]
 
-    assert main(["sysid", f"data={out}", f"out={tmp_path / 'fit'}", "fit.iterations=3", "fit.max_latency_steps=2",
-                 "fit.refine_latencies=1", "fit.refine_evaluations=40"]) == 0
+    # the default search: cut to 40 Nelder-Mead evaluations over 3 starts it once settled in another
+    # valley (gain 0.87, mass 1.07, damping 0.89 for the hidden 0.7, 1, 1)
+    assert main(["sysid", f"data={out}", f"out={tmp_path / 'fit'}", "fit.max_latency_steps=2"]) == 0
     report = json.loads((tmp_path / "fit" / "report.json").read_text())
     assert report["episodes"] == 2 and report["robot"] == "panda" and report["replayed"].startswith("joint targets")
     found = report["calibration"]
