@@ -55,7 +55,13 @@ class SACConfig:
     # bc_weight is (the SAC term divided by the batch's mean |Q|), so a fresh critic's early errors
     # cannot take the starting behaviour apart before they are learned away. 0 turns it off; it
     # acts only once ``anchor_actor()`` has fixed the starting actor (robot_rl.train.finetune).
-    anchor_weight: float = 0.0
+    anchor_weight: float = 1.0
+    # Fine-tuning also keeps the exploration noise it started with (ros.student_std): once
+    # ``anchor_actor()`` has fixed the starting actor, the actor's std head stops learning and
+    # the entropy terms are dropped (temperature 0: the held std is the exploration). Left to
+    # SAC, the entropy bonus widened a student's std within a few hundred updates, and a lift
+    # policy's grasps failed under the wider noise.
+    hold_start_std: bool = True
     update_dtype: str = "float32"  # float32 | bfloat16 (mixed precision) | auto (see base.UPDATE_DTYPES)
 
     def __post_init__(self) -> None:
@@ -86,13 +92,22 @@ class SAC(EncodedAgent):
         self.alpha_opt = adam([self.log_alpha], config.lr)
         self.generator = torch.Generator().manual_seed(seed)
         self.anchor: TanhGaussianActor | None = None  # the starting actor (anchor_actor)
+        self._std_held = False  # hold_start_std acting (anchor_actor)
 
     def anchor_actor(self) -> None:
         """Fix the actor as it is now as the one ``anchor_weight`` pulls towards."""
         self.anchor = copy.deepcopy(self.actor).requires_grad_(False)
+        if self.config.hold_start_std and not self._std_held:
+            last = self.actor.net[-1]  # outputs [mean, log_std]; the log_std rows get no gradient
+            keep = (torch.arange(last.out_features) < self.action_dim).float()
+            last.weight.register_hook(lambda grad: grad * keep[:, None].to(grad))
+            last.bias.register_hook(lambda grad: grad * keep.to(grad))
+            self._std_held = True
 
     @property
     def alpha(self) -> torch.Tensor:
+        if self._std_held:  # hold_start_std: no entropy bonus, in the backup or the actor's loss
+            return torch.zeros(())
         return self.log_alpha.exp().detach()
 
     # --- learning ----------------------------------------------------------------------------
@@ -152,10 +167,11 @@ class SAC(EncodedAgent):
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
-        alpha_loss = (self.log_alpha.exp() * (-log_prob.detach() - self.target_entropy)).mean()
-        self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
-        self.alpha_opt.step()
+        if not self._std_held:  # a held std cannot meet an entropy target
+            alpha_loss = (self.log_alpha.exp() * (-log_prob.detach() - self.target_entropy)).mean()
+            self.alpha_opt.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self.alpha_opt.step()
         return {"losses/actor": actor_loss.item(), "losses/alpha": self.alpha.item(),
                 "losses/entropy": -log_prob.mean().item(), **metrics}
 

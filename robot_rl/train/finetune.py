@@ -12,8 +12,10 @@ CPU; now about 10 ms).
 The SAC agent reads ``obs/state``, ``obs/instruction`` and ``obs/features`` in the student's own
 order, with the student's normalisation of the first two; its tanh-Gaussian actor starts as the
 student: the hidden layers are the head's, the mean's output rows are the head's last layer, and
-the log-std rows start at ``init_std``. So the deterministic action of the new agent is the
-student's action, exactly, before the first update; the critic starts fresh. With
+the log-std rows start at ``init_std`` (``ros.student_std``) and, with SAC's ``hold_start_std``
+(the default), stay there: that std is the exploration, with no entropy bonus, and
+``anchor_weight`` keeps the mean action near the student's. So the deterministic action of the
+new agent is the student's action, exactly, before the first update; the critic starts fresh. With
 ``ros.student_actor=false`` only the perception is kept: a state-sized SAC learns from scratch on
 ``obs/features`` and the joints.
 """
@@ -88,7 +90,7 @@ def sac_params(student: Student, params: dict[str, Any]) -> dict[str, Any]:
     return {**params, **{k: student.config[k] for k in SHAPE_KEYS}}
 
 
-def start_from_student(agent: Any, student: Student, init_std: float = 0.2) -> None:
+def start_from_student(agent: Any, student: Student, init_std: float = 0.05) -> None:
     """Give a SAC ``agent`` built on ``student.feature_specs`` with ``sac_params`` the student's
     normalisation of proprioception and the instruction (in both encoders; the image features,
     already the student's, pass as they are), and make its actor the student's policy with std
