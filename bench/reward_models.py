@@ -4,6 +4,7 @@ and measure scoring speed. Prints the figures that bench/RESULTS.md quotes.
   .venv/bin/python bench/reward_models.py --root runs/bench/reward             # all stages
   .venv/bin/python bench/reward_models.py --root runs/bench/reward --speed-only # frames/s only
   .venv/bin/python bench/reward_models.py --root runs/bench/reward --compare-fusion 600
+  .venv/bin/python bench/reward_models.py --root runs/bench/reward --name vlm_roll --extra reward.augment.roll_deg=3
 
 Each stage is skipped when its output exists, and every command it runs is printed first.
 """
@@ -183,10 +184,12 @@ def main() -> int:
     p.add_argument("--speed-only", action="store_true")
     p.add_argument("--compare-fusion", type=int, default=0, metavar="STEPS",
                    help="also train film, xattn and concat for STEPS steps each and compare their cards")
+    p.add_argument("--name", default="vlm", help="the model's folder under --root (a variant: another name)")
+    p.add_argument("--extra", nargs="*", default=[], help="more `reward train` overrides, for a variant")
     args = p.parse_args()
     root = Path(args.root)
     stores = record(root, args.image_px)
-    main_model = train(root, stores, "vlm", TRAIN)
+    main_model = train(root, stores, args.name, [*TRAIN, *args.extra])
     if not args.speed_only:
         card(main_model)
         card(grade_hard(main_model, stores))

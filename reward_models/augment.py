@@ -1,7 +1,8 @@
 """Training-time image augmentation on float [B,3,H,W] batches in [0,1].
 
-Random shift (DrQ: replicate-pad then crop back) and colour jitter of brightness, contrast
-and saturation, each drawn per image. Hue is never jittered: instructions name colours, and
+Random shift (DrQ: replicate-pad then crop back), an optional small roll and zoom (a camera
+mount that is not quite where it was), and colour jitter of brightness, contrast and
+saturation, each drawn per image. Hue is never jittered: instructions name colours, and
 a red cube that turns orange would teach the model the wrong word.
 """
 
@@ -33,6 +34,21 @@ def random_shift(x: torch.Tensor, pad: int, generator: torch.Generator | None = 
     return torch.stack([padded[i, :, dy[i]: dy[i] + h, dx[i]: dx[i] + w] for i in range(b)])
 
 
+def random_roll_zoom(x: torch.Tensor, degrees: float, zoom: float,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate each image about its centre by up to ``degrees`` and scale it by 1 +- ``zoom``,
+    filling edges by replication (as ``random_shift`` does)."""
+    if not degrees and not zoom:
+        return x
+    b = x.shape[0]
+    angle = (2.0 * torch.rand(b, generator=generator) - 1.0) * degrees * np.pi / 180.0
+    scale = 1.0 + zoom * (2.0 * torch.rand(b, generator=generator) - 1.0)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, torch.zeros(b)], -1), torch.stack([sin, cos, torch.zeros(b)], -1)], 1)
+    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 def colour_jitter(x: torch.Tensor, brightness: float, contrast: float, saturation: float,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Per-image multiplicative brightness, contrast and saturation factors in 1 +- amount."""
@@ -54,6 +70,7 @@ def colour_jitter(x: torch.Tensor, brightness: float, contrast: float, saturatio
 
 
 def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Shift then jitter one camera's batch."""
+    """Shift, roll and zoom, then jitter one camera's batch."""
     x = random_shift(x, config.shift_px, generator)
+    x = random_roll_zoom(x, config.roll_deg, config.zoom, generator)
     return colour_jitter(x, config.brightness, config.contrast, config.saturation, generator)

@@ -94,6 +94,8 @@ class AugmentConfig:
     (:mod:`reward_models.phrasings`: synonyms, word order, politeness, typos; 0 turns them off)."""
 
     shift_px: int = 4
+    roll_deg: float = 0.0
+    zoom: float = 0.0
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.15
@@ -101,8 +103,9 @@ class AugmentConfig:
     generated: int = 48
 
     def __post_init__(self) -> None:
-        _check_ranges(self, "augment", {"shift_px": (0, 64), "brightness": (0, 1), "contrast": (0, 1),
-                                        "saturation": (0, 1), "rephrase": (0, 1), "generated": (0, 4096)})
+        _check_ranges(self, "augment", {"shift_px": (0, 64), "roll_deg": (0, 45), "zoom": (0, 0.5),
+                                        "brightness": (0, 1), "contrast": (0, 1), "saturation": (0, 1),
+                                        "rephrase": (0, 1), "generated": (0, 4096)})
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from reward_models import RewardModelError
-from reward_models.augment import colour_jitter, random_shift
+from reward_models.augment import colour_jitter, random_roll_zoom, random_shift
 from reward_models.config import ModelConfig, RewardConfig, from_dict
 from reward_models.instructions import InstructionBank, parse
 from reward_models.metrics import auroc, calibration_error, spearman
@@ -70,6 +70,18 @@ def test_augmentations_shift_and_jitter_but_keep_range_and_hue_order():
     assert jittered.min() >= 0 and jittered.max() <= 1
     square = jittered[:, :, 8, 8]
     assert (square[:, 0] > square[:, 1]).all() and (square[:, 0] > square[:, 2]).all()  # still red
+
+
+def test_roll_and_zoom_turn_and_scale_the_image_about_its_centre():
+    x = torch.zeros(8, 3, 32, 32)
+    x[:, 0, 15:17, 4:28] = 1.0  # a red horizontal bar through the centre
+    assert torch.equal(random_roll_zoom(x, 0.0, 0.0), x)
+    turned = random_roll_zoom(x, 20.0, 0.2, torch.Generator().manual_seed(0))
+    assert turned.shape == x.shape and turned.min() >= 0 and turned.max() <= 1
+    assert turned[:, 0, 15:17, 15:17].mean() > 0.5  # the centre stays where it was
+    rows = (turned[:, 0] > 0.5).any(dim=2).sum(dim=1)
+    assert (rows > 2).sum() >= 6  # most bars are no longer horizontal
+    assert turned[:, 1:].abs().max() == 0  # colours are not mixed
 
 
 def test_pretrained_backbone_loads_from_a_local_torchvision_style_file(tmp_path):
