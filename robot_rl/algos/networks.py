@@ -239,6 +239,10 @@ class TanhGaussianActor(nn.Module):
     def __init__(self, in_dim: int, action_dim: int, hidden_dim: int = 256, depth: int = 2) -> None:
         super().__init__()
         self.net = mlp(in_dim, hidden_dim, 2 * action_dim, depth)
+        # > 0: ``forward`` explores with this std in action units around the mean action (clipped
+        # to [-1, 1]) instead of sampling the learned std, with log-probability 0 (SAC's held
+        # exploration when fine-tuning; no entropy terms then)
+        self.action_std = 0.0
 
     def distribution(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, log_std = full_precision_head(self.net, features).chunk(2, dim=-1)
@@ -248,6 +252,9 @@ class TanhGaussianActor(nn.Module):
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised sample in [-1, 1] and its log-probability (tanh-corrected)."""
         mu, log_std = self.distribution(features)
+        if self.action_std > 0:
+            action = (torch.tanh(mu) + self.action_std * torch.randn_like(mu)).clamp(-1.0, 1.0)
+            return action, torch.zeros(action.shape[:-1], dtype=action.dtype, device=action.device)
         std = log_std.exp()
         pre_tanh = mu + std * torch.randn_like(mu)
         action = torch.tanh(pre_tanh)

@@ -57,10 +57,11 @@ class SACConfig:
     # acts only once ``anchor_actor()`` has fixed the starting actor (robot_rl.train.finetune).
     anchor_weight: float = 1.0
     # Fine-tuning also keeps the exploration noise it started with (ros.student_std): once
-    # ``anchor_actor()`` has fixed the starting actor, the actor's std head stops learning and
-    # the entropy terms are dropped (temperature 0: the held std is the exploration). Left to
-    # SAC, the entropy bonus widened a student's std within a few hundred updates, and a lift
-    # policy's grasps failed under the wider noise.
+    # ``anchor_actor(std)`` has fixed the starting actor, the actor explores with that std in
+    # action units around its mean action and the entropy terms are dropped (temperature 0).
+    # Left to SAC, the entropy bonus widened a student's std within a few hundred updates, and a
+    # lift policy's grasps failed under the wider noise; a std held before the tanh explored
+    # nothing where the mean had drifted into saturation.
     hold_start_std: bool = True
     update_dtype: str = "float32"  # float32 | bfloat16 (mixed precision) | auto (see base.UPDATE_DTYPES)
 
@@ -92,17 +93,17 @@ class SAC(EncodedAgent):
         self.alpha_opt = adam([self.log_alpha], config.lr)
         self.generator = torch.Generator().manual_seed(seed)
         self.anchor: TanhGaussianActor | None = None  # the starting actor (anchor_actor)
-        self._std_held = False  # hold_start_std acting (anchor_actor)
 
-    def anchor_actor(self) -> None:
-        """Fix the actor as it is now as the one ``anchor_weight`` pulls towards."""
+    def anchor_actor(self, std: float = 0.0) -> None:
+        """Fix the actor as it is now as the one ``anchor_weight`` pulls towards; with
+        ``hold_start_std`` and ``std`` > 0 it explores with ``std`` from here on (held)."""
         self.anchor = copy.deepcopy(self.actor).requires_grad_(False)
-        if self.config.hold_start_std and not self._std_held:
-            last = self.actor.net[-1]  # outputs [mean, log_std]; the log_std rows get no gradient
-            keep = (torch.arange(last.out_features) < self.action_dim).float()
-            last.weight.register_hook(lambda grad: grad * keep[:, None].to(grad))
-            last.bias.register_hook(lambda grad: grad * keep.to(grad))
-            self._std_held = True
+        if self.config.hold_start_std:
+            self.actor.action_std = float(std)
+
+    @property
+    def _std_held(self) -> bool:
+        return self.actor.action_std > 0
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -195,14 +196,16 @@ class SAC(EncodedAgent):
 
     def extra_state(self) -> dict:
         state = {"log_alpha": self.log_alpha.detach().clone(), "generator": self.generator.get_state()}
-        return {**state, "anchor": self.anchor.state_dict()} if self.anchor is not None else state
+        if self.anchor is None:
+            return state
+        return {**state, "anchor": self.anchor.state_dict(), "action_std": torch.tensor(self.actor.action_std, dtype=torch.float64)}
 
     def load_extra_state(self, state: dict) -> None:
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.generator.set_state(state["generator"])
-        if "anchor" in state:  # a resumed fine-tuning run keeps its starting actor
-            self.anchor_actor()
+        if "anchor" in state:  # a resumed fine-tuning run keeps its starting actor and exploration
+            self.anchor_actor(float(state.get("action_std", 0.0)))
             self.anchor.load_state_dict(state["anchor"])
 
 

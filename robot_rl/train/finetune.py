@@ -12,9 +12,9 @@ CPU; now about 10 ms).
 The SAC agent reads ``obs/state``, ``obs/instruction`` and ``obs/features`` in the student's own
 order, with the student's normalisation of the first two; its tanh-Gaussian actor starts as the
 student: the hidden layers are the head's, the mean's output rows are the head's last layer, and
-the log-std rows start at ``init_std`` (``ros.student_std``) and, with SAC's ``hold_start_std``
-(the default), stay there: that std is the exploration, with no entropy bonus, and
-``anchor_weight`` keeps the mean action near the student's. So the deterministic action of the
+the log-std rows start at ``init_std`` (``ros.student_std``). With SAC's ``hold_start_std`` (the
+default) the actor explores with that std in action units around its mean action from then on,
+with no entropy bonus, and ``anchor_weight`` keeps the mean action near the student's. So the deterministic action of the
 new agent is the student's action, exactly, before the first update; the critic starts fresh. With
 ``ros.student_actor=false`` only the perception is kept: a state-sized SAC learns from scratch on
 ``obs/features`` and the joints.
@@ -115,7 +115,7 @@ def start_from_student(agent: Any, student: Student, init_std: float = 0.05) -> 
         fraction = (math.log(init_std) - LOG_STD_MIN) / (LOG_STD_MAX - LOG_STD_MIN)
         net[int(last)].bias[action_dim:] = math.atanh(2 * fraction - 1)
     if hasattr(agent, "anchor_actor"):  # algo.agent.anchor_weight pulls towards the student
-        agent.anchor_actor()
+        agent.anchor_actor(init_std)  # and, with hold_start_std, init_std stays its exploration
 
 
 class StudentFeatures:
