@@ -7,11 +7,13 @@ invisible tail until committed), then the episode's metadata record, then its en
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from zarr.core.sync import sync
 
 from robot_rl.contracts import DATA_GROUP, EPISODE_ENDS, EPISODE_INFO
 from robot_rl.data.episodes import EpisodeInfo, append_rows, utc_now
@@ -58,37 +60,56 @@ class StoreAppender:
         """Steps of the open episode already written to the data arrays."""
         return self.written_end - self.committed_end
 
-    def write(self, block: Mapping[str, np.ndarray]) -> None:
+    def write(self, block: Mapping[str, np.ndarray | list[np.ndarray]]) -> None:
         """Append rows (same count for every schema key) to the open episode.
 
-        Image arrays are written as whole shard files by :mod:`robot_rl.data.shards`, other
-        arrays through zarr; the checksums are taken on the encode pool at the same time."""
+        A key's rows are an array, or a list of one array per step (the writer's own rows,
+        already checked against the schema): image frames are then compressed where they lie
+        instead of being stacked first. Image arrays are written as whole shard files by
+        :mod:`robot_rl.data.shards`, other arrays through zarr; the checksums are taken on the
+        encode pool at the same time."""
         if set(block) != set(self.store.schema):
             raise StoreError(f"a block must have exactly the keys {sorted(self.store.schema)}; got {sorted(block)}.")
         counts = {len(rows) for rows in block.values()}
         if len(counts) != 1:
             raise StoreError(f"every key of a block needs the same number of rows; got {sorted(counts)}.")
         new_end = self.written_end + counts.pop()
-        block = {key: np.asarray(rows, self.store.schema[key].dtype) for key, rows in block.items()}
+        block = {key: rows if isinstance(rows, list) else np.asarray(rows, self.store.schema[key].dtype)
+                 for key, rows in block.items()}
         pool = encode_pool()
-        # The checksums run on the pool beside the compression; both release the GIL.
-        crcs = {key: pool.submit(crc, rows, self.pending_crcs.get(key, 0)) for key, rows in block.items()}
+        # The checksums and the image compression run on the pool (both release the GIL) while
+        # this thread has zarr resize the arrays and write the small ones; then the files.
+        crcs = {key: pool.submit(_crc_rows, rows, self.pending_crcs.get(key, 0)) for key, rows in block.items()}
+        started = []
         try:
             for key, rows in block.items():
-                array = self.store.array(key)
-                array.resize((new_end, *array.shape[1:]))
-                shards = self._shard_files(key, array)
-                if shards is None:
-                    array[self.written_end:new_end] = rows
-                else:
-                    shards.write(rows, self.written_end, pool)
+                shards = self._shard_files(key, self.store.array(key))
+                if shards is not None:
+                    started.append(shards.start(rows, self.written_end, pool))
+            small = {key: np.stack(rows) if isinstance(rows, list) else rows
+                     for key, rows in block.items() if self._shards.get(key) is None}
+            sync(self._grow({key: self.store.array(key) for key in block}, new_end, small))
+            for pending in started:
+                pending.finish()
         except BaseException:
             self._forget_shards()  # what they hold may now differ from the files
+            for pending in started:
+                pending.wait()  # rows must outlive the tasks
             raise
         finally:
             sums = {key: future.result() for key, future in crcs.items()}  # rows must outlive the tasks
         self.pending_crcs.update(sums)
         self.written_end = new_end
+
+    async def _grow(self, arrays: dict[str, Any], new_end: int, small: dict[str, np.ndarray]) -> None:
+        """Resize every array to ``new_end`` rows and write the ``small`` ones' new rows, all
+        at once on zarr's event loop (one after another, each waited for a busy loop's turn)."""
+        async def grow(key: str, array: Any) -> None:
+            await array.async_array.resize((new_end, *array.shape[1:]))
+            if key in small:
+                await array.async_array.setitem(slice(self.written_end, new_end), small[key])
+
+        await asyncio.gather(*(grow(key, array) for key, array in arrays.items()))
 
     def _shard_files(self, key: str, array: Any) -> ShardFiles | None:
         """The direct shard writer of image ``key`` (None: zarr writes it); rebuilt when the store
@@ -128,3 +149,10 @@ class StoreAppender:
         self._forget_shards()
         self.written_end = self.committed_end
         self.pending_crcs = {}
+
+
+def _crc_rows(rows: np.ndarray | list[np.ndarray], previous: int) -> int:
+    """The checksum of ``rows`` as if stacked (C order), continuing from ``previous``."""
+    for part in rows if isinstance(rows, list) else (rows,):
+        previous = crc(part, previous)
+    return previous

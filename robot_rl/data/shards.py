@@ -25,7 +25,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+import concurrent.futures
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,11 @@ class ShardFiles:
         """Drop what is held, e.g. after the array was shrunk; the next write reads the shard back."""
         self._end = None
 
-    def write(self, rows: np.ndarray, start: int, pool: Executor) -> None:
-        """Write ``rows`` as rows ``start...`` of the array (already resized to hold them)."""
-        rows, lo = np.ascontiguousarray(rows), 0
+    def start(self, rows: np.ndarray | list[np.ndarray], start: int, pool: Executor) -> PendingShards:
+        """Start compressing ``rows`` (an array, or a list of one frame per step) as rows
+        ``start...`` of the array on ``pool``; the returned :class:`PendingShards` writes the
+        files. The caller resizes the array meanwhile, and must not change ``rows`` until then."""
+        pending, lo = PendingShards(self), 0
         while lo < len(rows):
             at = start + lo
             hi = min(len(rows), lo + self.shard_rows - at % self.shard_rows)
@@ -110,10 +113,11 @@ class ShardFiles:
                 self._load(at)
             self._append(rows[lo:hi], pool)
             self._end = start + hi
-            self._write_file(at // self.shard_rows)
+            pending.files.append((at // self.shard_rows, list(self._chunks), self._rest))
             if self._end % self.shard_rows == 0:
                 self._chunks = []  # a full shard is never written again
             lo = hi
+        return pending
 
     def _load(self, at: int) -> None:
         """Hold rows [shard start, at) of the shard holding row ``at``, read back through zarr."""
@@ -122,17 +126,20 @@ class ShardFiles:
         if at > first:
             self._append(np.asarray(self.array[first:at]), None)
 
-    def _append(self, rows: np.ndarray, pool: Executor | None) -> None:
-        rows = np.concatenate([self._rest, rows]) if len(self._rest) else rows
-        whole = len(rows) - len(rows) % self.chunk_rows
-        pieces = [rows[i:i + self.chunk_rows] for i in range(0, whole, self.chunk_rows)]
-        self._chunks += list(pool.map(self.encode, pieces) if pool else map(self.encode, pieces))
-        self._rest = rows[whole:].copy()  # the caller reuses its buffer
+    def _append(self, rows: np.ndarray | list[np.ndarray], pool: Executor | None) -> None:
+        if self.chunk_rows == 1:  # a frame per inner chunk: each is compressed where it lies
+            pieces = list(rows)
+        else:
+            rows = np.concatenate([self._rest, np.asarray(rows)]) if len(self._rest) else np.asarray(rows)
+            whole = len(rows) - len(rows) % self.chunk_rows
+            pieces = [rows[i:i + self.chunk_rows] for i in range(0, whole, self.chunk_rows)]
+            self._rest = rows[whole:].copy()  # the caller reuses its buffer
+        self._chunks += [pool.submit(self.encode, p) for p in pieces] if pool else [self.encode(p) for p in pieces]
 
-    def _write_file(self, shard: int) -> None:
-        blobs = list(self._chunks)
-        if len(self._rest):  # zarr pads a last, partial inner chunk with the fill value
-            blobs.append(self.encode(np.concatenate([self._rest, self.fill[len(self._rest):]])))
+    def _write_file(self, shard: int, chunks: list[bytes | Future], rest: np.ndarray) -> None:
+        blobs = [c if isinstance(c, bytes) else c.result() for c in chunks]
+        if len(rest):  # zarr pads a last, partial inner chunk with the fill value
+            blobs.append(self.encode(np.concatenate([rest, self.fill[len(rest):]])))
         index = np.full((self.shard_rows // self.chunk_rows, 2), _EMPTY, "<u8")
         sizes = np.array([len(b) for b in blobs], np.uint64)
         index[:len(blobs), 1] = sizes
@@ -140,6 +147,24 @@ class ShardFiles:
         blobs += [index.tobytes(), _crc32c(index.tobytes())]
         key = self.array.metadata.encode_chunk_key((shard, *(0,) * (self.array.ndim - 1)))
         _write_atomic(self.folder / key, blobs)
+
+
+class PendingShards:
+    """The shard files of one :meth:`ShardFiles.start`, their chunks being compressed."""
+
+    def __init__(self, shards: ShardFiles) -> None:
+        self.shards = shards
+        self.files: list[tuple[int, list[bytes | Future], np.ndarray]] = []  # (shard, chunks, raw rest)
+
+    def finish(self) -> None:
+        """Write the files, in order, once their chunks are compressed."""
+        for shard, chunks, rest in self.files:
+            self.shards._write_file(shard, chunks, rest)
+
+    def wait(self) -> None:
+        """Wait until no compression task still reads the rows (after a failure: nothing is written)."""
+        futures = [c for _, chunks, _ in self.files for c in chunks if isinstance(c, Future)]
+        concurrent.futures.wait(futures)
 
 
 def _crc32c(data: bytes) -> bytes:
