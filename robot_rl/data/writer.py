@@ -32,9 +32,11 @@ from robot_rl.data.format import (
     StoreAttrs,
     StoreError,
     WriterError,
+    is_image_key,
     parse_schema,
 )
 from robot_rl.data.integrity import short
+from robot_rl.data.memory import keep_freed_frames
 from robot_rl.data.store import EpisodeStore
 from robot_rl.data.writer_thread import BlockWriter, StepChecker
 
@@ -64,6 +66,8 @@ class EpisodeWriter:
         store = _open_or_create(path, specs, store_attrs, shard_steps)
         self.path, self.on_full = store.path, on_full
         self._robot = store_attrs.robot
+        if any(is_image_key(key) for key in specs):
+            keep_freed_frames()  # frame buffers reused, not faulted in again per step
         # Rows the writer thread is done with, reused for new steps. A row is only allocated when
         # none is spare, so the rows in all never exceed queue_size plus the two blocks in hand.
         spare: deque = deque(maxlen=queue_size)
