@@ -13,8 +13,8 @@ So a writer of image keys fixes the mmap threshold at 32 MB (the most glibc's ow
 would reach, so large tensors of a trainer in the same process are mapped no more often than
 before) and the trim threshold at 256 MB (freed memory up to that much stays in the heap for
 the next shard). Nothing happens off glibc, or when the user tuned malloc through the
-environment (``GLIBC_TUNABLES`` with ``glibc.malloc``, or ``MALLOC_*_`` variables), or with
-``ROBOT_RL_MALLOC=default``.
+environment (``GLIBC_TUNABLES`` with ``glibc.malloc``, or ``MALLOC_*`` variables) or preloaded
+another allocator, or with ``ROBOT_RL_MALLOC=default``.
 """
 
 from __future__ import annotations
@@ -54,5 +54,7 @@ def keep_freed_frames() -> bool:
 
 
 def _user_tuned(environ: os._Environ | dict) -> bool:
+    """True when the user chose malloc's behaviour: opted out, tuned glibc's malloc through the
+    environment, or preloaded another allocator (jemalloc, tcmalloc, mimalloc)."""
     return (environ.get("ROBOT_RL_MALLOC", "") == "default" or "glibc.malloc" in environ.get("GLIBC_TUNABLES", "")
-            or any(key.startswith("MALLOC_") and key.endswith("_") for key in environ))
+            or any(key.startswith("MALLOC_") for key in environ) or "malloc" in environ.get("LD_PRELOAD", ""))

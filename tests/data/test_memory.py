@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -16,7 +17,9 @@ glibc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt
     ({}, False),
     ({"PATH": "/usr/bin", "GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=512"}, False),
     ({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"}, True),
-    ({"MALLOC_ARENA_MAX_": "2"}, True),
+    ({"MALLOC_ARENA_MAX": "2"}, True),
+    ({"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}, True),
+    ({"LD_PRELOAD": "/opt/libfakeclock.so"}, False),
     ({"MALLOC_TRIM_THRESHOLD_": "0"}, True),
     ({"ROBOT_RL_MALLOC": "default"}, True),
 ])
@@ -25,9 +28,8 @@ def test_the_users_own_malloc_settings_win(environ, tuned):
 
 
 def _in_fresh_process(code: str, **env: str) -> str:
-    import os
-
-    environ = {k: v for k, v in os.environ.items() if k != "ROBOT_RL_MALLOC" and not k.startswith("MALLOC_")}
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("ROBOT_RL_MALLOC", "LD_PRELOAD", "GLIBC_TUNABLES") and not k.startswith("MALLOC_")}
     return subprocess.run([sys.executable, "-c", code], env={**environ, **env}, check=True, capture_output=True,
                           text=True).stdout.strip()
 
