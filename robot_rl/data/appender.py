@@ -60,34 +60,29 @@ class StoreAppender:
         """Steps of the open episode already written to the data arrays."""
         return self.written_end - self.committed_end
 
-    def write(self, block: Mapping[str, np.ndarray | list[np.ndarray]]) -> None:
+    def write(self, block: Mapping[str, np.ndarray]) -> None:
         """Append rows (same count for every schema key) to the open episode.
 
-        A key's rows are an array, or a list of one array per step (the writer's own rows,
-        already checked against the schema): image frames are then compressed where they lie
-        instead of being stacked first. Image arrays are written as whole shard files by
-        :mod:`robot_rl.data.shards`, other arrays through zarr; the checksums are taken on the
-        encode pool at the same time."""
+        Image arrays are written as whole shard files by :mod:`robot_rl.data.shards`, other
+        arrays through zarr; the checksums are taken on the encode pool at the same time."""
         if set(block) != set(self.store.schema):
             raise StoreError(f"a block must have exactly the keys {sorted(self.store.schema)}; got {sorted(block)}.")
         counts = {len(rows) for rows in block.values()}
         if len(counts) != 1:
             raise StoreError(f"every key of a block needs the same number of rows; got {sorted(counts)}.")
         new_end = self.written_end + counts.pop()
-        block = {key: rows if isinstance(rows, list) else np.asarray(rows, self.store.schema[key].dtype)
-                 for key, rows in block.items()}
+        block = {key: np.asarray(rows, self.store.schema[key].dtype) for key, rows in block.items()}
         pool = encode_pool()
         # The checksums and the image compression run on the pool (both release the GIL) while
         # this thread has zarr resize the arrays and write the small ones; then the files.
-        crcs = {key: pool.submit(_crc_rows, rows, self.pending_crcs.get(key, 0)) for key, rows in block.items()}
+        crcs = {key: pool.submit(crc, rows, self.pending_crcs.get(key, 0)) for key, rows in block.items()}
         started = []
         try:
             for key, rows in block.items():
                 shards = self._shard_files(key, self.store.array(key))
                 if shards is not None:
                     started.append(shards.start(rows, self.written_end, pool))
-            small = {key: np.stack(rows) if isinstance(rows, list) else rows
-                     for key, rows in block.items() if self._shards.get(key) is None}
+            small = {key: rows for key, rows in block.items() if self._shards.get(key) is None}
             sync(self._grow({key: self.store.array(key) for key in block}, new_end, small))
             for pending in started:
                 pending.finish()
@@ -150,9 +145,3 @@ class StoreAppender:
         self.written_end = self.committed_end
         self.pending_crcs = {}
 
-
-def _crc_rows(rows: np.ndarray | list[np.ndarray], previous: int) -> int:
-    """The checksum of ``rows`` as if stacked (C order), continuing from ``previous``."""
-    for part in rows if isinstance(rows, list) else (rows,):
-        previous = crc(part, previous)
-    return previous

@@ -101,10 +101,9 @@ class ShardFiles:
         """Drop what is held, e.g. after the array was shrunk; the next write reads the shard back."""
         self._end = None
 
-    def start(self, rows: np.ndarray | list[np.ndarray], start: int, pool: Executor) -> PendingShards:
-        """Start compressing ``rows`` (an array, or a list of one frame per step) as rows
-        ``start...`` of the array on ``pool``; the returned :class:`PendingShards` writes the
-        files. The caller resizes the array meanwhile, and must not change ``rows`` until then."""
+    def start(self, rows: np.ndarray, start: int, pool: Executor) -> PendingShards:
+        """Start compressing ``rows`` as rows ``start...`` of the array on ``pool``; the returned
+        :class:`PendingShards` writes the files. The caller resizes the array meanwhile, and must not change ``rows`` until then."""
         pending, lo = PendingShards(self), 0
         while lo < len(rows):
             at = start + lo
@@ -126,11 +125,11 @@ class ShardFiles:
         if at > first:
             self._append(np.asarray(self.array[first:at]), None)
 
-    def _append(self, rows: np.ndarray | list[np.ndarray], pool: Executor | None) -> None:
+    def _append(self, rows: np.ndarray, pool: Executor | None) -> None:
         if self.chunk_rows == 1:  # a frame per inner chunk: each is compressed where it lies
             pieces = list(rows)
         else:
-            rows = np.concatenate([self._rest, np.asarray(rows)]) if len(self._rest) else np.asarray(rows)
+            rows = np.concatenate([self._rest, rows]) if len(self._rest) else rows
             whole = len(rows) - len(rows) % self.chunk_rows
             pieces = [rows[i:i + self.chunk_rows] for i in range(0, whole, self.chunk_rows)]
             self._rest = rows[whole:].copy()  # the caller reuses its buffer

@@ -51,9 +51,8 @@ class EpisodeWriter:
     ``schema`` maps data keys to per-step ``(shape, dtype)``; ``attrs`` needs
     ``control_rate_hz``, ``robot`` and ``action_space``. An existing store must have the same
     schema, robot, rate and action space. Memory is bounded by ``queue_size`` queued steps
-    plus two shards of steps in the writer thread, one gathering while the other is written
-    (about 470 MB for two 640x480 cameras with the defaults), and the compressed frames of the
-    shard the last episode ended in.
+    plus one shard of buffered steps (about 350 MB for two 640x480 cameras with the defaults),
+    and the compressed frames of the shard the last episode ended in.
     Call it from one thread (the control loop). ``shard_steps`` sets the time length of a new
     store's shards/chunks and is meant for tests.
     """
@@ -68,8 +67,8 @@ class EpisodeWriter:
         self._robot = store_attrs.robot
         if any(is_image_key(key) for key in specs):
             keep_freed_frames()  # frame buffers reused, not faulted in again per step
-        # Rows the writer thread is done with, reused for new steps. A row is only allocated when
-        # none is spare, so the rows in all never exceed queue_size plus the two blocks in hand.
+        # Rows the writer thread has buffered, reused for new steps. A row is only allocated when
+        # none is spare, so queued plus spare rows never exceed queue_size plus the two in hand.
         spare: deque = deque(maxlen=queue_size)
         self._checker = StepChecker(specs, spare)
         appender = StoreAppender(store)

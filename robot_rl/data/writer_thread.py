@@ -11,7 +11,7 @@ import logging
 import queue
 from collections import deque
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -96,27 +96,16 @@ def _convert(key: str, value: Any, spec: KeySpec) -> np.ndarray:
 
 
 class BlockWriter:
-    """Consumes the writer queue: gathers steps into shard-aligned blocks, writes them, commits episodes.
-
-    A block is the steps' own rows (the copies :class:`StepChecker` made), not a copy of them:
-    the image frames are compressed where they lie. A full block is written on a flush thread
-    while the next one gathers, so the two overlap; a commit or discard first waits for that
-    write, so the order on disk is the same as writing synchronously. Rows go back to ``spare``
-    once the write that read them is done.
-    """
+    """Consumes the writer queue: buffers steps, writes shard-aligned blocks, commits episodes."""
 
     def __init__(self, appender: StoreAppender, specs: Mapping[str, KeySpec], flush_steps: int,
                  spare: deque | None = None) -> None:
         self.appender = appender
         self.flush_steps = flush_steps
-        self.spare = spare if spare is not None else deque(maxlen=0)
+        self.spare = spare if spare is not None else deque(maxlen=0)  # buffered rows go back to StepChecker
         self.error: BaseException | None = None
-        self._keys = list(specs)
-        self._rows: list[dict[str, np.ndarray]] = []  # the block gathering
-        self._end_row = appender.written_end  # rows written, or being written, to the store
-        self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="robot_rl-flush")
-        self._pending: Future | None = None
-        self._in_flight: list[dict[str, np.ndarray]] = []  # the rows the pending write reads
+        self._buffers = {k: np.empty((flush_steps, *s.shape), s.dtype) for k, s in specs.items()}
+        self._count = 0
 
     def run(self, messages: queue.Queue) -> None:
         """Thread body: handle messages until ``close``; after a failure only drain the queue."""
@@ -127,11 +116,6 @@ class BlockWriter:
                     return
                 self._handle(kind, payload, done)
         finally:
-            try:
-                self._settle()
-            except Exception as exc:  # noqa: BLE001 - close() reports it
-                self.error = self.error or exc
-            self._flusher.shutdown()
             self.appender.store.close()
 
     def _handle(self, kind: str, payload: Any, done: Future | None) -> None:
@@ -154,38 +138,23 @@ class BlockWriter:
                 done.set_exception(exc)
 
     def _add(self, row: dict[str, np.ndarray]) -> None:
-        self._rows.append(row)
+        for key, buffer in self._buffers.items():
+            buffer[self._count] = row[key]
+        self.spare.append(row)
+        self._count += 1
         # Flush at absolute shard boundaries so full shards are written once, never re-read.
-        if (self._end_row + len(self._rows)) % self.flush_steps == 0:
+        if (self.appender.written_end + self._count) % self.flush_steps == 0:
             self._flush()
 
     def _flush(self) -> None:
-        """Hand the gathered block to the flush thread; the next one gathers meanwhile."""
-        if self._rows:
-            self._settle()  # one block in flight at most
-            rows, self._rows = self._rows, []
-            block = {key: [row[key] for row in rows] for key in self._keys}
-            self._pending, self._in_flight = self._flusher.submit(self.appender.write, block), rows
-            self._end_row += len(rows)
-
-    def _settle(self) -> None:
-        """Wait for the block in flight (its failure is raised here) and hand its rows back."""
-        pending, self._pending = self._pending, None
-        try:
-            if pending is not None:
-                pending.result()
-        finally:
-            self.spare.extend(self._in_flight)
-            self._in_flight = []
+        if self._count:
+            self.appender.write({k: b[: self._count] for k, b in self._buffers.items()})
+            self._count = 0
 
     def _end(self, info: EpisodeInfo | None) -> int | None:
         if info is None:
-            self.spare.extend(self._rows)
-            self._rows = []
-            self._settle()
+            self._count = 0
             self.appender.discard()
-            self._end_row = self.appender.written_end
             return None
         self._flush()
-        self._settle()  # the rows are in the store before the commit record names them
         return self.appender.commit(info)
