@@ -144,4 +144,3 @@ class StoreAppender:
         self._forget_shards()
         self.written_end = self.committed_end
         self.pending_crcs = {}
-

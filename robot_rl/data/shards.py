@@ -103,7 +103,8 @@ class ShardFiles:
 
     def start(self, rows: np.ndarray, start: int, pool: Executor) -> PendingShards:
         """Start compressing ``rows`` as rows ``start...`` of the array on ``pool``; the returned
-        :class:`PendingShards` writes the files. The caller resizes the array meanwhile, and must not change ``rows`` until then."""
+        :class:`PendingShards` writes the files. The caller resizes the array meanwhile, and
+        must not change ``rows`` until then."""
         pending, lo = PendingShards(self), 0
         while lo < len(rows):
             at = start + lo
@@ -126,13 +127,10 @@ class ShardFiles:
             self._append(np.asarray(self.array[first:at]), None)
 
     def _append(self, rows: np.ndarray, pool: Executor | None) -> None:
-        if self.chunk_rows == 1:  # a frame per inner chunk: each is compressed where it lies
-            pieces = list(rows)
-        else:
-            rows = np.concatenate([self._rest, rows]) if len(self._rest) else rows
-            whole = len(rows) - len(rows) % self.chunk_rows
-            pieces = [rows[i:i + self.chunk_rows] for i in range(0, whole, self.chunk_rows)]
-            self._rest = rows[whole:].copy()  # the caller reuses its buffer
+        rows = np.concatenate([self._rest, rows]) if len(self._rest) else rows
+        whole = len(rows) - len(rows) % self.chunk_rows
+        pieces = [rows[i:i + self.chunk_rows] for i in range(0, whole, self.chunk_rows)]
+        self._rest = rows[whole:].copy()  # the caller reuses its buffer
         self._chunks += [pool.submit(self.encode, p) for p in pieces] if pool else [self.encode(p) for p in pieces]
 
     def _write_file(self, shard: int, chunks: list[bytes | Future], rest: np.ndarray) -> None:
