@@ -94,7 +94,7 @@ class ShardFiles:
         self.chunk_rows = int(array.chunks[0])
         self.fill = np.full((self.chunk_rows, *array.shape[1:]), array.metadata.fill_value, array.dtype)
         self._end: int | None = None  # rows [shard start, _end) are held below; None: nothing held
-        self._chunks: list[bytes] = []  # compressed whole inner chunks from the shard's start
+        self._chunks: list[bytes | Future] = []  # whole inner chunks from the shard's start, compressed or being so
         self._rest = self.fill[:0]  # raw rows after them (fewer than one inner chunk)
 
     def forget(self) -> None:
