@@ -28,6 +28,9 @@ INFO_PROGRESS = "info/progress"
 # The joint position targets (rad) a ROS 2 node sent the arm during the step, safety-filtered:
 # what robot-rl sysid replays when a store has them (the recorder node's ``command_interface``).
 INFO_COMMAND = "info/command"
+# The sim env's info entry with a future of {camera: frame} for its deferred cameras
+# (sim.env.EnvConfig.deferred_cameras); a step's info, not a stored key.
+INFO_FRAMES = "frames"
 DATA_GROUP = "data"
 EPISODE_ENDS = "meta/episode_ends"
 EPISODE_INFO = "meta/episode_info"

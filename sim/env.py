@@ -18,7 +18,7 @@ from sim.arena import make_arena
 from sim.controllers import Controller, ControllerConfig
 from sim.privilege import GraspAssist
 from sim.randomize import Calibration, RandomizeConfig, Randomizer
-from sim.render import FrameRenderer, RenderConfig
+from sim.render import FrameRenderer, FrameWorker, RenderConfig
 from sim.robots.base import RobotConfig, RobotHandles, attach_robot
 from sim.scene import Scene
 from sim.tasks.base import Task
@@ -34,6 +34,10 @@ class EnvConfig:
     sim_dt_s: float = 0.002
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     cameras: tuple[str, ...] = ("front", "wrist")
+    # Cameras drawn on a worker thread (sim.render.FrameWorker) and handed over as
+    # info["frames"], a future of {camera: frame}, not as observations: frames only a learned
+    # reward reads, drawn while the learner runs (an in-process env; a future does not pickle).
+    deferred_cameras: tuple[str, ...] = ()
     image_size: int = 84
     render_profile: str = "fast"
     privileged: bool = True
@@ -45,7 +49,7 @@ class EnvConfig:
     def __post_init__(self) -> None:
         if self.reward not in contracts.REWARD_KINDS:
             raise ValueError(f"reward {self.reward!r} is unknown; expected one of {sorted(contracts.REWARD_KINDS)}.")
-        unknown = set(self.cameras) - set(contracts.CAMERAS)
+        unknown = (set(self.cameras) | set(self.deferred_cameras)) - set(contracts.CAMERAS)
         if unknown:
             raise ValueError(f"cameras {sorted(unknown)} are unknown; expected some of {contracts.CAMERAS}.")
         if not 1.0 <= self.control_rate_hz <= 0.5 / self.sim_dt_s:
@@ -73,6 +77,11 @@ class RobotEnv(gym.Env):
         self.episode_steps = self.config.episode_steps or task.config.episode_steps
         self._renderer: FrameRenderer | None = None
         self._camera_ids = {c: self._camera_id(c) for c in self.config.cameras}
+        self._frames: FrameWorker | None = None
+        if self.config.deferred_cameras:
+            size = self.config.image_size
+            self._frames = FrameWorker(self.model, RenderConfig(size, size, self.config.render_profile),
+                                       {c: self._camera_id(c) for c in self.config.deferred_cameras})
         self.spec_ = self._make_spec()
         self.observation_space = gym.spaces.Dict({k: _box(s) for k, s in self.spec_.observations.items()})
         self.action_space = _box(self.spec_.action)
@@ -120,9 +129,14 @@ class RobotEnv(gym.Env):
         super().reset(seed=seed)
         rng = self.np_random
         mujoco.mj_resetData(self.model, self.data)
+        if self._frames is not None:
+            self._frames.drain()  # the last episode's frames are drawn before its model changes
         self.randomizer.reset(rng)
-        if self._renderer is not None and self.randomizer.textures_changed:
-            self._renderer.upload_textures(self.model)
+        if self.randomizer.textures_changed:
+            if self._renderer is not None:
+                self._renderer.upload_textures(self.model)
+            if self._frames is not None:
+                self._frames.upload_textures()
         self._go_home()
         self.instruction = self.task.reset(self.scene, rng)
         mujoco.mj_step(self.model, self.data, nstep=SETTLE_STEPS)
@@ -180,6 +194,8 @@ class RobotEnv(gym.Env):
     def _info(self, success: bool, progress: float, terms: dict[str, float]) -> dict[str, Any]:
         info = {"success": bool(success), "progress": float(progress), "instruction": self.instruction}
         info.update({f"reward/{k}": v for k, v in terms.items()})
+        if self._frames is not None:
+            info[contracts.INFO_FRAMES] = self._frames.submit(self.data)
         return info
 
     def _observe(self) -> dict[str, np.ndarray]:
@@ -211,6 +227,9 @@ class RobotEnv(gym.Env):
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+        if self._frames is not None:
+            self._frames.close()
+            self._frames = None
 
     @property
     def env_spec(self) -> contracts.EnvSpec:

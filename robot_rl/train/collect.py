@@ -13,6 +13,8 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
+from robot_rl.contracts import INFO_FRAMES, image_key
+
 EnvFactory = Callable[[], gym.Env]
 
 
@@ -29,6 +31,19 @@ class Transitions:
     progress: np.ndarray
     instructions: list[str]
     ended: np.ndarray | None = None  # terminated or truncated: the env's episode ended here
+    # Per env, futures of the frames of ``obs`` and ``next_obs`` that envs with deferred cameras
+    # draw on their worker threads (sim.env.EnvConfig.deferred_cameras); None: none deferred.
+    obs_frames: list | None = None
+    next_frames: list | None = None
+
+    def resolve_frames(self) -> "Transitions":
+        """Put the deferred frames into ``obs`` and ``next_obs`` (waits until they are drawn);
+        new dicts, so an observation another step shares is never changed under it."""
+        if self.obs_frames is not None:
+            self.obs = _with_frames(self.obs, self.obs_frames)
+            self.next_obs = _with_frames(self.next_obs, self.next_frames)
+            self.obs_frames = self.next_frames = None
+        return self
 
 
 @dataclass
@@ -54,6 +69,7 @@ class Collector:
         self.num_envs = num_envs
         self.obs, infos = self.envs.reset(seed=[seed + i for i in range(num_envs)])
         self.instructions = _instructions(infos, num_envs)
+        self.frames = _frames(infos, num_envs)  # futures of self.obs's deferred frames, or None
         self.episode_return = np.zeros(num_envs)
         self.episode_success = np.zeros(num_envs, bool)
         self.episode_length = np.zeros(num_envs, int)
@@ -76,10 +92,15 @@ class Collector:
         step_info = _final_info(infos, ended)
         success = np.asarray(step_info.get("success", np.zeros(self.num_envs, bool)), bool)
         progress = np.asarray(step_info.get("progress", np.zeros(self.num_envs)), np.float32)
+        frames = _frames(infos, self.num_envs)
+        final_frames = None if frames is None else [
+            _lookup(infos["final_info"], INFO_FRAMES, i) if e else f for i, (f, e) in enumerate(zip(frames, ended))]
         transitions = Transitions(self.obs, np.asarray(action, np.float32), np.asarray(reward, np.float32), final_obs,
-                                  np.asarray(terminated, bool), success, progress, self.instructions, ended)
+                                  np.asarray(terminated, bool), success, progress, self.instructions, ended,
+                                  self.frames, final_frames)
+        self.frames = frames
         if reward_override is not None:
-            transitions.reward = np.asarray(reward_override(transitions), np.float32)
+            transitions.reward = np.asarray(reward_override(transitions.resolve_frames()), np.float32)
         if track:
             self.track(transitions)
         self.obs = next_obs
@@ -145,6 +166,18 @@ def _lookup(final: Any, key: str, i: int) -> Any:
     if isinstance(final, dict):
         return final[key][i]
     return final[i][key]
+
+
+def _frames(infos: dict[str, Any], num_envs: int) -> list | None:
+    """Per env, the future of its deferred frames (sim envs with ``deferred_cameras``), or None."""
+    values = infos.get(INFO_FRAMES)
+    return None if values is None else [values[i] for i in range(num_envs)]
+
+
+def _with_frames(obs: dict[str, np.ndarray], futures: list) -> dict[str, np.ndarray]:
+    """``obs`` with each deferred camera's frames stacked over the envs."""
+    frames = [future.result() for future in futures]
+    return {**obs, **{image_key(c): np.stack([f[c] for f in frames]) for c in frames[0]}}
 
 
 def _instructions(infos: dict[str, Any], num_envs: int) -> list[str]:

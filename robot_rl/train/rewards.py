@@ -83,7 +83,8 @@ class BackgroundLabels:
     hands steps over as they are collected; every ``every`` steps the gathered steps are scored
     in one batched pass (``reward.label_steps``) on a worker thread, while the training thread
     goes on stepping the env and updating (torch releases the GIL: on two cores the reward
-    network runs beside the learner). The batch handed over ``every`` steps earlier is collected
+    network runs beside the learner; an env's deferred cameras are drawn beside it too, and
+    their frames waited for here). The batch handed over ``every`` steps earlier is collected
     then, so a step reaches the replay buffer ``every``-``2*every`` steps after it happened,
     at fixed steps: a run is as reproducible as with rewards scored at once. ``flush`` scores
     whatever is pending now (before a checkpoint, at the end)."""
@@ -102,7 +103,7 @@ class BackgroundLabels:
         if len(self.pending) < self.every:
             return []
         done = self._collect()
-        self.scoring = (self.pending, self.pool.submit(self.reward.label_steps, self.pending))
+        self.scoring = (self.pending, self.pool.submit(self._score, self.pending))
         self.pending = []
         return done
 
@@ -110,9 +111,16 @@ class BackgroundLabels:
         """Every step handed over, labelled (waits for the worker)."""
         done = self._collect()
         if self.pending:
-            done += self._label(self.pending, self.reward.label_steps(self.pending))
+            done += self._label(self.pending, self._score(self.pending))
             self.pending = []
         return done
+
+    def _score(self, steps: list) -> list:
+        """Labels of ``steps``, their deferred frames (drawn by the envs' render threads) waited for here."""
+        for t in steps:
+            if getattr(t, "obs_frames", None) is not None:
+                t.resolve_frames()
+        return self.reward.label_steps(steps)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -135,6 +135,32 @@ def test_background_labels_hand_back_every_step_once_in_order_with_its_reward():
     assert labels.reward.agreement.metrics()  # agreement recorded for the labelled steps
 
 
+def test_cameras_drawn_beside_the_learner_give_the_rewards_drawn_in_the_step():
+    """The trainer's collector env draws the reward's cameras on its render thread
+    (``deferred_cameras``) and the labeller waits for them: each step's reward equals the
+    reward of the same step with the frames drawn in the env step, over episode ends."""
+    from robot_rl.train.rewards import BackgroundLabels
+
+    def run(cameras: dict) -> list[np.ndarray]:
+        make = partial(sim.load, "reach", "panda", "none", image_size=32, episode_steps=20, **cameras)
+        collector, rng = Collector(make, num_envs=1, seed=0), np.random.default_rng(0)
+        labels = BackgroundLabels(LearnedReward(fake_model, ["front"], "dense", shaper=RewardShaper(gamma=0.9)), 8)
+        out = []
+        try:
+            for _ in range(45):  # two episode ends
+                out += labels.add(collector.step(rng.uniform(-1, 1, (1, 5)).astype(np.float32), None, track=False))
+            out += labels.flush()
+        finally:
+            labels.close()
+            collector.close()
+        return [t.reward for t in out]
+
+    drawn, deferred = run({"cameras": ("front",)}), run({"cameras": (), "deferred_cameras": ("front",)})
+    assert len(drawn) == len(deferred) == 45
+    np.testing.assert_array_equal(np.concatenate(drawn), np.concatenate(deferred))
+    assert np.ptp(np.concatenate(drawn)) > 0
+
+
 def test_batch_size_splits_the_network_calls():
     sizes = []
     learned = LearnedReward(lambda f, t: (sizes.append(len(t)), fake_model(f, t))[1], ["front"], batch_size=3)

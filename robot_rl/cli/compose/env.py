@@ -5,6 +5,8 @@ instruction's embedding, over one or several tasks (robot_rl.train.teachers.stud
 
 from __future__ import annotations
 
+from typing import Callable
+
 
 def sim_env_kwargs(cfg) -> dict:
     """``cfg.env`` as ``sim.load``'s keywords (``backend`` chooses sim or robot; it is not one of them)."""
@@ -28,10 +30,17 @@ class Envs:
         reward_cameras = list(reward.cameras) if reward is not None else []
         if reward is not None and reward.image_size:  # a reward model scores frames at the size it was trained on
             env_kwargs["image_size"] = int(reward.image_size)
-        env_kwargs["cameras"] = sorted(set(env_kwargs.get("cameras", [])) | set(cfg.algo.cameras) | set(reward_cameras))
+        read = set(env_kwargs.get("cameras", [])) | set(cfg.algo.cameras)  # cameras an observation needs
+        env_kwargs["cameras"] = sorted(read | set(reward_cameras))
         self.env_kwargs, self.robot = env_kwargs, str(cfg.robot.name)
         self.tasks = [str(t) for t in cfg.get("tasks") or [task]]
         self.make = partial(sim.load, task, cfg.robot.name, cfg.randomize.name, **env_kwargs)
+        # Cameras only the learned reward reads: the online collector's env may draw them on its
+        # render thread (see collecting)
+        only_reward = sorted(set(reward_cameras) - read)
+        self.deferred = (partial(sim.load, task, cfg.robot.name, cfg.randomize.name,
+                                 **{**env_kwargs, "cameras": sorted(read), "deferred_cameras": only_reward})
+                         if only_reward and str(cfg.algo.obs) != "student" else None)
         probe = self.make()
         try:
             self.spec, self.controller = probe.env_spec, probe.config.controller
@@ -49,6 +58,16 @@ class Envs:
         self.action_dim = int(self.spec.action.shape[0])
         if str(cfg.algo.obs) == "student":
             self.make = self.student(str(cfg.randomize.name))
+
+    def collecting(self, num_envs: int, reward) -> Callable:
+        """The env factory the online collector steps. With one env (in this process) and a
+        learned reward scored beside the learner (``reward.score.background_every``), the
+        cameras only the reward reads are drawn on the env's render thread while the learner
+        updates (sim.env.EnvConfig.deferred_cameras), the same frames as drawn in the step.
+        Subprocess envs draw in their own processes already."""
+        if self.deferred is None or num_envs != 1 or not int(getattr(reward, "background_every", 0) or 0):
+            return self.make
+        return self.deferred
 
     def student(self, randomize, teacher: str | None = None, tasks: list[str] | None = None, start: int = 0):
         """A picklable factory of the student's env over ``tasks`` (default: all) under the

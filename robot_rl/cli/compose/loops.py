@@ -46,7 +46,8 @@ def train_online(cfg, env: Envs, agent, learned, run_dir: Path, logger):
     if ray_cfg.actors:
         result = train_on_ray(cfg, env, args, ray_cfg)
     else:
-        result = OnlineTrainer(*args, resume=bool(cfg.resume)).run()
+        collect = env.collecting(config.num_envs, learned)
+        result = OnlineTrainer(agent, collect, *args[2:], resume=bool(cfg.resume)).run()
     baseline = bc_baseline(cfg, env, demos, run_dir) if demos is not None and cfg.baseline.bc else None
     return result, baseline
 
