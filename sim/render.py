@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import queue
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -135,9 +137,6 @@ class FrameWorker:
     ``submit`` waits for a free one (the caller cannot run ahead without bound)."""
 
     def __init__(self, model: mujoco.MjModel, config: RenderConfig, cameras: dict[str, int], slots: int = 8) -> None:
-        import queue
-        from concurrent.futures import ThreadPoolExecutor
-
         prepare_model(model, config)  # every model write on the calling thread
         self.model, self.config, self.cameras = model, config, dict(cameras)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="frames")
