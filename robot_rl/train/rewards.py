@@ -118,8 +118,7 @@ class BackgroundLabels:
     def _score(self, steps: list) -> list:
         """Labels of ``steps``, their deferred frames (drawn by the envs' render threads) waited for here."""
         for t in steps:
-            if getattr(t, "obs_frames", None) is not None:
-                t.resolve_frames()
+            t.resolve_frames()
         return self.reward.label_steps(steps)
 
     def close(self) -> None:
