@@ -5,6 +5,7 @@ and measure scoring speed. Prints the figures that bench/RESULTS.md quotes.
   .venv/bin/python bench/reward_models.py --root runs/bench/reward --speed-only # frames/s only
   .venv/bin/python bench/reward_models.py --root runs/bench/reward --compare-fusion 600
   .venv/bin/python bench/reward_models.py --root runs/bench/reward --name vlm_roll --extra reward.augment.roll_deg=3
+  .venv/bin/python bench/reward_models.py --root runs/bench/reward --factors   # hard, one part at a time
 
 Each stage is skipped when its output exists, and every command it runs is printed first.
 """
@@ -63,6 +64,41 @@ def grade_hard(model_dir: Path, stores: dict[str, list[str]]) -> Path:
     if not (out / "report.json").exists():
         sh([*CLI, "reward", "eval", f"model={model_dir}", f"data=[{','.join(stores['test_hard'])}]", f"out={out}"])
     return out
+
+
+# `hard` one part at a time (sim/conf/randomize/): which of them a model does not hold under.
+FACTORS = ("hard_dynamics", "hard_lights", "hard_colours", "hard_cameras")
+
+
+def grade_factors(root: Path, model_dir: Path, image_px: int) -> dict[str, dict]:
+    """The model's card on held-out episodes recorded under each part of ``hard`` alone, with
+    the hard test plan's seeds (clean and mixed episodes), beside its ``hard`` card."""
+    cards = {}
+    for factor in FACTORS:
+        stores = []
+        for _, kind, episodes, noise, seed, randomize in (p for p in PLAN if p[5] == "hard"):
+            for task in TASKS:
+                out = root / "data" / f"factor_{factor}_{task}_{kind.removeprefix('hard_')}.zarr"
+                if not out.exists():
+                    sh([*CLI, "record", f"task={task}", "device=scripted", f"episodes={episodes}", f"noise={noise}",
+                        f"seed={seed}", f"randomize={factor}", f"env.image_size={image_px}", f"out={out}"])
+                stores.append(str(out))
+        out = model_dir / factor
+        if not (out / "report.json").exists():
+            sh([*CLI, "reward", "eval", f"model={model_dir}", f"data=[{','.join(stores)}]", f"out={out}"])
+        cards[factor] = json.loads((out / "report.json").read_text())
+    cards["hard"] = json.loads((model_dir / "hard" / "report.json").read_text())
+    cols = ("success_auroc", "value_order", "counterfactual_accuracy")
+    print(f"\n{model_dir}: held-out episodes under each part of hard\n| preset | " + " | ".join(cols)
+          + " | per task success AUROC |\n|---|---|---|---|---|")
+    for name, report in cards.items():
+        m = report["overall"]
+        tasks = ", ".join(f"{t} {v['success_auroc']:.3f}" for t, v in report["per_task"].items()
+                          if v.get("success_auroc") is not None)
+        print(f"| {name} | " + " | ".join("-" if m.get(c) is None else f"{m[c]:.3f}" for c in cols) + f" | {tasks} |")
+    for name, report in cards.items():
+        print(f"RESULT reward_{name}_success_auroc {report['overall']['success_auroc']:.4f} -")
+    return cards
 
 
 def train(root: Path, stores: dict[str, list[str]], name: str, overrides: list[str]) -> Path:
@@ -186,6 +222,8 @@ def main() -> int:
                    help="also train film, xattn and concat for STEPS steps each and compare their cards")
     p.add_argument("--name", default="vlm", help="the model's folder under --root (a variant: another name)")
     p.add_argument("--extra", nargs="*", default=[], help="more `reward train` overrides, for a variant")
+    p.add_argument("--factors", action="store_true",
+                   help="also grade the model under each part of hard alone (dynamics, lights, colours, cameras)")
     args = p.parse_args()
     root = Path(args.root)
     stores = record(root, args.image_px)
@@ -193,6 +231,8 @@ def main() -> int:
     if not args.speed_only:
         card(main_model)
         card(grade_hard(main_model, stores))
+        if args.factors:
+            grade_factors(root, main_model, args.image_px)
     speed(main_model, stores)
     if args.compare_fusion:
         for fusion in ("film", "xattn", "concat"):

@@ -2,8 +2,10 @@
 
 Random shift (DrQ: replicate-pad then crop back), an optional small roll and zoom (a camera
 mount that is not quite where it was), and colour jitter of brightness, contrast and
-saturation, each drawn per image. Hue is never jittered: instructions name colours, and
-a red cube that turns orange would teach the model the wrong word.
+saturation, each drawn per image, and an optional white balance (a gain per colour channel:
+another light's tint, or a camera's white balance). Hue is never rotated: instructions name
+colours, and a red cube that turns orange would teach the model the wrong word; a channel
+gain of a few tens of percent tints the whole scene and leaves a red cube the reddest thing in it.
 """
 
 from __future__ import annotations
@@ -50,13 +52,17 @@ def random_roll_zoom(x: torch.Tensor, degrees: float, zoom: float,
 
 
 def colour_jitter(x: torch.Tensor, brightness: float, contrast: float, saturation: float,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """Per-image multiplicative brightness, contrast and saturation factors in 1 +- amount."""
+                  generator: torch.Generator | None = None, white_balance: float = 0.0) -> torch.Tensor:
+    """Per-image multiplicative brightness, contrast and saturation factors in 1 +- amount, and
+    with ``white_balance`` a gain per colour channel in 1 +- that amount."""
     b = x.shape[0]
 
-    def factor(amount: float) -> torch.Tensor:
-        u = torch.rand(b, 1, 1, 1, generator=generator).to(x.device)
+    def factor(amount: float, channels: int = 1) -> torch.Tensor:
+        u = torch.rand(b, channels, 1, 1, generator=generator).to(x.device)
         return 1.0 + amount * (2.0 * u - 1.0)
+
+    if white_balance:
+        x = x * factor(white_balance, 3)
 
     gray = (x * _LUMA.to(x.device)).sum(1, keepdim=True)
     if saturation:
@@ -73,4 +79,4 @@ def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator |
     """Shift, roll and zoom, then jitter one camera's batch."""
     x = random_shift(x, config.shift_px, generator)
     x = random_roll_zoom(x, config.roll_deg, config.zoom, generator)
-    return colour_jitter(x, config.brightness, config.contrast, config.saturation, generator)
+    return colour_jitter(x, config.brightness, config.contrast, config.saturation, generator, config.white_balance)

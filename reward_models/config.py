@@ -87,8 +87,9 @@ class ModelConfig:
 
 @dataclass
 class AugmentConfig:
-    """Training-time augmentation. Images: random shift and colour jitter (no hue jitter:
-    instructions name colours). Text: ``rephrase`` is the chance that a frame is read with
+    """Training-time augmentation. Images: random shift, optional roll and zoom, colour jitter
+    and an optional gain per colour channel (``white_balance``; no hue rotation: instructions
+    name colours). Text: ``rephrase`` is the chance that a frame is read with
     another training phrasing of its request (same task and colours), so no phrasing is tied
     to scenes; the phrasings are the task's templates plus ``generated`` variants per request
     (:mod:`reward_models.phrasings`: synonyms, word order, politeness, typos; 0 turns them off)."""
@@ -99,13 +100,14 @@ class AugmentConfig:
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.15
+    white_balance: float = 0.0
     rephrase: float = 0.5
     generated: int = 48
 
     def __post_init__(self) -> None:
         _check_ranges(self, "augment", {"shift_px": (0, 64), "roll_deg": (0, 45), "zoom": (0, 0.5),
                                         "brightness": (0, 1), "contrast": (0, 1), "saturation": (0, 1),
-                                        "rephrase": (0, 1), "generated": (0, 4096)})
+                                        "white_balance": (0, 1), "rephrase": (0, 1), "generated": (0, 4096)})
 
 
 @dataclass

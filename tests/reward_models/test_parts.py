@@ -72,6 +72,19 @@ def test_augmentations_shift_and_jitter_but_keep_range_and_hue_order():
     assert (square[:, 0] > square[:, 1]).all() and (square[:, 0] > square[:, 2]).all()  # still red
 
 
+def test_white_balance_tints_each_image_by_a_gain_per_channel_and_keeps_red_red():
+    x = torch.full((16, 3, 8, 8), 0.5)
+    x[:, :, 2:6, 2:6] = torch.tensor([0.8, 0.1, 0.1]).view(1, 3, 1, 1)  # a red square on grey
+    assert torch.equal(colour_jitter(x, 0.0, 0.0, 0.0, torch.Generator().manual_seed(0)), x)  # off: untouched
+    tinted = colour_jitter(x, 0.0, 0.0, 0.0, torch.Generator().manual_seed(0), white_balance=0.2)
+    gains = tinted[:, :, 0, 0] / 0.5  # the grey background shows each image's gains
+    assert ((gains > 0.8 - 1e-6) & (gains < 1.2 + 1e-6)).all()
+    assert (gains.std(dim=1) > 0.01).sum() >= 12  # the channels get their own gains: a tint
+    assert torch.allclose(tinted[:, :, 3, 3], x[:, :, 3, 3] * gains)  # one gain per channel for the whole image
+    square = tinted[:, :, 3, 3]
+    assert (square[:, 0] > 2 * square[:, 1:].max(dim=1).values).all()  # still red
+
+
 def test_roll_and_zoom_turn_and_scale_the_image_about_its_centre():
     x = torch.zeros(8, 3, 32, 32)
     x[:, 0, 15:17, 4:28] = 1.0  # a red horizontal bar through the centre
