@@ -36,7 +36,10 @@ PLAN = (("train", "clean", 16, 0.0, 1000, "none"), ("train", "mix", 8, 0.3, 2000
         ("test", "clean", 6, 0.0, 50000, "none"), ("test", "mix", 4, 0.3, 51000, "none"),
         ("test", "fail", 4, 0.8, 52000, "none"), ("test", "hard_clean", 6, 0.0, 53000, "hard"),
         ("test", "hard_mix", 4, 0.3, 54000, "hard"))
-TRAIN = ["reward.train.steps=2500", "reward.train.frame_stride=2"]
+# The pipeline's own training settings (budget/default.yaml): both cores, bfloat16 where native.
+# Run nothing else beside it: two torch threads on a shared 2-core machine run several times slower.
+TRAIN = ["reward.train.steps=2500", "reward.train.frame_stride=2", "reward.train.threads=2",
+         "reward.train.update_dtype=auto"]
 CLI = [sys.executable, "-m", "robot_rl.cli.main"]
 
 
