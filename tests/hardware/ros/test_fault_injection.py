@@ -542,8 +542,12 @@ class BridgeWatcher(Node):
         self._lock = threading.Lock()
         self.states: list[tuple[float, np.ndarray]] = []
         self.commands: list[tuple[float, np.ndarray]] = []
-        self.create_subscription(JointState, "joint_states", self._on_state, qos_profile_sensor_data)
-        self.create_subscription(JointTrajectory, "joint_trajectory_controller/joint_trajectory", self._on_command, 10)
+        # A deep queue: the watcher's record of where the arm was is the truth the commands are
+        # judged against, so a starved executor on a loaded machine must not drop states from it
+        # (sensor QoS keeps 5, 50 ms of the bridge's 100 Hz).
+        truth_qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.create_subscription(JointState, "joint_states", self._on_state, truth_qos)
+        self.create_subscription(JointTrajectory, "joint_trajectory_controller/joint_trajectory", self._on_command, 1000)
 
     def _on_state(self, msg: JointState, info) -> None:
         with self._lock:
