@@ -48,15 +48,21 @@ def sh(args: list[str]) -> None:
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL if "record" in args else None)
 
 
+def record_store(out: Path, task: str, episodes: int, noise: float, seed: int, randomize: str, image_px: int) -> Path:
+    """``out``, recorded by the task's scripted expert unless it exists already."""
+    if not out.exists():
+        sh([*CLI, "record", f"task={task}", "device=scripted", f"episodes={episodes}", f"noise={noise}",
+            f"seed={seed}", f"randomize={randomize}", f"env.image_size={image_px}", f"out={out}"])
+    return out
+
+
 def record(root: Path, image_px: int) -> dict[str, list[str]]:
     """The stores by split: ``train``, ``test`` (held out, no randomisation) and ``test_hard``."""
     stores: dict[str, list[str]] = {"train": [], "test": [], "test_hard": []}
     for task in TASKS:
         for split, kind, episodes, noise, seed, randomize in PLAN:
-            out = root / "data" / f"{split}_{task}_{kind}.zarr"
-            if not out.exists():
-                sh([*CLI, "record", f"task={task}", "device=scripted", f"episodes={episodes}", f"noise={noise}",
-                    f"seed={seed}", f"randomize={randomize}", f"env.image_size={image_px}", f"out={out}"])
+            out = record_store(root / "data" / f"{split}_{task}_{kind}.zarr", task, episodes, noise, seed, randomize,
+                               image_px)
             stores[split if split == "train" or randomize != "hard" else "test_hard"].append(str(out))
     return stores
 
@@ -82,10 +88,7 @@ def grade_factors(root: Path, model_dir: Path, image_px: int) -> dict[str, dict]
         for _, kind, episodes, noise, seed, randomize in (p for p in PLAN if p[5] == "hard"):
             for task in TASKS:
                 out = root / "data" / f"factor_{factor}_{task}_{kind.removeprefix('hard_')}.zarr"
-                if not out.exists():
-                    sh([*CLI, "record", f"task={task}", "device=scripted", f"episodes={episodes}", f"noise={noise}",
-                        f"seed={seed}", f"randomize={factor}", f"env.image_size={image_px}", f"out={out}"])
-                stores.append(str(out))
+                stores.append(str(record_store(out, task, episodes, noise, seed, factor, image_px)))
         out = model_dir / factor
         if not (out / "report.json").exists():
             sh([*CLI, "reward", "eval", f"model={model_dir}", f"data=[{','.join(stores)}]", f"out={out}"])
