@@ -56,11 +56,14 @@ def record_store(out: Path, task: str, episodes: int, noise: float, seed: int, r
     return out
 
 
-def record(root: Path, image_px: int) -> dict[str, list[str]]:
-    """The stores by split: ``train``, ``test`` (held out, no randomisation) and ``test_hard``."""
+def record(root: Path, image_px: int, train_randomize: str = "train") -> dict[str, list[str]]:
+    """The stores by split: ``train``, ``test`` (held out, no randomisation) and ``test_hard``.
+    ``train_randomize`` is the preset of the randomised training batch (same seeds, its own stores)."""
     stores: dict[str, list[str]] = {"train": [], "test": [], "test_hard": []}
     for task in TASKS:
         for split, kind, episodes, noise, seed, randomize in PLAN:
+            if randomize == "train" and train_randomize != "train":
+                randomize, kind = train_randomize, f"{kind}_{train_randomize}"
             out = record_store(root / "data" / f"{split}_{task}_{kind}.zarr", task, episodes, noise, seed, randomize,
                                image_px)
             stores[split if split == "train" or randomize != "hard" else "test_hard"].append(str(out))
@@ -230,9 +233,11 @@ def main() -> int:
     p.add_argument("--extra", nargs="*", default=[], help="more `reward train` overrides, for a variant")
     p.add_argument("--factors", action="store_true",
                    help="also grade the model under each part of hard alone (dynamics, lights, colours, cameras)")
+    p.add_argument("--train-randomize", default="train", metavar="PRESET",
+                   help="the preset of the randomised training batch (sim/conf/randomize/), e.g. train_wide")
     args = p.parse_args()
     root = Path(args.root)
-    stores = record(root, args.image_px)
+    stores = record(root, args.image_px, args.train_randomize)
     main_model = train(root, stores, args.name, [*TRAIN, *args.extra])
     if not args.speed_only:
         card(main_model)

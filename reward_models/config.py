@@ -15,6 +15,7 @@ T = TypeVar("T")
 FORMAT_NAME = "robot_rl.reward_model"
 FORMAT_VERSION = 1
 FUSIONS = ("film", "xattn", "concat")
+READOUTS = ("flatten", "pool", "keypoints")
 BACKBONES = ("cnn", "resnet18")
 LABEL_MODES = ("auto", "sim", "data", "preferences")
 NEGATIVE_KINDS = ("colour", "object", "task")
@@ -59,6 +60,7 @@ class ModelConfig:
     pretrained_path: str | None = None
     freeze_backbone: bool = False
     fusion: str = "film"
+    readout: str = "flatten"
     hidden: int = 256
     text_dim: int = 384
     text_queries: int = 4
@@ -72,6 +74,9 @@ class ModelConfig:
             raise RewardModelError("model.cameras is empty; name at least one camera, e.g. [front].")
         if self.fusion not in FUSIONS:
             raise RewardModelError(f"model.fusion {self.fusion!r} is unknown; choose one of {', '.join(FUSIONS)}.")
+        if self.readout not in READOUTS:
+            raise RewardModelError(f"reward.model.readout {self.readout!r} is unknown; "
+                                   f"choose one of {', '.join(READOUTS)}.")
         if self.backbone not in BACKBONES:
             raise RewardModelError(f"model.backbone {self.backbone!r} is unknown; "
                                    f"choose one of {', '.join(BACKBONES)}.")

@@ -14,6 +14,7 @@ from torch import nn
 
 from reward_models.config import ModelConfig
 from reward_models.vision import feature_shape, load_backbone_weights, make_encoder
+from robot_rl.algos.networks import SpatialSoftmax
 
 
 class TextFeatures(nn.Module):
@@ -35,6 +36,30 @@ class TextFeatures(nn.Module):
             read, _ = self.attn(q, tokens, tokens, key_padding_mask=~mask, need_weights=False)
             h = h + self.from_queries(read.flatten(1))
         return self.out(h)
+
+
+class Readout(nn.Module):
+    """A camera's last feature map [B, C, H, W] -> one vector, by ``model.readout``:
+
+    - ``flatten``: every position of every channel (where and what, tied to the camera's pose);
+    - ``pool``: each channel's mean and maximum over the map (what is seen, wherever it is);
+    - ``keypoints``: each channel's spatial-softmax keypoint (Levine et al. 2016) and its mean
+      (what, and where as coordinates that move smoothly when the camera does).
+    """
+
+    def __init__(self, kind: str, channels: int, height: int, width: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.points = SpatialSoftmax(height, width) if kind == "keypoints" else None
+        self.out_dim = {"flatten": channels * height * width, "pool": 2 * channels, "keypoints": 3 * channels}[kind]
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        if self.kind == "flatten":
+            return fmap.flatten(1)
+        mean = fmap.mean((2, 3))
+        if self.kind == "pool":
+            return torch.cat([mean, fmap.amax((2, 3))], dim=1)
+        return torch.cat([self.points(fmap), mean], dim=1)
 
 
 class CameraBranch(nn.Module):
@@ -61,7 +86,8 @@ class CameraBranch(nn.Module):
             self.pos = nn.Parameter(torch.randn(1, h * w, hidden) * 0.02)
             self.out = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU())
         else:
-            self.out = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU())
+            readout = Readout(config.readout, c, h, w)  # in place of nn.Flatten: older models' keys still load
+            self.out = nn.Sequential(readout, nn.Linear(readout.out_dim, hidden), nn.ReLU())
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         if self.fusion != "film":

@@ -12,8 +12,8 @@ Options (key=value, composed by Hydra against robot_rl/conf/eval.yaml; any other
   checkpoint=true   evaluate the run's checkpoints/latest.safetensors instead of the exported artifact
   episodes=20       number of episodes (seeds seed, seed+1, ...)
   seed=100000       first episode seed
-  randomize=NAME    randomisation preset (none | train | hard | hard_dynamics | hard_lights | hard_colours |
-                    hard_cameras); default: the training one (with ros=true: none; the bridge runs
+  randomize=NAME    randomisation preset (none | train | train_wide | hard | hard_dynamics | hard_lights |
+                    hard_colours | hard_cameras); default: the training one (with ros=true: none; the bridge runs
                     the preset, out= default <run>/eval/ros-NAME)
   backend=auto      artifacts only, the same with or without ros=true: auto (the fastest that runs
                     here) | onnxruntime-tensorrt | onnxruntime-cuda | torch-cuda | onnxruntime-cpu |

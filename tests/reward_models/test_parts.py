@@ -12,7 +12,7 @@ from reward_models.augment import colour_jitter, random_roll_zoom, random_shift
 from reward_models.config import ModelConfig, RewardConfig, from_dict
 from reward_models.instructions import InstructionBank, parse
 from reward_models.metrics import auroc, calibration_error, spearman
-from reward_models.model import RewardNet
+from reward_models.model import Readout, RewardNet
 from reward_models.targets import data_targets, resolve_mode, sim_targets
 from reward_models.vision import ResNet18Encoder, load_backbone_weights
 from robot_rl.config import choices, load_group
@@ -128,11 +128,43 @@ def test_every_fusion_reads_the_instruction(fusion):
     assert a.shape == (2, 2) and not torch.allclose(a, b)
 
 
+@pytest.mark.parametrize("readout", ["pool", "keypoints"])
+def test_pose_tolerant_readouts_see_what_a_flattened_map_sees_only_in_place(readout):
+    """pool and keypoints read a feature map the same wherever its content sits (pool exactly;
+    keypoints' coordinates move with it), where flatten reads other weights for each position."""
+    torch.manual_seed(0)
+    c, side = 4, 6
+    fmap = torch.zeros(1, c, side, side)
+    fmap[0, :, 1, 1] = torch.arange(1.0, c + 1)
+    moved = torch.roll(fmap, shifts=(3, 2), dims=(2, 3))
+    read = Readout(readout, c, side, side)
+    a, b = read(fmap), read(moved)
+    assert a.shape == (1, read.out_dim) == b.shape
+    if readout == "pool":
+        assert torch.equal(a, b)
+    else:  # the same means, keypoints moved by (+2, +3) cells right and down: 2/(side-1) each in [-1, 1]
+        assert torch.allclose(a[:, 2 * c:], b[:, 2 * c:])
+        shift = (b[:, :2 * c] - a[:, :2 * c]).view(c, 2)
+        assert (shift[:, 0] > 0).all() and (shift[:, 1] > 0).all() and (shift[:, 1] > shift[:, 0]).all()
+    flat = Readout("flatten", c, side, side)
+    assert not torch.equal(flat(fmap), flat(moved))
+
+
+def test_the_default_readout_keeps_the_weight_names_models_were_saved_with():
+    """Models saved before readouts existed had ``out = Sequential(Flatten, Linear, ReLU)``; the
+    flatten readout sits where Flatten was, so their files load unchanged."""
+    branch = RewardNet(ModelConfig(image_size=32, channels=(8, 16), hidden=32, text_queries=2)).cameras["front"]
+    assert {k for k in branch.state_dict() if k.startswith("out.")} == {"out.1.weight", "out.1.bias"}
+    assert branch.out[1].in_features == 16 * 8 * 8
+
+
 def test_config_refuses_unknown_fields_and_choices():
     with pytest.raises(RewardModelError, match="reward.model has unknown field fusoin"):
         from_dict(RewardConfig, {"model": {"fusoin": "film"}})
     with pytest.raises(RewardModelError, match="model.fusion 'glue' is unknown"):
         ModelConfig(fusion="glue")
+    with pytest.raises(RewardModelError, match="reward.model.readout 'avg' is unknown; choose one of flatten, pool"):
+        ModelConfig(readout="avg")
 
 
 def test_rephrasing_uses_training_templates_of_the_same_task_and_colours():

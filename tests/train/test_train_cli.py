@@ -105,7 +105,7 @@ def test_unknown_choices_list_the_valid_ones(capsys, tmp_path, monkeypatch):
     assert main(["train", "algo=iql", "train.total_updates=1"]) == 2
     assert "give data=" in capsys.readouterr().err
     assert main(["eval", "run=x", "randomize=nope"]) == 2
-    assert "Valid randomize choices: hard, hard_cameras, hard_colours, hard_dynamics, hard_lights, none, train" in capsys.readouterr().err  # as train says it
+    assert "Valid randomize choices: hard, hard_cameras, hard_colours, hard_dynamics, hard_lights, none, train, train_wide" in capsys.readouterr().err  # as train says it
     assert not list(tmp_path.iterdir())  # a refused run leaves nothing behind
 
 
