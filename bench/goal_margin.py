@@ -10,7 +10,8 @@ task's scripted expert, or a state policy artifact reading ``obs/object``) on th
 episodes (seeds 10000+, the evaluation seeds' range) for the task's full length, and reports
 the final distance to the goal as the task itself measures it (reach: the hand to the point
 above the cube; push: the cube to the goal disc, in the table's plane) against the task's
-tolerance. The other tasks succeed on conditions, not on one distance.
+tolerance. The other tasks succeed on conditions, not on one distance. Prints a table, then one
+``RESULT goal_margin_<task>_<policy>_final_cm_mean <cm> -`` line per policy.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from results import print_result  # noqa: E402  (bench/results.py)
+from robot_rl.policy.spec import ContractError  # noqa: E402
+from robot_rl.train.teachers import check_teacher, resolve_teacher  # noqa: E402
 from sim.experts import make_expert  # noqa: E402
 from sim.loading import load  # noqa: E402
 from sim.scene import norm  # noqa: E402
@@ -43,7 +46,7 @@ def final_distances(task: str, policy: str, episodes: int, randomize: str) -> tu
     if policy != "expert":
         from robot_rl.policy.runtime import load_runtime
 
-        runtime = load_runtime(policy, "onnxruntime-cpu", warmup_runs=1)
+        runtime = load_runtime(resolve_teacher(policy), "onnxruntime-cpu", warmup_runs=1)
     env_task = env.unwrapped.task
     tolerance = float(env_task.config.tolerance_m)
     finals, inside = [], []
@@ -77,17 +80,12 @@ def main() -> None:
     parser.add_argument("--randomize", default="none")
     args = parser.parse_args()
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    for policy in policies:
-        if policy == "expert":
-            continue
-        if not (Path(policy) / "policy.yaml").is_file():
-            raise SystemExit(f"--policies: {policy} is neither 'expert' nor a policy artifact directory (policy.yaml).")
-        from robot_rl.policy.spec import PolicySpec
-
-        images = [k for k in PolicySpec.load(policy).obs_keys if k.startswith("obs/images/")]
-        if images:
-            raise SystemExit(f"--policies: {policy} reads camera images ({', '.join(images)}); this bench rolls out "
-                             "state policies (teachers) and the expert.")
+    env_spec = load(args.task, "panda", args.randomize, cameras=()).env_spec
+    for policy in policies:  # what a distillation teacher must be: the expert or a state policy for this env
+        try:
+            check_teacher(resolve_teacher(policy), [args.task], env_spec)
+        except (ValueError, ContractError) as error:
+            raise SystemExit(f"--policies: {error}") from None
     print(f"{args.task}, {args.episodes} episodes (seeds {SEED}+), randomize={args.randomize}; final distance of "
           f"the {MOVED[args.task]} to the goal (cm)")
     print(f"{'policy':<48} {'mean':>6} {'p50':>6} {'p90':>6} {'max':>6} {'tol':>5} {'ends inside':>11} {'steps inside':>12}")
@@ -100,7 +98,7 @@ def main() -> None:
               f"{cm.max():>6.2f} {100 * tolerance:>5.1f} {np.mean(finals < tolerance):>11.2f} {inside.mean():>12.2f}",
               flush=True)
     for policy, cm in rows:
-        name = "expert" if policy == "expert" else Path(policy).resolve().parent.name
+        name = "expert" if policy == "expert" else "_".join(Path(resolve_teacher(policy)).resolve().parts[-3:-1])
         print_result(f"goal_margin_{args.task}_{name}_final_cm_mean", float(cm.mean()))
 
 
