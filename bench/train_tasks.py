@@ -80,8 +80,8 @@ def summarize(root: Path, rows: list[tuple[str, float, str]] | None = None) -> s
     lines = ["| task | variant | seed | budget | success rate (20 eps) | return | wall (min) |", "|---|---|---|---|---|---|---|"]
     for report_path in sorted(root.glob("*/report.json")):
         r = json.loads(report_path.read_text())
-        task, _, rest = report_path.parent.name.partition("_")
-        variant = rest.rsplit("_s", 1)[0]
+        task = r["task"]  # from the report: task names hold underscores too (pick_place)
+        variant = report_path.parent.name.removeprefix(f"{task}_").rsplit("_s", 1)[0]
         budget = f"{r['updates']} updates" if r["algo"] in ("bc", "iql") else f"{r['env_steps']} env steps"
         lines.append(f"| {task} | {variant} | {r['seed']} | {budget} | {r['eval']['success_rate']:.2f} | "
                      f"{r['eval']['return']:.1f} | {(r['wall_s'] or 0) / 60:.1f} |")
