@@ -32,7 +32,6 @@ from robot_rl.policy.spec import ContractError  # noqa: E402
 from robot_rl.train.teachers import check_teacher, resolve_teacher  # noqa: E402
 from sim.experts import make_expert  # noqa: E402
 from sim.loading import load  # noqa: E402
-from sim.scene import norm  # noqa: E402
 
 MOVED = {"reach": "hand", "push": "cube"}  # what the task brings to its goal
 SEED = 10_000
@@ -61,10 +60,7 @@ def final_distances(task: str, policy: str, episodes: int, randomize: str) -> tu
         while not done:
             action = expert.act() if expert is not None else runtime.act(obs).copy()
             obs, _, terminated, truncated, _ = env.step(action)
-            if task == "reach":
-                distances.append(norm(scene.ee_pos() - env_task.goal_pos(scene)))
-            else:  # push: in the table's plane, as Push._goal_distance
-                distances.append(norm(scene.object_pos(env_task.target_cube)[:2] - env_task.goal_pos(scene)[:2]))
+            distances.append(env_task.goal_distance(scene))  # the distance the task's success is judged on
             done = terminated or truncated
         finals.append(distances[-1])
         inside.append(float(np.mean(np.asarray(distances) < tolerance)))

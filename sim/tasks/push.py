@@ -44,16 +44,17 @@ class Push(Task):
         return places
 
     def after_reset(self, scene: Scene) -> None:
-        self._start_distance = max(self._goal_distance(scene), 1e-3)
+        self._start_distance = max(self.goal_distance(scene), 1e-3)
 
     def goal_pos(self, scene: Scene) -> np.ndarray:
         return scene.mocap_pos("goal")
 
-    def _goal_distance(self, scene: Scene) -> float:
+    def goal_distance(self, scene: Scene) -> float:
+        """The cube's distance to the goal disc in the table's plane: what success is judged on."""
         return norm(scene.object_pos(self.target_cube)[:2] - self.goal_pos(scene)[:2])
 
     def evaluate(self, scene: Scene) -> tuple[bool, float]:
-        distance = self._goal_distance(scene)
+        distance = self.goal_distance(scene)
         if distance < self.config.tolerance_m:
             return True, 1.0
         moved = closeness(distance, self._start_distance)

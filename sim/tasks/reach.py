@@ -29,10 +29,13 @@ class Reach(Task):
     def goal_pos(self, scene: Scene) -> np.ndarray:
         return scene.object_pos(self.target_cube) + [0, 0, CUBE_HALF_M + self.config.hover_m]
 
+    def goal_distance(self, scene: Scene, goal: np.ndarray | None = None) -> float:
+        """The hand's distance to the point above the cube: what success is judged on."""
+        return norm(scene.ee_pos() - (self.goal_pos(scene) if goal is None else goal))
+
     def evaluate(self, scene: Scene) -> tuple[bool, float]:
         goal = self.goal_pos(scene)
-        distance = norm(scene.ee_pos() - goal)
-        success = distance < self.config.tolerance_m
+        success = self.goal_distance(scene, goal) < self.config.tolerance_m
         return success, 1.0 if success else self.reach_term(scene, goal)
 
 
