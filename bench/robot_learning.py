@@ -12,8 +12,10 @@ time. ``student_encoder`` reads the frames through a distilled student's encoder
 critics from scratch after the random seed phase; the student's image size must be the reward
 model's). ``interventions`` adds the scripted operator (``ros.intervention=scripted``, steering by the
 sim's ground truth) for the first ``--intervene-steps`` env steps, the way an operator helps the
-first episodes. Success is judged twice: by the reward model (what the run itself sees) and by the
-bridge's ground truth (``task/success``, never the reward), on 20 deterministic episodes per
+first episodes. ``interventions_bc`` also clones the operator: SAC's Q-filtered BC term on the
+demonstration rows (``algo.agent.bc_weight``, 1 as for reach in the sim), so the policy keeps what
+the operator showed once the operator lets go. Success is judged twice: by the reward model (what
+the run itself sees) and by the bridge's ground truth (``task/success``, never the reward), on 20 deterministic episodes per
 evaluation.
 
 Robot time is the run's wall time less its evaluations (``eval.csv``'s ``duration_s``): the time
@@ -44,6 +46,7 @@ COMMON = ["task=reach", "env=ros", "ros.sim=true", "reward=vlm", "reward.shaping
           "algo=sac", "algo.agent.num_critics=2",
           "algo.batch_size=128", "logger=csv", "logger.progress_bar=false", "train.checkpoint_every=0"]
 AIM_SUCCESS, AIM_MINUTES, AIM_JITTER_MS = 0.8, 20.0, 5.0
+VARIANTS = ("plain", "interventions", "interventions_bc", "student_encoder")
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -59,8 +62,10 @@ def run_variant(name: str, args, out: Path) -> dict:
                  f"train.total_steps={args.steps}", f"train.eval_every={args.eval_every}",
                  f"train.eval_episodes={args.eval_episodes}", f"train.log_every={args.eval_every // 4}",
                  f"algo.seed_steps={args.seed_steps}", f"run={run}", *args.train]
-    if name == "interventions":
+    if name.startswith("interventions"):
         overrides += ["ros.intervention=scripted", f"ros.scripted_steps={args.intervene_steps}"]
+    if name == "interventions_bc":
+        overrides += [f"algo.agent.bc_weight={args.bc_weight}"]
     if name == "student_encoder":  # a sim-trained student's perception, frozen; actor and critics from scratch
         if not args.student:
             raise SystemExit("the student_encoder variant needs --student <run of robot-rl train algo=distill>")
@@ -97,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reward-model", default=str(ROOT / "runs/pipeline/reach-default/reward"),
                         help="a reward model that knows reach (the default pipeline's)")
-    parser.add_argument("--variants", default="plain,interventions", help="plain, interventions, student_encoder")
+    parser.add_argument("--variants", default="plain,interventions", help=", ".join(VARIANTS))
     parser.add_argument("--student", default=None,
                         help="student_encoder: a distilled student (its image size the reward model's)")
     parser.add_argument("--steps", type=int, default=20_000, help="env steps per variant")
@@ -105,12 +110,17 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--seed-steps", type=int, default=1_000)
     parser.add_argument("--intervene-steps", type=int, default=1_000)
+    parser.add_argument("--bc-weight", type=float, default=1.0,
+                        help="interventions_bc: the weight of SAC's BC term on the operator's steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", nargs="*", default=[], help="more train overrides")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if not Path(args.reward_model).exists():
         raise SystemExit(f"no reward model at {args.reward_model}; run `robot-rl pipeline` first or pass --reward-model")
+    unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant {unknown[0]!r}; expected some of {', '.join(VARIANTS)}.")
     out = Path(args.out or tempfile.mkdtemp(prefix="robot_learning_"))
     out.mkdir(parents=True, exist_ok=True)
     results = [run_variant(v, args, out) for v in args.variants.split(",")]

@@ -6,6 +6,11 @@ object's offset from the hand) on the bridge's domain and steers the hand to hov
 object, the first phase of every task; it holds the intervene control for the first
 ``steps`` reads (env steps) and then lets go for good. Its commands go through the same
 ``CommandMapper`` as a real device's, and the robot env treats them like a person's.
+
+Once it has let go it stops listening: the bridge publishes the object at its physics rate
+(100 Hz), and a Python executor waking for every message in the trainer's process took the GIL
+from the control loop at its ticks for the rest of the run (command jitter p99 6.1 ms against
+3.0 ms without the operator, bench/RESULTS.md) for an offset nobody reads any more.
 """
 
 from __future__ import annotations
@@ -39,8 +44,16 @@ class SimOperator(ScriptedTeleop):
         self._context = rclpy.Context()
         rclpy.init(context=self._context, domain_id=int(domain_id))
         self._node = Node("sim_operator", context=self._context)
-        self._node.create_subscription(Float32MultiArray, "observations/object", self._on_object, 10)
+        self._node.create_subscription(Float32MultiArray, "observations/object", self._on_object, 1)
         self._spin = BackgroundSpin(self._context, self._node, "sim-operator-spin")
+        self._stopping: threading.Thread | None = None
+        self._stop_lock = threading.Lock()  # not self._lock: the spin's callback takes that one
+        self._stopped = False
+
+    @property
+    def listening(self) -> bool:
+        """Whether it still takes the bridge's object state (until it has let go for good)."""
+        return self._stopping is None
 
     def _on_object(self, msg: Float32MultiArray) -> None:
         values = np.asarray(msg.data, np.float64)
@@ -49,16 +62,33 @@ class SimOperator(ScriptedTeleop):
                 self._offset = values[TARGET_OFFSET] + [0.0, 0.0, HOVER_M]
 
     def _command(self, index: int) -> TeleopCommand:
+        if index >= self.steps:
+            self._let_go()
+            return TeleopCommand(np.array([0, 0, 0, 0, GRIPPER_OPEN], np.float32), intervening=False)
         with self._lock:
             offset = self._offset
         action = np.zeros(5, np.float32)
         action[4] = GRIPPER_OPEN
         if offset is not None:
             action[:3] = np.clip(GAIN * offset, -1.0, 1.0)
-        return TeleopCommand(action, intervening=index < self.steps and offset is not None)
+        return TeleopCommand(action, intervening=offset is not None)
+
+    def _let_go(self) -> None:
+        """Stop listening, off the control thread (an executor's shutdown waits for its spin)."""
+        if self._stopping is None:
+            self._stopping = threading.Thread(target=self._stop_spin, name="sim-operator-stop", daemon=True)
+            self._stopping.start()
+
+    def _stop_spin(self) -> None:
+        with self._stop_lock:
+            if not self._stopped:
+                self._stopped = True
+                self._spin.close()
 
     def close(self) -> None:
         super().close()
-        self._spin.close()
+        if self._stopping is not None:
+            self._stopping.join(timeout=10.0)
+        self._stop_spin()
         self._node.destroy_node()
         rclpy.try_shutdown(context=self._context)
