@@ -20,6 +20,7 @@ from reward_models.text import TextEncoder
 from robot_rl.contracts import OBS_IMAGES_PREFIX
 
 Frames = np.ndarray | Mapping[str, np.ndarray]
+REUSE_ROWS = 16  # reuse_last keeps batches up to this many frames (a control loop's, not a labelling pass's)
 
 
 class RewardModel:
@@ -33,6 +34,12 @@ class RewardModel:
         self.meta = dict(meta or {})
         self.device = torch.device(device)
         self.net.to(self.device)
+        # True: the last small batch's outputs are kept, so frames that are scored and then
+        # encoded (learning on the robot reads both, reward and features, each step) run through
+        # the network once. Off by default: nothing else asks twice, and a network changed in
+        # place would not be noticed.
+        self.reuse_last = False
+        self._last: tuple | None = None
 
     @property
     def config(self) -> ModelConfig:
@@ -107,17 +114,25 @@ class RewardModel:
             out[lo:hi] = self._features({c: v[lo:hi] for c, v in views.items()}, texts[lo:hi])
         return out
 
-    @torch.inference_mode()
     def _features(self, views: dict[str, np.ndarray], texts: list[str]) -> np.ndarray:
-        text = [t.to(self.device) for t in self.text.encode_unique(texts)]
-        images = {c: to_float(v, self.device) for c, v in views.items()}
-        return self.net.features(images, *text).float().cpu().numpy()
+        return self._outputs(views, texts)[1]
+
+    def _probabilities(self, views: dict[str, np.ndarray], texts: list[str]) -> np.ndarray:
+        return self._outputs(views, texts)[0]
 
     @torch.inference_mode()
-    def _probabilities(self, views: dict[str, np.ndarray], texts: list[str]) -> np.ndarray:
+    def _outputs(self, views: dict[str, np.ndarray], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(sigmoid of the logits [B, 2], the head's hidden layer [B, hidden]) of one batch, in one pass."""
+        last = self._last
+        if last is not None and last[0] == texts and all(np.array_equal(last[1][c], v) for c, v in views.items()):
+            return last[2], last[3]
         text = [t.to(self.device) for t in self.text.encode_unique(texts)]
         images = {c: to_float(v, self.device) for c, v in views.items()}
-        return torch.sigmoid(self.net(images, *text)).float().cpu().numpy()
+        features = self.net.features(images, *text)  # RewardNet.forward is head[-1] of these
+        out = torch.sigmoid(self.net.head[-1](features)).float().cpu().numpy(), features.float().cpu().numpy()
+        if self.reuse_last and len(texts) <= REUSE_ROWS:
+            self._last = (list(texts), {c: np.array(v, copy=True) for c, v in views.items()}, *out)
+        return out
 
 
 def strided_rows(length: int, stride: int) -> tuple[np.ndarray, np.ndarray]:

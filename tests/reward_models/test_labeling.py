@@ -146,3 +146,34 @@ def test_frozen_features_are_what_the_head_reads(trained):
     np.testing.assert_allclose(torch.sigmoid(logits).detach().numpy(), np.stack([progress, success], 1), atol=1e-5)
     with pytest.raises(FileNotFoundError, match="frozen encoder"):
         load_frozen_features(str(trained) + "_missing")
+
+
+def test_the_reward_and_its_features_share_one_pass(trained):
+    """Learning on the robot scores each frame and reads its features: with the reward's own model
+    as the encoder, the network runs once per frame for both, and gives what two passes gave."""
+    from reward_models.io import load
+    from reward_models.rl_reward import load_frozen_features, load_learned_reward
+
+    reward = load_learned_reward(str(trained), device="cpu")
+    encode = load_frozen_features(str(trained), "cpu", reward, str(trained) + "/.")
+    assert encode.model is reward.model and reward.model.reuse_last
+    calls = []
+    features_of = reward.model.net.features
+    reward.model.net.features = lambda *a, **k: (calls.append(1), features_of(*a, **k))[1]
+    reference = load(str(trained), device="cpu")
+    rng = np.random.default_rng(1)
+    size = reference.config.image_size
+    for step in range(3):
+        frames = {f"obs/images/{c}": rng.integers(0, 255, (1, size, size, 3), dtype=np.uint8)
+                  for c in reference.cameras}
+        progress, success = reward.score(frames, ["lift the red cube"])
+        features = encode(frames, ["lift the red cube"])
+        assert len(calls) == step + 1  # one pass for both
+        views = {c: frames[f"obs/images/{c}"] for c in reference.cameras}
+        np.testing.assert_allclose(features, reference.features(views, ["lift the red cube"]), atol=1e-6)
+        np.testing.assert_allclose(np.stack([progress, success]),
+                                   np.stack(reference.score(views, ["lift the red cube"])), atol=1e-6)
+    encode(frames, ["lift the blue cube"])  # another instruction is another pass
+    assert len(calls) == 4
+    other = load_frozen_features(str(trained), "cpu", reward, str(trained) + "_elsewhere")
+    assert other.model is not reward.model  # another directory: its own model, as before

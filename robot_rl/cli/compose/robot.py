@@ -39,7 +39,8 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
     encode = student = None
     if str(r.encoder) == "reward":
         path = str(r.encoder_path or cfg.reward.get("model_path"))
-        encode = locate("reward_models.rl_reward.load_frozen_features", "ros.encoder")(path, str(device))
+        encode = locate("reward_models.rl_reward.load_frozen_features", "ros.encoder")(
+            path, str(device), model, cfg.reward.get("model_path"))  # the reward's own model: one pass for both
     elif str(r.encoder) == "student":  # sim-to-real fine-tuning (robot_rl.train.finetune)
         from robot_rl.train.finetune import StudentFeatures, load_student
 
