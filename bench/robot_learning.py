@@ -13,8 +13,8 @@ critics from scratch after the random seed phase; the student's image size must 
 model's). ``interventions`` adds the scripted operator (``ros.intervention=scripted``, steering by the
 sim's ground truth) for the first ``--intervene-steps`` env steps, the way an operator helps the
 first episodes. ``interventions_bc`` also clones the operator: SAC's Q-filtered BC term on the
-demonstration rows (``algo.agent.bc_weight``, 1 as for reach in the sim), so the policy keeps what
-the operator showed once the operator lets go. Success is judged twice: by the reward model (what
+demonstration rows (``algo.agent.bc_weight``, 1 as for reach in the sim), meant to keep what the
+operator showed once the operator lets go. Success is judged twice: by the reward model (what
 the run itself sees) and by the bridge's ground truth (``task/success``, never the reward), on 20 deterministic episodes per
 evaluation.
 
