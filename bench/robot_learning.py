@@ -15,8 +15,8 @@ sim's ground truth) for the first ``--intervene-steps`` env steps, the way an op
 first episodes. ``interventions_bc`` also clones the operator: SAC's Q-filtered BC term on the
 demonstration rows (``algo.agent.bc_weight``, 1 as for reach in the sim), meant to keep what the
 operator showed once the operator lets go. Success is judged twice: by the reward model (what
-the run itself sees) and by the bridge's ground truth (``task/success``, never the reward), on 20 deterministic episodes per
-evaluation.
+the run itself sees) and by the bridge's ground truth (``task/success``, never the reward), on 20
+deterministic episodes per evaluation.
 
 Robot time is the run's wall time less its evaluations (``eval.csv``'s ``duration_s``): the time
 the arm spent on training episodes, homing and resets. Aims (issue 16): >= 80% ground-truth

@@ -8,9 +8,8 @@ object, the first phase of every task; it holds the intervene control for the fi
 ``CommandMapper`` as a real device's, and the robot env treats them like a person's.
 
 Once it has let go it stops listening: the bridge publishes the object at its physics rate
-(100 Hz), and a Python executor waking for every message in the trainer's process took the GIL
-from the control loop at its ticks for the rest of the run (command jitter p99 6.1 ms against
-3.0 ms without the operator, bench/RESULTS.md) for an offset nobody reads any more.
+(100 Hz), and a Python executor waking for every message in the trainer's process would take the
+GIL from the control loop for the rest of the run, for an offset nobody reads any more.
 """
 
 from __future__ import annotations
