@@ -46,8 +46,6 @@ class SimOperator(ScriptedTeleop):
         self._node.create_subscription(Float32MultiArray, "observations/object", self._on_object, 1)
         self._spin = BackgroundSpin(self._context, self._node, "sim-operator-spin")
         self._stopping: threading.Thread | None = None
-        self._stop_lock = threading.Lock()  # not self._lock: the spin's callback takes that one
-        self._stopped = False
 
     @property
     def listening(self) -> bool:
@@ -75,19 +73,13 @@ class SimOperator(ScriptedTeleop):
     def _let_go(self) -> None:
         """Stop listening, off the control thread (an executor's shutdown waits for its spin)."""
         if self._stopping is None:
-            self._stopping = threading.Thread(target=self._stop_spin, name="sim-operator-stop", daemon=True)
+            self._stopping = threading.Thread(target=self._spin.close, name="sim-operator-stop", daemon=True)
             self._stopping.start()
-
-    def _stop_spin(self) -> None:
-        with self._stop_lock:
-            if not self._stopped:
-                self._stopped = True
-                self._spin.close()
 
     def close(self) -> None:
         super().close()
         if self._stopping is not None:
             self._stopping.join(timeout=10.0)
-        self._stop_spin()
+        self._spin.close()  # closing a stopped spin again is harmless
         self._node.destroy_node()
         rclpy.try_shutdown(context=self._context)
