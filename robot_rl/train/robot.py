@@ -19,7 +19,8 @@ Everything the robot did is kept:
   with the executed action, the reward, the reward model's and the operator's judgement and
   the intervention flags; a run that dies loses only the episode in progress;
 - steps where the operator intervened also go to the demonstration buffer (RLPD samples it
-  beside the online data), and the intervention rate is logged;
+  beside the online data), and the intervention rate is logged; once they fill a batch, the
+  random seed phase is over and learning starts, while the operator still drives;
 - on ``resume=true`` the store refills what the checkpoint lacks: training episodes committed
   after it go back to the replay buffer, every operator step to the demonstrations.
 
@@ -58,7 +59,7 @@ UPDATE_MARGIN_S = 0.003  # of a tick left free after an update
 class RobotConfig(OnlineConfig):
     store: str = ""  # the Zarr store every episode is committed to
     publish_every: int = 50  # learner updates between refreshes of the control loop's policy copy
-    random_start: bool = True  # uniform random actions for seed_steps (False: the policy acts from the start)
+    random_start: bool = True  # uniform random actions until learning starts (False: the policy acts from the start)
     actor_warmup: int = 0  # updates of the critic alone before the actor learns
     # An episode that ends in success is terminal for the critic only with a sparse (success)
     # reward. With dense progress the success state keeps paying, so its value is bootstrapped:
@@ -87,6 +88,7 @@ class RobotTrainer(OnlineTrainer):
         self.in_episode = False  # the control loop is stepping an episode (the learner keeps out of its ticks)
         self.episodes: list[Episode] = []
         self.intervention_steps = self.episode_steps = 0
+        self.learning_steps = 0  # env steps that owed updates (the effective UTD's denominator)
         self.store_episodes = 0  # store episodes the replay buffer holds (checkpointed)
         self.resumed = False
         self.last_eval_truth: float | None = None  # the last evaluation's ground-truth success (a sim robot)
@@ -146,7 +148,7 @@ class RobotTrainer(OnlineTrainer):
             while True:
                 if self.learner is not None:
                     self.learner.check()  # between steps: an episode that took its last step is kept
-                if explore and cfg.random_start and self.step < cfg.seed_steps:
+                if explore and cfg.random_start and not self.learning:
                     action = self.rng.uniform(-1, 1, self.action_shape()).astype(np.float32)
                 else:
                     self.refresh_actor()
@@ -190,8 +192,17 @@ class RobotTrainer(OnlineTrainer):
         self.intervention_steps += int(intervention)
         self.episode_steps += 1
         self.step += 1
-        if self.step > self.config.seed_steps:
+        if self.learning:
             self.learner.owe(self.config.utd)
+            self.learning_steps += 1
+
+    @property
+    def learning(self) -> bool:
+        """Whether the agent learns (and acts): after ``seed_steps`` of random actions, or as soon as
+        the operator has shown a batch's worth of steps. An operator who takes over the first
+        episodes gives better data than random actions; the policy learns from it while they
+        drive, so what it has learned is there when they let go (not an untrained actor)."""
+        return self.step > self.config.seed_steps or len(self.demos) >= self.config.batch_size
 
     def may_update(self, update_s: float) -> bool:
         """Whether an update may start now: never between a tick and its command (the control
@@ -234,7 +245,7 @@ class RobotTrainer(OnlineTrainer):
         episodes, self.episodes = self.episodes, []
         metrics = dict(self.update_metrics)
         learner = self.learner
-        learned = max(1, self.step - self.config.seed_steps)
+        learned = max(1, self.learning_steps)
         updates = learner.updates
         metrics.update({"train/env_steps": self.step, "train/updates": updates,
                         "train/wall_s": self.wall_s, "train/owed_updates": learner.owed,
@@ -285,13 +296,14 @@ class RobotTrainer(OnlineTrainer):
     def checkpoint_state(self) -> dict:
         state = super().checkpoint_state()
         state.update(owed=self.learner.owed if self.learner is not None else self.owed_at_checkpoint,
-                     store_episodes=self._committed())
+                     store_episodes=self._committed(), learning_steps=self.learning_steps)
         return state
 
     def load_checkpoint_state(self, state: dict) -> None:
         super().load_checkpoint_state(state)
         self.owed_at_checkpoint = float(state.get("owed", 0.0))
         self.store_episodes = int(state.get("store_episodes", 0))
+        self.learning_steps = int(state.get("learning_steps", max(0, self.step - self.config.seed_steps)))
 
     def checkpoint(self) -> None:
         """The agent, buffer and counters as they are between two updates (the learner pauses)."""

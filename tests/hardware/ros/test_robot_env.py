@@ -166,19 +166,22 @@ def test_steps_command_the_arm_through_the_safety_filter_and_home_slowly(robot):
 
 
 def test_scripted_interventions_are_flagged_and_land_in_demos_and_store(robot, tmp_path):
-    def operator(i: int) -> TeleopCommand:  # holds intervene for steps 5..11 of every episode
-        return TeleopCommand(OPERATOR.copy(), intervening=5 <= i % STEPS < 12)
+    def operator(i: int) -> TeleopCommand:  # holds intervene for steps 2..18 of every episode
+        return TeleopCommand(OPERATOR.copy(), intervening=2 <= i % STEPS < 19)
 
     intervention = Intervention(ScriptedTeleop(operator), 20.0, InterventionConfig(handback_s=0.1))
-    trainer = trainer_for(robot, tmp_path, 2 * STEPS, intervention)
+    trainer = trainer_for(robot, tmp_path, 2 * STEPS, intervention)  # a random seed phase far longer than the run
     trainer.run()
-    assert len(trainer.demos) > 0
+    assert len(trainer.demos) >= trainer.config.batch_size
+    # A batch of the operator's steps ends the seed phase: the policy learned while they drove.
+    assert trainer.learning and trainer.agent.num_updates > 0
+    assert trainer.agent.num_updates == trainer.learning_steps * trainer.config.utd < trainer.step
     with EpisodeStore.open(tmp_path / "robot.zarr") as store:
         assert store.num_episodes == 2
         flags = store.read_slice(INFO_INTERVENTION, 0, store.num_steps).astype(bool)
         actions = store.read_slice(ACTION, 0, store.num_steps)
         operator_rows = flags & np.all(np.isclose(actions, OPERATOR), axis=1)
-        assert operator_rows.sum() >= 2 * 6  # the held steps executed the operator's action
+        assert operator_rows.sum() >= 2 * 14  # the held steps executed the operator's action
         assert flags.sum() == len(trainer.demos)  # every flagged step is a demonstration too
         info = store.episode_info(0)
         assert info.source == "real" and info.extra["phase"] == "train" and info.extra["interventions"] > 0
