@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from robot_rl.algos.networks import LOG_STD_MAX, LOG_STD_MIN, ObsSpec
@@ -139,8 +140,13 @@ class StudentFeatures:
 
     @torch.no_grad()
     def __call__(self, frames: dict, instructions: list[str]):
-        encoder = self.encoder
-        obs = {k: torch.as_tensor(frames[k], device=self.device) for k in encoder.image_keys}
+        """Frames of another size (a robot that renders for a reward model of another size) are
+        resized to the student's by area, as the policy node resizes a camera's images."""
+        from robot_rl.data.cache import resize_frames
+
+        encoder, size = self.encoder, (self.image_size, self.image_size)
+        obs = {k: torch.as_tensor(resize_frames(np.asarray(frames[k]), size), device=self.device)
+               for k in encoder.image_keys}
         if encoder.condition_key:
             obs[encoder.condition_key] = torch.as_tensor(self.embed.many(instructions), device=self.device)
         return encoder.image_features(obs).float().cpu().numpy()

@@ -95,6 +95,37 @@ def test_student_features_are_its_frozen_perception_once_per_step(tmp_path):
     assert not np.allclose(out[0], out[2], atol=1e-3)  # the instruction conditions what it sees
 
 
+def test_student_features_read_larger_frames_resized_to_the_students_size(tmp_path):
+    """A robot that renders for a 2x larger reward model: the student sees those frames resized by
+    area (what the policy node does with a camera of another size), not a size it never trained on."""
+    from robot_rl.data.cache import resize_frames
+    from robot_rl.train.finetune import StudentFeatures
+
+    run, _ = _student_run(tmp_path)
+    features = StudentFeatures(load_student(run))
+    rng = np.random.default_rng(2)
+    big = {k: rng.integers(0, 255, (2, 2 * SIZE, 2 * SIZE, 3), dtype=np.uint8) for k in ("obs/images/front", "obs/images/wrist")}
+    small = {k: resize_frames(v, (SIZE, SIZE)) for k, v in big.items()}
+    texts = ["touch the red cube"] * 2
+    np.testing.assert_allclose(features(big, texts), features(small, texts), atol=1e-6)
+
+
+def test_the_robot_env_renders_the_reward_models_size_and_a_student_may_read_smaller():
+    from types import SimpleNamespace
+
+    from robot_rl.cli.compose.robot import _image_size
+
+    cfg = OmegaConf.create({"env": {"image_size": 84}})
+    reward, student = SimpleNamespace(image_size=64), SimpleNamespace(image_size=32)
+    assert _image_size(cfg, reward, student, student=True) == 64
+    assert _image_size(cfg, None, student, student=True) == 32
+    assert _image_size(cfg, reward, reward, student=False) == 64 and _image_size(cfg, None, None, False) == 84
+    with pytest.raises(ConfigError, match="a student may only read it or smaller"):
+        _image_size(cfg, SimpleNamespace(image_size=32), SimpleNamespace(image_size=64), student=True)
+    with pytest.raises(ConfigError, match="different image sizes"):
+        _image_size(cfg, reward, SimpleNamespace(image_size=32), student=False)
+
+
 def test_a_run_that_is_not_a_student_is_refused(tmp_path):
     run, _ = _student_run(tmp_path, kind="online")
     with pytest.raises(ConfigError, match="expected a distilled student"):

@@ -50,12 +50,7 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
             student = None
     cameras = sorted(set(cfg.env.cameras) | set(a.cameras) | set(getattr(model, "cameras", ()))
                      | set(getattr(encode, "cameras", ())) | set(getattr(student, "cameras", ()))) or ["front"]
-    sizes = {s for s in (getattr(model, "image_size", None), getattr(encode, "image_size", None),
-                         getattr(student, "image_size", None)) if s}
-    if len(sizes) > 1:
-        raise ConfigError(f"the reward model and the encoder read different image sizes {sorted(sizes)}; the robot "
-                          "env renders one size: expected models trained at the same size.")
-    image_size = sizes.pop() if sizes else int(cfg.env.image_size)
+    image_size = _image_size(cfg, model, encode, str(r.encoder) == "student")
     facts = Envs(cfg, task)  # the task's episode layout, from the sim's own task (nothing runs there)
     spec = facts.spec
     n_state = int(spec.observations[OBS_STATE].shape[0])
@@ -147,6 +142,24 @@ def train_robot(cfg, task: str, learned, device, run_dir: Path, logger) -> dict:
         summary["command_jitter_ms"] = jitter
     (run_dir / "report.json").write_text(json.dumps(summary, indent=2, default=_plain))
     return summary
+
+
+def _image_size(cfg, model, encode, student: bool) -> int:
+    """The size the robot env renders: the reward model's (or a reward-model encoder's, the same),
+    else the student's, else ``env.image_size``. A student reads frames resized to its own size
+    by area (as the policy node resizes a camera's), so it may be smaller than the reward model's."""
+    reward_sizes = {s for s in (getattr(model, "image_size", None), None if student else getattr(encode, "image_size", None))
+                    if s}
+    if len(reward_sizes) > 1:
+        raise ConfigError(f"the reward model and the encoder read different image sizes {sorted(reward_sizes)}; the "
+                          "robot env renders one size: expected reward models trained at the same size.")
+    if not student:
+        return reward_sizes.pop() if reward_sizes else int(cfg.env.image_size)
+    size = int(encode.image_size)
+    if reward_sizes and size > min(reward_sizes):
+        raise ConfigError(f"the student reads {size} px images but the reward model {min(reward_sizes)} px; the robot "
+                          "env renders the reward model's size and a student may only read it or smaller.")
+    return reward_sizes.pop() if reward_sizes else size
 
 
 def _export(cfg, facts, agent, obs_specs: dict, encode, run_dir: Path, task: str) -> tuple[str | None, str]:
